@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Both install into .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test check bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/backout plan \
+	  --topology examples/onlineboutique/topology.yaml \
+	  --changes examples/onlineboutique/changes.json \
+	  --alerts examples/onlineboutique/alert.json \
+	  --at 2026-11-27T10:20:00Z
+
+test: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check
+
+bench: install
+	$(BIN)/python -m benchmarks.planning
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,42 @@
+"""Errors of the planning core.
+
+```
+PlanningError
+ ├── UnknownServiceError (also LookupError)   a name that is not in the topology
+ └── InvalidPlanError (also ValueError)        a proposed plan that breaks a planning rule
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["InvalidPlanError", "PlanningError", "UnknownServiceError"]
+
+
+class PlanningError(Exception):
+    """Base class of every error the planning core raises."""
+
+
+class UnknownServiceError(PlanningError, LookupError):
+    """A service name that the topology does not hold; ``suggestions`` are close matches."""
+
+    def __init__(self, name: str, *, suggestions: Iterable[str] = ()) -> None:
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        hint = f" (did you mean {', '.join(self.suggestions)}?)" if self.suggestions else ""
+        super().__init__(f"unknown service {name!r}{hint}")
+
+    def __repr__(self) -> str:
+        return f"UnknownServiceError(name={self.name!r}, suggestions={self.suggestions!r})"
+
+
+class InvalidPlanError(PlanningError, ValueError):
+    """A plan that breaks the planning rules; ``reasons`` lists every broken rule."""
+
+    def __init__(self, reasons: Iterable[str]) -> None:
+        self.reasons = tuple(reasons)
+        super().__init__("invalid plan: " + "; ".join(self.reasons))
+
+    def __repr__(self) -> str:
+        return f"InvalidPlanError(reasons={self.reasons!r})"

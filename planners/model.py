@@ -1,0 +1,239 @@
+"""The normalised domain of Backout: what the planning core takes in and gives out.
+
+Every value here is a frozen pydantic model (immutable, ``extra="forbid"``). Adapters in
+``integrations/`` turn vendor payloads into :class:`Service`, :class:`Change` and :class:`Alert`;
+the planner turns those into a :class:`Plan` whose JSON form is the ``backout.plan/v1`` contract
+of DESIGN.md. Times are always timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Action",
+    "Alert",
+    "AlertStatus",
+    "Change",
+    "ChangeKind",
+    "Excluded",
+    "Incident",
+    "Plan",
+    "Risk",
+    "Service",
+    "ServiceKind",
+    "Stage",
+    "Step",
+    "Suspect",
+    "Tier",
+    "UtcDatetime",
+]
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a timezone (e.g. 2026-11-27T10:14:00Z)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
+"""A datetime that must be timezone-aware; it is normalised to UTC."""
+
+
+class Tier(StrEnum):
+    """How much the business depends on a service."""
+
+    CRITICAL = "critical"
+    STANDARD = "standard"
+    LOW = "low"
+
+
+class ServiceKind(StrEnum):
+    """What a node of the topology is."""
+
+    SERVICE = "service"
+    DATABASE = "database"
+    CACHE = "cache"
+    QUEUE = "queue"
+    EXTERNAL = "external"
+
+
+class ChangeKind(StrEnum):
+    """What kind of change was made to a service."""
+
+    DEPLOY = "deploy"
+    CONFIG = "config"
+    FEATURE_FLAG = "feature_flag"
+    MIGRATION = "migration"
+    INFRA = "infra"
+
+
+class AlertStatus(StrEnum):
+    """Whether an alert is still firing."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Action(StrEnum):
+    """What a plan step does."""
+
+    DISABLE_FLAG = "disable_flag"
+    REVERT_CONFIG = "revert_config"
+    ROLLBACK_DEPLOY = "rollback_deploy"
+    REVERT_MIGRATION = "revert_migration"
+    MANUAL = "manual"
+
+
+class Stage(StrEnum):
+    """The graduated response: contain, then partial, then full."""
+
+    CONTAIN = "contain"
+    PARTIAL = "partial"
+    FULL = "full"
+
+
+class Risk(StrEnum):
+    """How dangerous a step is; high and critical need two approvers."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Service(_Frozen):
+    """A node of the topology (DESIGN.md, "The domain").
+
+    ``estimated_seconds`` overrides the default duration of an action on this service, for example
+    ``{"rollback_deploy": 45}``.
+    """
+
+    name: str
+    team: str | None = None
+    owners: tuple[str, ...] = ()
+    tier: Tier = Tier.STANDARD
+    kind: ServiceKind = ServiceKind.SERVICE
+    depends_on: tuple[str, ...] = ()
+    rollback: dict[str, Any] | None = None
+    health: dict[str, Any] | None = None
+    estimated_seconds: dict[Action, int] = Field(default_factory=dict)
+
+
+class Change(_Frozen):
+    """A change made to a service: a deploy, a config or flag change, a migration, infra.
+
+    ``flag`` names the feature flag of a ``feature_flag`` change. ``database`` names the database
+    service a ``migration`` alters when the change is filed under the application that owns it.
+    """
+
+    id: str
+    service: str
+    kind: ChangeKind = ChangeKind.DEPLOY
+    at: UtcDatetime
+    from_version: str | None = None
+    to_version: str | None = None
+    actor: str | None = None
+    source: str | None = None
+    revertible: bool = True
+    summary: str = ""
+    flag: str | None = None
+    database: str | None = None
+
+
+class Alert(_Frozen):
+    """One alert, normalised from any supported source."""
+
+    fingerprint: str
+    service: str | None
+    name: str
+    severity: str = "unknown"
+    status: AlertStatus = AlertStatus.FIRING
+    started_at: UtcDatetime
+    summary: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    source: str = "unknown"
+
+
+class Incident(_Frozen):
+    """The incident a plan answers: its alerting services and when it started."""
+
+    id: str
+    services: tuple[str, ...]
+    started_at: UtcDatetime | None
+
+
+class Suspect(_Frozen):
+    """A change that may have caused the incident, with its score in [0, 1] and the evidence."""
+
+    change_id: str
+    service: str
+    score: float
+    reasons: tuple[str, ...]
+    kind: ChangeKind
+    at: UtcDatetime
+
+
+class Excluded(_Frozen):
+    """A change that was considered and ruled out, and why."""
+
+    change_id: str
+    why: str
+
+
+class Step(_Frozen):
+    """One step of a rollback plan. ``after`` names the steps that must finish first."""
+
+    id: str
+    stage: Stage
+    action: Action
+    service: str
+    change_id: str
+    target_version: str | None
+    after: tuple[str, ...]
+    risk: Risk
+    approvals_required: int
+    executor: str | None
+    estimated_seconds: int
+    verify: dict[str, tuple[str, ...]]
+    why: str
+    flag: str | None = None
+    warning: str | None = None
+
+
+class Plan(_Frozen):
+    """A rollback plan: ``backout.plan/v1``.
+
+    ``abstained`` is true when no change explains the symptoms well enough; the plan then has no
+    steps and ``abstain_reasons`` says why. ``notes`` carries what the planner noticed on the way
+    (cycles in the topology, alerts naming unknown services, coupled changes pulled in).
+    """
+
+    schema_: str = Field(default="backout.plan/v1", alias="schema")
+    incident: Incident
+    impacted: tuple[str, ...]
+    suspects: tuple[Suspect, ...]
+    excluded: tuple[Excluded, ...]
+    steps: tuple[Step, ...]
+    critical_path_seconds: int
+    explanation: str
+    drafted_by: str = "graph"
+    abstained: bool = False
+    abstain_reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    generated_at: UtcDatetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The plan as the ``backout.plan/v1`` JSON object (times as ``...Z`` strings)."""
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
+        return data
