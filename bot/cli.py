@@ -55,19 +55,33 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     plan = commands.add_parser("plan", help="draft a rollback plan for firing alerts")
-    plan.add_argument("--topology", action="append", required=True, metavar="PATH",
-                      help="catalog YAML, Backstage, Kubernetes manifests or trace links "
-                      "(file or folder; repeatable)")
+    plan.add_argument(
+        "--topology",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="catalog YAML, Backstage, Kubernetes manifests or trace links "
+        "(file or folder; repeatable)",
+    )
     plan.add_argument("--changes", metavar="FILE", help="recent changes, a JSON list")
     source = plan.add_mutually_exclusive_group(required=True)
-    source.add_argument("--alerts", action="append", metavar="FILE",
-                        help="an alert webhook body: Alertmanager, Grafana, PagerDuty v3, "
-                        "Datadog or Opsgenie (repeatable)")
+    source.add_argument(
+        "--alerts",
+        action="append",
+        metavar="FILE",
+        help="an alert webhook body: Alertmanager, Grafana, PagerDuty v3, "
+        "Datadog or Opsgenie (repeatable)",
+    )
     source.add_argument("--service", metavar="NAME", help="plan as if NAME were alerting now")
-    plan.add_argument("--at", type=_timestamp, metavar="TIME",
-                      help="the clock, ISO 8601 (default: now)")
-    plan.add_argument("--window", type=_duration, default=timedelta(hours=2),
-                      help="how far back changes count, e.g. 2h, 90m (default 2h)")
+    plan.add_argument(
+        "--at", type=_timestamp, metavar="TIME", help="the clock, ISO 8601 (default: now)"
+    )
+    plan.add_argument(
+        "--window",
+        type=_duration,
+        default=timedelta(hours=2),
+        help="how far back changes count, e.g. 2h, 90m (default 2h)",
+    )
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.set_defaults(run=_plan)
 
@@ -88,7 +102,10 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         alerts = [alert for path in args.alerts for alert in _read_alerts(path)]
     plan = plan_rollback(
-        topology, changes=changes, alerts=alerts, now=now,
+        topology,
+        changes=changes,
+        alerts=alerts,
+        now=now,
         options=PlanningOptions(window=args.window),
     )
     if args.format == "json":
@@ -148,8 +165,11 @@ def _manual_alert(service: str, topology: Topology, now: datetime) -> Alert:
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise _InputError(f"--service: unknown service {service!r}{hint}")
     return Alert(
-        fingerprint=f"manual:{service}", service=service, name="manual request",
-        started_at=now, source="cli",
+        fingerprint=f"manual:{service}",
+        service=service,
+        name="manual request",
+        started_at=now,
+        source="cli",
     )
 
 

@@ -60,9 +60,8 @@ def render_plan(plan: Plan, *, max_reasons: int = 4) -> str:
 
 
 def _steps(plan: Plan) -> list[str]:
-    lines = [
-        f"PLAN: {len(plan.steps)} step(s), critical path {format_seconds(plan.critical_path_seconds)}"
-    ]
+    path = format_seconds(plan.critical_path_seconds)
+    lines = [f"PLAN: {len(plan.steps)} step(s), critical path {path}"]
     for stage in Stage:
         steps = [s for s in plan.steps if s.stage == stage]
         if not steps:

@@ -29,7 +29,10 @@ def explain(
 ) -> str:
     """A few lines of Markdown that an on-call engineer can read at 3 a.m."""
     if abstain_reasons:
-        lines = ["**No rollback proposed.** " + " ".join(r[0].upper() + r[1:] + "." for r in abstain_reasons)]
+        lines = [
+            "**No rollback proposed.** "
+            + " ".join(r[0].upper() + r[1:] + "." for r in abstain_reasons)
+        ]
         if suspects:
             lines.append(f"The closest candidate was {_describe(suspects[0])}.")
         lines.append("Look at the alerts and recent changes by hand, or widen the window.")

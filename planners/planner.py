@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -78,7 +79,9 @@ def plan_rollback(
     ]
     firing = [a for a in alerts if a.status == AlertStatus.FIRING]
     notes += _alert_notes(firing, topology)
-    alerting = sorted({a.service for a in firing if a.service is not None and a.service in topology})
+    alerting = sorted(
+        {a.service for a in firing if a.service is not None and a.service in topology}
+    )
     started_at = min((a.started_at for a in firing), default=None)
     incident = Incident(id=_incident_id(firing), services=tuple(alerting), started_at=started_at)
     draft = _Draft(incident=incident, now=now, notes=notes, alerting=alerting)
@@ -123,9 +126,7 @@ def plan_rollback(
         return draft.abstain([f"no change explains the symptoms well enough: {reason}"])
 
     top = candidates[0]
-    chosen = [top] + [
-        s for s in candidates[1:] if s.score >= options.full_stage_ratio * top.score
-    ]
+    chosen = [top] + [s for s in candidates[1:] if s.score >= options.full_stage_ratio * top.score]
     eligible = [s.change for s in scored]
     steps = build_steps(
         chosen,
@@ -139,8 +140,27 @@ def plan_rollback(
 
 
 def suggest_services(name: str, topology: Topology, *, limit: int = 3) -> list[str]:
-    """Close matches for a service name that is not in the topology."""
-    return difflib.get_close_matches(name, list(topology.services), n=limit, cutoff=0.6)
+    """Close matches for a service name that is not in the topology, look-alikes first.
+
+    A hint for people only: a name is never mapped to its suggestion.
+    """
+    skeleton = _skeleton(name)
+    lookalikes = [s for s in topology.services if s != name and _skeleton(s) == skeleton]
+    close = difflib.get_close_matches(name, list(topology.services), n=limit, cutoff=0.75)
+    return list(dict.fromkeys(lookalikes + close))[:limit]
+
+
+# Latin look-alikes of Cyrillic and Greek letters seen in spoofed names.
+_CONFUSABLES = str.maketrans(
+    "асеіјорхуѕԁաАВСЕНІЈКМНОРСТХΑΒΕΗΙΚΜΝΟΡΤΧΥΖο", "aceijopxysdwABCEHIJKMHOPCTXABEHIKMNOPTXYZo"
+)
+
+
+def _skeleton(name: str) -> str:
+    """``name`` folded (NFKC), invisible characters dropped, look-alike letters mapped."""
+    folded = unicodedata.normalize("NFKC", name)
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return visible.translate(_CONFUSABLES).casefold()
 
 
 @dataclass(kw_only=True)
@@ -206,7 +226,9 @@ def _incident_id(firing: Sequence[Alert]) -> str:
     return "inc-" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-def _impacted(topology: Topology, alerting: Sequence[str], down: Distances, top: Scored) -> list[str]:
+def _impacted(
+    topology: Topology, alerting: Sequence[str], down: Distances, top: Scored
+) -> list[str]:
     """The alerting services, the top suspect's service, and every service on a shortest
     dependency path between them: where the failure travelled."""
     target = top.change.service

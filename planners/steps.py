@@ -313,9 +313,8 @@ def _step(
         executor = str(rollback.get("flags", "feature_flags"))
     else:
         executor = str(rollback["executor"]) if "executor" in rollback else None
-    verify = [change.service] + sorted(
-        a for a, hops in down.items() if change.service in hops and a != change.service
-    )
+    explained = sorted(a for a, hops in down.items() if change.service in hops)
+    verify = [change.service, *(a for a in explained if a != change.service)]
     warning = None
     if not change.revertible:
         warning = (
@@ -341,4 +340,3 @@ def _step(
         flag=change.flag,
         warning=warning,
     )
-

@@ -102,7 +102,9 @@ def score_changes(
         if why:
             excluded.append(Excluded(change_id=change.id, why=why))
             continue
-        explains, graph_reasons, explained = _explanation(change.service, alerting, down, up, weights)
+        explains, graph_reasons, explained = _explanation(
+            change.service, alerting, down, up, weights
+        )
         minutes = max(0.0, (started_at - change.at).total_seconds() / 60)
         recency = weights.recency_floor + (1 - weights.recency_floor) * math.exp(
             -minutes / weights.recency_minutes

@@ -178,7 +178,7 @@ def _check_edge(edge: Edge, declared: Mapping[str, Service]) -> Problem | None:
                 source=edge.origin,
                 service=edge.source,
                 field="depends_on",
-                message=f"names {end!r}, which no topology source declares{_evidence(edge)}{action}",
+                message=f"names {end!r}, which no source declares{_evidence(edge)}{action}",
             )
     return None
 

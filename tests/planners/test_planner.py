@@ -110,7 +110,9 @@ class TestSuspects:
         t = topo(SHOP)
         changes = [change("ancient", "api", 180)]
         assert plan(t, changes, [alert("api")]).abstained
-        widened = plan(t, changes, [alert("api")], options=PlanningOptions(window=timedelta(hours=4)))
+        widened = plan(
+            t, changes, [alert("api")], options=PlanningOptions(window=timedelta(hours=4))
+        )
         assert widened.suspects[0].change_id == "ancient"
 
     def test_unrelated_change_is_ruled_out(self):
@@ -164,7 +166,11 @@ class TestOrder:
     def test_consumers_roll_back_before_providers_in_one_stage(self):
         """If A depends on B (even transitively) and both are in a stage, A's step runs first."""
         t = topo(SHOP)
-        changes = [change("api-1", "api", 5), change("cart-1", "cart", 30), change("db-1", "db", 35)]
+        changes = [
+            change("api-1", "api", 5),
+            change("cart-1", "cart", 30),
+            change("db-1", "db", 35),
+        ]
         p = plan(t, changes, [alert("web")])
         full = [s for s in p.steps if s.stage == Stage.FULL]
         assert {s.change_id for s in full} == {"cart-1", "db-1"}
@@ -180,7 +186,10 @@ class TestOrder:
         ]
         p = plan(t, changes, [alert("api")])
         assert step_for(p, "f").stage == step_for(p, "c").stage == Stage.CONTAIN
-        assert step_for(p, "f").action == Action.DISABLE_FLAG and step_for(p, "f").flag == "new-pricing"
+        assert (
+            step_for(p, "f").action == Action.DISABLE_FLAG
+            and step_for(p, "f").flag == "new-pricing"
+        )
         for early in ("f", "c"):
             assert precedes(p, step_for(p, early).id, step_for(p, "d").id)
 
@@ -201,7 +210,10 @@ class TestOrder:
     def test_migration_filed_under_its_app_names_its_database(self):
         """``database`` points a migration at the store it alters; the app still goes first."""
         t = topo(SHOP, db={"kind": ServiceKind.DATABASE})
-        changes = [change("mig", "cart", 30, kind="migration", database="db"), change("api-1", "api", 20)]
+        changes = [
+            change("mig", "cart", 30, kind="migration", database="db"),
+            change("api-1", "api", 20),
+        ]
         p = plan(t, changes, [alert("api")])
         assert precedes(p, step_for(p, "api-1").id, step_for(p, "mig").id)
 
@@ -272,7 +284,10 @@ class TestSafetyAndEstimates:
         """``estimated_seconds`` comes from the catalog when given; critical path sums the chain."""
         t = topo(
             {"web": ["api"], "api": []},
-            api={"estimated_seconds": {"rollback_deploy": 40}, "rollback": {"executor": "kubernetes"}},
+            api={
+                "estimated_seconds": {"rollback_deploy": 40},
+                "rollback": {"executor": "kubernetes"},
+            },
         )
         p = plan(t, [change("a", "api", 10), change("w", "web", 5)], [alert("web")])
         assert step_for(p, "a").estimated_seconds == 40
