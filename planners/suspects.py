@@ -2,14 +2,15 @@
 
 A change's score in [0, 1] is the product of four factors (DESIGN.md, planning rule 1):
 
-* **explains**: how well its service explains the alerting services, averaged over them. The
-  alerting service itself counts 1; a service it depends on counts 0.85, decaying by 0.8 a hop; a
-  consumer of it counts 0.15, halving a hop (a consumer rarely breaks its provider). Averaging
-  rewards a change that explains *every* alerting service, so a dependency they share beats a
-  more recent deploy that explains only one of them, and unrelated changes score zero.
+* **explains**: how well its service explains the alerting services, averaged over them, times
+  the share of them it explains. The alerting service itself counts 1; a service it depends on
+  counts 0.85, decaying by 0.8 a hop; a consumer of it counts 0.15, halving a hop (a consumer
+  rarely breaks its provider, and does not explain its alert). When several services alert, the
+  cause must explain them all: a dependency they share beats a more recent deploy of one of them
+  (whose own alert may only be a symptom), and unrelated changes score zero.
 * **recency**: 1 at the first alert, easing towards 0.55 over the window, so that the graph
   decides and time breaks ties.
-* **kind**: deploys weigh most; flags, config and migrations slightly less; infra least.
+* **kind**: deploys weigh most; flags, config and migrations a shade less; infra less.
 * **history**: services whose changes caused earlier incidents weigh a little more.
 
 Changes after the incident started (beyond the clock skew) or before the window are excluded,
@@ -47,10 +48,10 @@ class ScoringWeights:
 
 _KIND_WEIGHT: Mapping[ChangeKind, float] = {
     ChangeKind.DEPLOY: 1.0,
-    ChangeKind.FEATURE_FLAG: 0.95,
-    ChangeKind.CONFIG: 0.95,
-    ChangeKind.MIGRATION: 0.9,
-    ChangeKind.INFRA: 0.8,
+    ChangeKind.FEATURE_FLAG: 0.98,
+    ChangeKind.CONFIG: 0.98,
+    ChangeKind.MIGRATION: 0.98,
+    ChangeKind.INFRA: 0.9,
 }
 
 
@@ -189,7 +190,8 @@ def _explanation(
         reasons.append(f"no dependency path between {service} and {', '.join(alerting)}")
     if explained and len(explained) < len(alerting):
         reasons.append(f"explains {len(explained)} of {len(alerting)} alerting services")
-    return total / max(len(alerting), 1), reasons, tuple(explained)
+    share = len(explained) / max(len(alerting), 1)
+    return total / max(len(alerting), 1) * share, reasons, tuple(explained)
 
 
 def _timing(change: Change, minutes: float) -> str:
