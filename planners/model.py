@@ -190,7 +190,12 @@ class Excluded(_Frozen):
 
 
 class Step(_Frozen):
-    """One step of a rollback plan. ``after`` names the steps that must finish first."""
+    """One step of a rollback plan. ``after`` names the steps that must finish first.
+
+    ``target`` is where the executor acts (the service's catalog ``rollback`` settings without
+    ``executor``: namespace, deployment, application, release…); ``bad_version`` is the version the
+    change introduced, so an executor can tell whether the target still runs it.
+    """
 
     id: str
     stage: Stage
@@ -207,6 +212,8 @@ class Step(_Frozen):
     why: str
     flag: str | None = None
     warning: str | None = None
+    bad_version: str | None = None
+    target: dict[str, Any] = Field(default_factory=dict)
 
 
 class Plan(_Frozen):

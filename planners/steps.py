@@ -7,7 +7,8 @@ it keeps the order acyclic, so that a more specific rule wins over a general one
 
 1. coupled changes: a consumer changed after its provider's deploy or migration is rolled back
    before it (a flag or config change of the consumer goes to ``contain``, earlier still);
-2. migrations are reverted after every application step that uses their database;
+2. migrations are reverted after every application step that uses their database (such steps
+   move up to the migration's stage);
 3. in one stage, consumers before providers (transitively; services on one cycle by name), and
    the newer of two changes to one service first;
 4. in one stage, flag and config reverts before deploy rollbacks;
@@ -59,6 +60,15 @@ _EARLY = (Action.DISABLE_FLAG, Action.REVERT_CONFIG)
 _APP_KINDS = (ChangeKind.DEPLOY, ChangeKind.CONFIG)
 _NEW_VERSION = (ChangeKind.DEPLOY, ChangeKind.MIGRATION)
 """Changes that give consumers a new version to rely on (rule 3); flags and config do not."""
+_RELIANT = (ChangeKind.DEPLOY, ChangeKind.CONFIG, ChangeKind.FEATURE_FLAG)
+"""Changes of a consumer that may rely on its provider's new version."""
+
+
+def _acts_on(change: Change) -> str:
+    """The service a change altered: a migration's database, else the change's service."""
+    if change.kind == ChangeKind.MIGRATION and change.database:
+        return change.database
+    return change.service
 
 
 @dataclass(kw_only=True)
@@ -66,6 +76,10 @@ class _Draft:
     change: Change
     stage: Stage
     why: list[str] = field(default_factory=list)
+
+    @property
+    def acts_on(self) -> str:
+        return _acts_on(self.change)
 
     @property
     def action(self) -> Action:
@@ -113,6 +127,8 @@ def build_steps(
     notes: list[str] = []
     coupled = _pull_in_coupled(drafts, eligible=eligible, topology=topology, notes=notes)
     uses_db = _align_migrations(drafts, topology=topology)
+    firsts = coupled + [(app, m) for m, apps in uses_db.items() for app in apps]
+    _settle_stages(drafts, firsts)
 
     order: nx.DiGraph = nx.DiGraph()
     order.add_nodes_from(drafts)
@@ -162,21 +178,22 @@ def _pull_in_coupled(
     """Rule 3: a consumer changed after its provider goes first. Returns (before, after) pairs."""
     by_service: dict[str, list[Change]] = {}
     for change in eligible:
-        by_service.setdefault(change.service, []).append(change)
+        if change.kind in _RELIANT:
+            by_service.setdefault(change.service, []).append(change)
     pairs: list[tuple[str, str]] = []
     queue = list(drafts)
     while queue:
         provider = drafts[queue.pop(0)]
         if provider.change.kind not in _NEW_VERSION:
             continue
-        for consumer in topology.consumers(provider.change.service):
+        for consumer in topology.consumers(provider.acts_on):
             for change in by_service.get(consumer, ()):
-                if change.at <= provider.change.at or change.kind == ChangeKind.INFRA:
+                if change.at <= provider.change.at:
                     continue
                 early = change.kind in (ChangeKind.FEATURE_FLAG, ChangeKind.CONFIG)
                 stage = Stage.CONTAIN if early else provider.stage
                 reason = (
-                    f"coupled: {consumer} changed ({change.id}) after {provider.change.service} "
+                    f"coupled: {consumer} changed ({change.id}) after {provider.acts_on} "
                     f"({provider.change.id}) and may rely on its new version, so it is rolled "
                     "back first"
                 )
@@ -196,13 +213,14 @@ def _pull_in_coupled(
 def _align_migrations(drafts: dict[str, _Draft], *, topology: Topology) -> dict[str, list[str]]:
     """Rule 2: each migration waits for the application steps on services using its database.
 
-    A migration moves to the latest stage of those steps. Returns ``{migration: [app steps]}``.
+    Returns ``{migration: [app steps]}``; :func:`_settle_stages` then moves any such application
+    step planned for a later stage up to the migration's.
     """
     result: dict[str, list[str]] = {}
     for cid, draft in drafts.items():
         if draft.change.kind != ChangeKind.MIGRATION:
             continue
-        database = draft.change.database or draft.change.service
+        database = draft.acts_on
         users = set(topology.consumers(database)) if database in topology else set()
         if draft.change.service != database:
             users.add(draft.change.service)
@@ -211,9 +229,6 @@ def _align_migrations(drafts: dict[str, _Draft], *, topology: Topology) -> dict[
             for other, d in drafts.items()
             if other != cid and d.change.service in users and d.change.kind in _APP_KINDS
         ]
-        for app in apps:
-            if _STAGES.index(drafts[app].stage) > _STAGES.index(draft.stage):
-                draft.stage = drafts[app].stage
         if apps:
             draft.why.append(
                 f"reverted after the application steps that use {database} "
@@ -223,19 +238,35 @@ def _align_migrations(drafts: dict[str, _Draft], *, topology: Topology) -> dict[
     return result
 
 
+def _settle_stages(drafts: Mapping[str, _Draft], firsts: Sequence[tuple[str, str]]) -> None:
+    """Move each step that must run before another up to that step's stage, if it is later.
+
+    Stages only ever move earlier, so this reaches a fixed point.
+    """
+    changed = True
+    while changed:
+        changed = False
+        for before, after in firsts:
+            b, a = drafts[before], drafts[after]
+            if _STAGES.index(b.stage) > _STAGES.index(a.stage):
+                b.stage = a.stage
+                b.why.append(f"moved to stage {a.stage.value} to run before {after}")
+                changed = True
+
+
 def _order_within_stages(
     order: nx.DiGraph, drafts: Mapping[str, _Draft], *, topology: Topology, notes: list[str]
 ) -> None:
     """Rules 3 and 4 inside each stage."""
-    reach = reachability(topology, {d.change.service for d in drafts.values()})
+    reach = reachability(topology, {d.acts_on for d in drafts.values()})
     for stage in _STAGES:
         members = sorted(
             (cid for cid, d in drafts.items() if d.stage == stage),
-            key=lambda cid: (drafts[cid].change.service, -drafts[cid].change.at.timestamp(), cid),
+            key=lambda cid: (drafts[cid].acts_on, -drafts[cid].change.at.timestamp(), cid),
         )
         for i, a in enumerate(members):
             for b in members[i + 1 :]:
-                sa, sb = drafts[a].change.service, drafts[b].change.service
+                sa, sb = drafts[a].acts_on, drafts[b].acts_on
                 a_uses_b = sb in reach.get(sa, frozenset())
                 b_uses_a = sa in reach.get(sb, frozenset())
                 if sa == sb or (a_uses_b and b_uses_a):
@@ -339,4 +370,6 @@ def _step(
         why="; ".join(draft.why),
         flag=change.flag,
         warning=warning,
+        bad_version=change.to_version,
+        target={k: v for k, v in rollback.items() if k != "executor"},
     )

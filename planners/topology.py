@@ -141,10 +141,11 @@ def build_topology(fragments: Iterable[Fragment]) -> tuple[Topology, list[Proble
         if not graph.has_edge(edge.source, edge.target):
             graph.add_edge(edge.source, edge.target, origin=edge.origin, evidence=edge.evidence)
 
+    # Each service's depends_on becomes the merged graph's (copied only where it differs).
     services = {
-        name: svc.model_copy(update={"depends_on": tuple(sorted(graph.successors(name)))})
-        if tuple(sorted(graph.successors(name))) != svc.depends_on
-        else svc
+        name: svc
+        if set(svc.depends_on) == set(graph.succ[name])
+        else svc.model_copy(update={"depends_on": tuple(sorted(graph.succ[name]))})
         for name, svc in declared.items()
     }
     cycles = _cycles(graph)

@@ -34,6 +34,10 @@ SUFFIXES = (".json", ".yaml", ".yml")
 # libyaml's safe loader is several times faster than the pure-Python one; both are safe.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# PyYAML's constructors raise these, not YAMLError, on explicitly tagged values they cannot
+# build (``!!int ""``, ``!!timestamp null``, ``!!pairs`` of odd shapes).
+_CONSTRUCTOR_ERRORS = (AttributeError, IndexError, KeyError, TypeError, OverflowError)
+
 _EXPECTED = (
     "expected a Backout catalog (top-level 'services:'), Backstage entities "
     "(apiVersion: backstage.io/...), Kubernetes manifests (apiVersion and kind) or trace "
@@ -159,7 +163,7 @@ def _parse(path: Path) -> tuple[list[object], Problem | None]:
     if text.lstrip()[0] in "[{":
         try:
             return [json.loads(text)], None
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or an integer of over 4300 digits
             json_error = f"not valid JSON: {exc}"
         except RecursionError:
             return [], _error(origin, "nested too deeply")
@@ -169,10 +173,13 @@ def _parse(path: Path) -> tuple[list[object], Problem | None]:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         return [], _error(origin, json_error or f"not valid YAML: {exc.problem}{at}")
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date such as 2026-13-45
-        return [], _error(origin, json_error or f"not valid YAML: {exc}")
     except RecursionError:
         return [], _error(origin, "nested too deeply")
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date such as 2026-13-45
+        return [], _error(origin, json_error or f"not valid YAML: {exc}")
+    except _CONSTRUCTOR_ERRORS as exc:
+        why = f"a tagged value (such as !!int or !!timestamp) cannot be read ({exc!r})"
+        return [], _error(origin, json_error or f"not valid YAML: {why}")
     if not documents:
         return [], _error(origin, "holds no document (only comments or empty documents)")
     return documents, None

@@ -36,6 +36,7 @@ FIELDS = (
 
 _TIERS = [tier.value for tier in Tier]
 _KINDS = [kind.value for kind in ServiceKind]
+_ACTIONS = [action.value for action in Action]
 
 
 class _Entry:
@@ -127,10 +128,14 @@ def _load_entry(
         "team": _optional_str(entry.get("team"), field="team", problems=problems),
         "owners": _str_list(entry.get("owners"), field="owners", problems=problems),
         "tier": _choice(
-            entry.get("tier"), _TIERS, default=Tier.STANDARD, field="tier", problems=problems
+            entry.get("tier"), _TIERS, default=Tier.STANDARD.value, field="tier", problems=problems
         ),
         "kind": _choice(
-            entry.get("kind"), _KINDS, default=ServiceKind.SERVICE, field="kind", problems=problems
+            entry.get("kind"),
+            _KINDS,
+            default=ServiceKind.SERVICE.value,
+            field="kind",
+            problems=problems,
         ),
         "depends_on": _str_list(entry.get("depends_on"), field="depends_on", problems=problems),
         "rollback": _mapping(entry.get("rollback"), field="rollback", problems=problems),
@@ -179,7 +184,7 @@ def _str_list(value: object, *, field: str, problems: _Entry) -> tuple[str, ...]
     if not isinstance(value, list):
         problems.report(field, f"must be a list of names, got {describe(value)}; ignored")
         return None
-    items: list[str] = []
+    items: dict[str, None] = {}
     for position, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
             problems.report(field, f"item {position} must be a name, got {describe(item)}")
@@ -189,7 +194,7 @@ def _str_list(value: object, *, field: str, problems: _Entry) -> tuple[str, ...]
             odd = lookalike_warning(item)
             if odd is not None:
                 problems.report(field, odd, error=False)
-            items.append(item)
+            items[item] = None
     return tuple(items)
 
 
@@ -229,13 +234,13 @@ def _estimates(value: object, *, problems: _Entry) -> dict[Action, int] | None:
     if not isinstance(value, dict):
         problems.report(field, f"must be a mapping of action to seconds, got {describe(value)}")
         return None
-    actions = [action.value for action in Action]
     estimates: dict[Action, int] = {}
     for key, seconds in value.items():
-        if not isinstance(key, str) or key not in actions:
-            hint = close_match(key, actions) if isinstance(key, str) else ""
+        if not isinstance(key, str) or key not in _ACTIONS:
+            hint = close_match(key, _ACTIONS) if isinstance(key, str) else ""
             problems.report(
-                field, f"unknown action {describe(key)}{hint}; expected one of {', '.join(actions)}"
+                field,
+                f"unknown action {describe(key)}{hint}; expected one of {', '.join(_ACTIONS)}",
             )
         elif isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
             problems.report(
@@ -250,6 +255,6 @@ def is_catalog(data: Mapping[Any, Any]) -> bool:
     """Whether a parsed mapping looks like a catalog (a ``services`` key, or a typo of it)."""
     if "apiVersion" in data or "kind" in data:
         return False
-    return any(isinstance(key, str) and close_match(key, ["services"]) for key in data) or (
-        "services" in data
+    return "services" in data or any(
+        isinstance(key, str) and close_match(key, ["services"], cutoff=0.85) for key in data
     )

@@ -16,9 +16,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from integrations.topology._text import describe, lookalike_warning
+from integrations.topology._text import address_host, describe, lookalike_warning, redact
 from planners.model import Service, ServiceKind
 from planners.topology import Edge, Fragment, Problem, Severity
 
@@ -28,7 +27,6 @@ ADDRESS_SUFFIXES = ("_ADDR", "_HOST", "_URL", "_SERVICE", "_ENDPOINT")
 """Env var name endings that promise an address: one naming no Service is reported."""
 
 _WORKLOAD_KINDS = {"Deployment": "deployment", "StatefulSet": "statefulset"}
-_HOST_PORT = re.compile(r"(?P<host>[^\s:/@?#]+)(?::\d{1,5})?/?")
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _NOT_HOSTS = {"localhost", "true", "false", "yes", "no", "on", "off", "none", "null"}
 _IMAGE_KINDS = {
@@ -94,14 +92,8 @@ def load_manifests(documents: Sequence[tuple[str, object]]) -> list[Fragment]:
         fragment = fragments[workload.origin]
         if workload.name in declared:
             first = declared[workload.name]
-            _report(
-                fragment,
-                workload.name,
-                "metadata.name",
-                f"{workload.kind} declared again (first as a {first.kind} in {first.origin}); "
-                "its env is still read",
-                error=False,
-            )
+            message = f"{workload.kind} declared again (first as a {first.kind} in {first.origin})"
+            _report(fragment, workload.name, "metadata.name", message, error=False)
         else:
             declared[workload.name] = workload
             fragment.services.append(_service(workload))
@@ -142,18 +134,23 @@ def _collect(
                 c for key in ("containers", "initContainers") for c in _list(pod.get(key))
             ]
             labels = _labels(_mapping(template.get("metadata")).get("labels"))
-            workload = _Workload(name, str(kind), namespace, origin, labels, containers)
+            workload = _Workload(name, kind, namespace, origin, labels, containers)
             workloads.append(workload)
     return workloads, services
 
 
 def _objects(documents: Sequence[tuple[str, object]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for origin, obj in documents:
-        if not isinstance(obj, dict):
+    """Every object, ``kind: *List`` items unpacked (a List that holds itself is read once)."""
+    seen: set[int] = set()
+    stack = list(reversed(documents))
+    while stack:
+        origin, obj = stack.pop()
+        if not isinstance(obj, dict) or id(obj) in seen:
             continue
-        kind = obj.get("kind")
-        if isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
-            yield from _objects([(origin, item) for item in obj["items"]])
+        seen.add(id(obj))
+        kind, items = obj.get("kind"), obj.get("items")
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+            stack.extend((origin, item) for item in reversed(items))
         else:
             yield origin, obj
 
@@ -161,7 +158,9 @@ def _objects(documents: Sequence[tuple[str, object]]) -> Iterator[tuple[str, dic
 def _map_backends(services: dict[str, list[_KubeService]], workloads: list[_Workload]) -> None:
     """Fill each Service's backends: the workloads its selector matches, else the same name."""
     by_label: dict[tuple[str, str], set[int]] = {}
+    by_name: dict[str, list[int]] = {}
     for index, workload in enumerate(workloads):
+        by_name.setdefault(workload.name, []).append(index)
         for pair in workload.labels.items():
             by_label.setdefault(pair, set()).add(index)
     for group in services.values():
@@ -173,15 +172,15 @@ def _map_backends(services: dict[str, list[_KubeService]], workloads: list[_Work
                 for pair in pairs:
                     matched &= by_label.get(pair, set())
             names = [
-                w.name
-                for i, w in enumerate(workloads)
-                if (i in matched) and _same_namespace(w.namespace, svc.namespace)
+                workloads[i].name
+                for i in matched
+                if _same_namespace(workloads[i].namespace, svc.namespace)
             ]
             if not names:
                 names = [
-                    w.name
-                    for w in workloads
-                    if w.name == svc.name and _same_namespace(w.namespace, svc.namespace)
+                    workloads[i].name
+                    for i in by_name.get(svc.name, [])
+                    if _same_namespace(workloads[i].namespace, svc.namespace)
                 ]
             svc.backends = sorted(set(names))
 
@@ -207,12 +206,16 @@ def _read_env(
             if not isinstance(name, str) or not isinstance(value, str) or (name, value) in seen:
                 continue
             seen.add((name, value))
-            evidence = f"env {name}={value}"
-            targets, warning = _resolve(
-                name, value, namespace=workload.namespace, services=services
-            )
-            if warning is not None:
-                _report(fragment, workload.name, "env", f"{evidence} {warning}", error=False)
+            evidence = f"env {name}={redact(value)}"
+            targets: list[str] = []
+            for part in value.split(","):  # "kafka-0:9092,kafka-1:9092"
+                found, warning = _resolve(
+                    name, part.strip(), namespace=workload.namespace, services=services
+                )
+                targets += [target for target in found if target not in targets]
+                if warning is not None:
+                    what = f"{evidence}: {redact(part.strip())!r}" if "," in value else evidence
+                    _report(fragment, workload.name, "env", f"{what} {warning}", error=False)
             fragment.edges.extend(
                 Edge(
                     source=workload.name,
@@ -231,7 +234,7 @@ def _resolve(
 ) -> tuple[list[str], str | None]:
     """The workloads an env value addresses, and a warning when it should address one but not."""
     named = name.upper().endswith(ADDRESS_SUFFIXES)
-    host = _host(value)
+    host = address_host(value)
     if host is None:
         return [], None
     lowered = host.lower()
@@ -255,17 +258,6 @@ def _resolve(
             "manifests; no edge added"
         )
     return backends, None
-
-
-def _host(value: str) -> str | None:
-    """The host part of an address-like value (``host``, ``host:port``, a URL), else None."""
-    if "://" in value:
-        try:
-            return urlsplit(value).hostname
-        except ValueError:
-            return None
-    found = _HOST_PORT.fullmatch(value)
-    return found["host"] if found else None
 
 
 def _same_namespace(first: str | None, second: str | None) -> bool:

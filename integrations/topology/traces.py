@@ -40,7 +40,8 @@ def load_trace_links(data: object, *, origin: str) -> Fragment:
     fragment = Fragment(origin=origin)
     links = _links(data)
     if links is None:
-        _warn(fragment, f"expected a list of dependency links, got {describe(data)}")
+        message = f"expected a list of dependency links, got {describe(data)}"
+        _warn(fragment, message, severity=Severity.ERROR)
         return fragment
     if not links:
         _warn(fragment, "holds no dependency links")
@@ -108,11 +109,16 @@ def _read_link(
 
 
 def _warn(
-    fragment: Fragment, message: str, *, field: str | None = None, service: str | None = None
+    fragment: Fragment,
+    message: str,
+    *,
+    field: str | None = None,
+    service: str | None = None,
+    severity: Severity = Severity.WARNING,
 ) -> None:
     fragment.problems.append(
         Problem(
-            severity=Severity.WARNING,
+            severity=severity,
             source=fragment.origin,
             service=service,
             field=field,

@@ -1,0 +1,363 @@
+"""A fake Argo CD API server on loopback, for the executor's tests and the demo.
+
+It stands in for Argo CD in the "Real parts and their fakes" table of DESIGN.md: a stdlib
+``ThreadingHTTPServer`` on ``127.0.0.1`` port 0, used as a context manager, that the real
+:class:`integrations.executors.argocd.ArgoCDExecutor` talks to over HTTP. It keeps Applications
+with their sync history, ``spec.syncPolicy.automated`` and ``status.operationState``; a rollback
+really changes what the next GET returns, and it is refused with Argo CD's own message while
+auto-sync is on. Requests are recorded and faults are injected with :meth:`FakeArgoCD.fail_next`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+__all__ = ["REFUSAL", "FakeArgoCD", "RecordedRequest"]
+
+REFUSAL = "rollback cannot be initiated when auto-sync is enabled"
+"""What Argo CD answers a rollback with while auto-sync is on."""
+
+_PREFIX = "/api/v1/applications/"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received: method, decoded path, query, headers and JSON body."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any = None
+
+
+@dataclass
+class _Fault:
+    status: int
+    method: str | None
+    path: str | None
+    body: Any
+    delay: float
+
+
+@dataclass
+class _App:
+    data: dict[str, Any]
+    polls_left: int = 0
+    fail_message: str | None = None
+
+
+class FakeArgoCD:
+    """Argo CD's application API, in memory: GET, rollback, PATCH (merge) of an Application.
+
+    Args:
+        token: the bearer token it accepts; anything else gets 401.
+        refusal_status: the status of the auto-sync refusal (400 on recent versions, 500 on some).
+        running_polls: how many GETs see a rollback ``Running`` before it has ``Succeeded``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = "argocd-token",  # noqa: S107 (a fake's test credential, not a secret)
+        refusal_status: int = 400,
+        running_polls: int = 0,
+    ) -> None:
+        self.token = token
+        self.refusal_status = refusal_status
+        self.running_polls = running_polls
+        self.requests: list[RecordedRequest] = []
+        self._apps: dict[str, _App] = {}
+        self._faults: list[_Fault] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FakeArgoCD:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Listen on 127.0.0.1, on a free port."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        if self._server is None:
+            raise RuntimeError("FakeArgoCD is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def add_app(
+        self,
+        name: str,
+        *,
+        revisions: Sequence[str],
+        auto_sync: bool = False,
+        project: str = "default",
+        namespace: str = "argocd",
+        repo_url: str = "https://git.example.com/shop/deploy.git",
+    ) -> None:
+        """Add an application whose history deployed ``revisions`` in order (ids 0, 1, ...)."""
+        source = {"repoURL": repo_url, "path": name, "targetRevision": "HEAD"}
+        history = [
+            {"id": i, "revision": rev, "deployedAt": _now(), "source": dict(source)}
+            for i, rev in enumerate(revisions)
+        ]
+        head = revisions[-1] if revisions else ""
+        data: dict[str, Any] = {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "project": project,
+                "source": source,
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+                "syncPolicy": {"automated": {"prune": True, "selfHeal": True}} if auto_sync else {},
+            },
+            "status": {
+                "sync": {"status": "Synced", "revision": head},
+                "health": {"status": "Healthy"},
+                "history": history,
+                "operationState": {
+                    "phase": "Succeeded",
+                    "message": "successfully synced (all tasks run)",
+                    "operation": {"sync": {"revision": head}},
+                    "syncResult": {"revision": head},
+                },
+            },
+        }
+        with self._lock:
+            self._apps[name] = _App(data=data)
+
+    def app(self, name: str) -> dict[str, Any]:
+        """A copy of the application as a GET would return it (without advancing anything)."""
+        with self._lock:
+            return copy.deepcopy(self._apps[name].data)
+
+    def deployed_revision(self, name: str) -> str:
+        """The revision of the application's last history entry."""
+        history: list[dict[str, Any]] = self.app(name)["status"]["history"]
+        return str(history[-1]["revision"])
+
+    def auto_sync(self, name: str) -> bool:
+        """Whether ``spec.syncPolicy.automated`` is set."""
+        return bool((self.app(name)["spec"].get("syncPolicy") or {}).get("automated"))
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next matching request (``path`` is a prefix) with ``status`` after
+        ``delay`` seconds, instead of serving it."""
+        with self._lock:
+            self._faults.append(_Fault(status, method, path, body, delay))
+
+    def fail_next_operation(self, name: str, message: str = "one or more objects failed") -> None:
+        """Make the next rollback of ``name`` end in phase ``Failed``."""
+        with self._lock:
+            self._apps[name].fail_message = message
+
+    def writes(self) -> list[RecordedRequest]:
+        """The recorded requests that were not GETs."""
+        return [r for r in self.requests if r.method != "GET"]
+
+    # Request handling, called from the handler threads.
+
+    def _handle(self, request: RecordedRequest) -> tuple[int, Any, float]:
+        with self._lock:
+            self.requests.append(request)
+            for fault in self._faults:
+                if (fault.method in (None, request.method)) and (
+                    fault.path is None or request.path.startswith(fault.path)
+                ):
+                    self._faults.remove(fault)
+                    body = fault.body if fault.body is not None else _error("injected fault", 13)
+                    return fault.status, body, fault.delay
+            if request.headers.get("authorization") != f"Bearer {self.token}":
+                return 401, _error("no session information", 16), 0.0
+            status, body = self._route(request)
+            return status, body, 0.0
+
+    def _route(self, request: RecordedRequest) -> tuple[int, Any]:
+        if not request.path.startswith(_PREFIX):
+            return 404, _error(f"no route for {request.path}", 5)
+        name, _, action = request.path[len(_PREFIX) :].partition("/")
+        app = self._apps.get(name)
+        if app is None:
+            return 404, _error(f'applications.argoproj.io "{name}" not found', 5)
+        body = request.body if isinstance(request.body, dict) else {}
+        project = request.query.get("project") or body.get("project")
+        if project and project != app.data["spec"]["project"]:
+            return 403, _error("permission denied", 7)
+        if request.method == "GET" and not action:
+            self._advance(app)
+            return 200, copy.deepcopy(app.data)
+        if request.method == "POST" and action == "rollback":
+            return self._rollback(app, body)
+        if request.method == "PATCH" and not action:
+            return self._patch(app, body)
+        return 405, _error(f"{request.method} {request.path} is not supported", 12)
+
+    def _rollback(self, app: _App, body: dict[str, Any]) -> tuple[int, Any]:
+        data = app.data
+        if (data["spec"].get("syncPolicy") or {}).get("automated"):
+            return self.refusal_status, _error(REFUSAL, 9)
+        if data["status"]["operationState"]["phase"] == "Running":
+            return 400, _error("another operation is already in progress", 9)
+        entry = next((e for e in data["status"]["history"] if e["id"] == body.get("id")), None)
+        if entry is None:
+            name = data["metadata"]["name"]
+            message = f"application {name} does not have deployment with id {body.get('id')}"
+            return 400, _error(message, 3)
+        if body.get("dryRun"):
+            return 200, copy.deepcopy(data)
+        data["status"]["operationState"] = {
+            "phase": "Running",
+            "message": "",
+            "startedAt": _now(),
+            "operation": {
+                "sync": {"revision": entry["revision"], "prune": bool(body.get("prune"))}
+            },
+        }
+        app.polls_left = self.running_polls
+        if app.polls_left == 0:
+            self._advance(app)
+        return 200, copy.deepcopy(data)
+
+    def _advance(self, app: _App) -> None:
+        state = app.data["status"]["operationState"]
+        if state["phase"] != "Running":
+            return
+        if app.polls_left > 0:
+            app.polls_left -= 1
+            return
+        revision = state["operation"]["sync"]["revision"]
+        if app.fail_message is not None:
+            state.update(phase="Failed", message=app.fail_message, finishedAt=_now())
+            app.fail_message = None
+            return
+        history = app.data["status"]["history"]
+        history.append(
+            {
+                "id": max(e["id"] for e in history) + 1,
+                "revision": revision,
+                "deployedAt": _now(),
+                "source": dict(app.data["spec"]["source"]),
+            }
+        )
+        state.update(
+            phase="Succeeded",
+            message="successfully synced (all tasks run)",
+            finishedAt=_now(),
+            syncResult={"revision": revision},
+        )
+        sync = app.data["status"]["sync"]
+        sync["status"] = "Synced" if sync["revision"] == revision else "OutOfSync"
+
+    def _patch(self, app: _App, body: dict[str, Any]) -> tuple[int, Any]:
+        if body.get("patchType", "json") != "merge":
+            return 400, _error("the fake supports patchType 'merge' only", 3)
+        try:
+            patch = json.loads(body.get("patch") or "")
+        except ValueError:
+            return 400, _error("patch is not JSON", 3)
+        app.data = _merge(app.data, patch)
+        return 200, copy.deepcopy(app.data)
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: ``null`` removes a key, objects merge, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge(result.get(key), value)
+    return result
+
+
+def _error(message: str, code: int) -> dict[str, Any]:
+    """The body grpc-gateway gives an error."""
+    return {"error": message, "code": code, "message": message}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _handler_for(fake: FakeArgoCD) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_PATCH(self) -> None:
+            self._serve()
+
+        def do_PUT(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            request = RecordedRequest(
+                method=self.command,
+                path=unquote(parts.path),
+                query=dict(parse_qsl(parts.query)),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            status, payload, delay = fake._handle(request)
+            if delay:
+                time.sleep(delay)
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                pass  # the client gave up (a timeout test): nobody is listening any more
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Stay quiet: the tests read ``requests`` instead."""
+
+    return Handler

@@ -1,0 +1,256 @@
+"""A fake feature-flag service on loopback: the Unleash and LaunchDarkly subsets Backout uses.
+
+It stands in for the flag services in the "Real parts and their fakes" table of DESIGN.md: a
+stdlib ``ThreadingHTTPServer`` on ``127.0.0.1`` port 0, used as a context manager, that the real
+:class:`integrations.executors.feature_flags.HttpFlagExecutor` talks to. Both dialects share one
+store of flags (project, flag -> environment -> on), so turning a flag off through one API really
+changes what the next read returns. Requests are recorded with their raw (still escaped) path;
+faults are injected with :meth:`FakeFlagService.fail_next`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+__all__ = ["SEMANTIC_PATCH", "FakeFlagService", "FlagRequest"]
+
+SEMANTIC_PATCH = "domain-model=launchdarkly.semanticpatch"
+"""What LaunchDarkly's content type must carry for a semantic patch."""
+
+
+@dataclass(frozen=True)
+class FlagRequest:
+    """One recorded request: ``raw_path`` as sent, ``segments`` decoded one by one."""
+
+    method: str
+    raw_path: str
+    segments: tuple[str, ...]
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any = None
+
+
+@dataclass
+class _Fault:
+    status: int
+    method: str | None
+    path: str | None
+    body: Any
+    delay: float
+
+
+class FakeFlagService:
+    """Unleash's admin API and LaunchDarkly's flag API, over one in-memory flag store.
+
+    Args:
+        token: the value of ``Authorization`` it accepts (both vendors send the key raw).
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = "flags-token",  # noqa: S107 (a fake's test credential, not a secret)
+    ) -> None:
+        self.token = token
+        self.requests: list[FlagRequest] = []
+        self._flags: dict[tuple[str, str], dict[str, bool]] = {}
+        self._faults: list[_Fault] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> FakeFlagService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Listen on 127.0.0.1, on a free port."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        if self._server is None:
+            raise RuntimeError("FakeFlagService is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def add_flag(
+        self,
+        flag: str,
+        *,
+        project: str = "default",
+        environments: Mapping[str, bool] | None = None,
+    ) -> None:
+        """Add a flag, on in ``production`` unless ``environments`` says otherwise."""
+        with self._lock:
+            self._flags[(project, flag)] = dict(environments or {"production": True})
+
+    def is_on(
+        self, flag: str, *, project: str = "default", environment: str = "production"
+    ) -> bool:
+        """Whether the flag is on in that environment."""
+        with self._lock:
+            return self._flags[(project, flag)][environment]
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next matching request (``path``: a prefix of the raw path) with ``status``
+        after ``delay`` seconds, instead of serving it."""
+        with self._lock:
+            self._faults.append(_Fault(status, method, path, body, delay))
+
+    def writes(self) -> list[FlagRequest]:
+        """The recorded requests that were not GETs."""
+        return [r for r in self.requests if r.method != "GET"]
+
+    # Request handling, called from the handler threads.
+
+    def _handle(self, request: FlagRequest) -> tuple[int, Any, float]:
+        with self._lock:
+            self.requests.append(request)
+            for fault in self._faults:
+                if fault.method in (None, request.method) and (
+                    fault.path is None or request.raw_path.startswith(fault.path)
+                ):
+                    self._faults.remove(fault)
+                    body = fault.body if fault.body is not None else {"message": "injected fault"}
+                    return fault.status, body, fault.delay
+            if request.headers.get("authorization") != self.token:
+                return 401, {"message": "unauthorized: invalid token"}, 0.0
+            status, body = self._route(request)
+            return status, body, 0.0
+
+    def _route(self, request: FlagRequest) -> tuple[int, Any]:
+        seg = request.segments
+        match seg:
+            case ("api", "admin", "projects", project, "features", flag):
+                if request.method == "GET":
+                    return self._unleash_feature(project, flag)
+            case ("api", "admin", "projects", project, "features", flag, "environments", env, op):
+                if request.method == "POST" and op in ("on", "off"):
+                    return self._unleash_toggle(project, flag, env, on=op == "on")
+            case ("api", "v2", "flags", project, flag):
+                if request.method == "GET":
+                    return self._ld_flag(project, flag)
+                if request.method == "PATCH":
+                    return self._ld_patch(project, flag, request)
+            case _:
+                return 404, {"message": f"no route for {request.raw_path}"}
+        return 405, {"message": f"{request.method} is not allowed here"}
+
+    def _unleash_feature(self, project: str, flag: str) -> tuple[int, Any]:
+        envs = self._flags.get((project, flag))
+        if envs is None:
+            return 404, _unleash_not_found(flag)
+        environments = [{"name": n, "enabled": on, "type": n} for n, on in envs.items()]
+        return 200, {"name": flag, "project": project, "environments": environments}
+
+    def _unleash_toggle(self, project: str, flag: str, env: str, *, on: bool) -> tuple[int, Any]:
+        envs = self._flags.get((project, flag))
+        if envs is None:
+            return 404, _unleash_not_found(flag)
+        if env not in envs:
+            return 404, {"name": "NotFoundError", "message": f"environment {env} not found"}
+        envs[env] = on
+        return 200, {}
+
+    def _ld_flag(self, project: str, flag: str) -> tuple[int, Any]:
+        envs = self._flags.get((project, flag))
+        if envs is None:
+            return 404, {"code": "not_found", "message": "Unknown resource"}
+        environments = {n: {"on": on, "_environmentName": n} for n, on in envs.items()}
+        return 200, {"key": flag, "name": flag, "environments": environments}
+
+    def _ld_patch(self, project: str, flag: str, request: FlagRequest) -> tuple[int, Any]:
+        envs = self._flags.get((project, flag))
+        if envs is None:
+            return 404, {"code": "not_found", "message": "Unknown resource"}
+        body = request.body if isinstance(request.body, dict) else {}
+        if SEMANTIC_PATCH not in request.headers.get("content-type", ""):
+            return 400, {"code": "invalid_request", "message": "expected a semantic patch"}
+        env = body.get("environmentKey")
+        if env not in envs:
+            return 400, {"code": "invalid_request", "message": "unknown environmentKey"}
+        for instruction in body.get("instructions") or []:
+            kind = instruction.get("kind") if isinstance(instruction, dict) else None
+            if kind not in ("turnFlagOff", "turnFlagOn"):
+                return 400, {"code": "invalid_request", "message": f"unsupported kind {kind!r}"}
+            envs[env] = kind == "turnFlagOn"
+        return self._ld_flag(project, flag)
+
+
+def _unleash_not_found(flag: str) -> dict[str, str]:
+    return {"name": "NotFoundError", "message": f"Could not find feature flag with name {flag}"}
+
+
+def _handler_for(fake: FakeFlagService) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_PATCH(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            request = FlagRequest(
+                method=self.command,
+                raw_path=parts.path,
+                segments=tuple(unquote(s) for s in parts.path.strip("/").split("/")),
+                query=dict(parse_qsl(parts.query)),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            status, payload, delay = fake._handle(request)
+            if delay:
+                time.sleep(delay)
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                pass  # the client gave up (a timeout test): nobody is listening any more
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Stay quiet: the tests read ``requests`` instead."""
+
+    return Handler

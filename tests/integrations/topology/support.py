@@ -1,0 +1,34 @@
+"""Helpers shared by the topology loader tests: edges of a topology, problems by location."""
+
+from __future__ import annotations
+
+from planners.topology import Problem, Severity, Topology
+
+
+def edges(topology: Topology) -> set[tuple[str, str]]:
+    """Every ``(consumer, provider)`` edge of the merged graph."""
+    return set(topology.graph.edges())
+
+
+def problems_at(
+    problems: list[Problem],
+    *,
+    severity: Severity | None = None,
+    service: str | None = None,
+    field: str | None = None,
+    text: str = "",
+) -> list[Problem]:
+    """The problems at one service and field (None matches anything) whose message has ``text``."""
+    return [
+        p
+        for p in problems
+        if (severity is None or p.severity is severity)
+        and (service is None or p.service == service)
+        and (field is None or p.field == field)
+        and text in p.message
+    ]
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    """Only the errors."""
+    return [p for p in problems if p.severity is Severity.ERROR]
