@@ -188,7 +188,7 @@ class _Draft:
             incident=self.incident,
             impacted=tuple(self.impacted or self.alerting),
             suspects=suspects,
-            excluded=tuple(self.excluded),
+            excluded=tuple(sorted(self.excluded, key=lambda e: e.change_id)),
             steps=steps.steps,
             critical_path_seconds=steps.critical_path_seconds,
             explanation=explain(

@@ -17,7 +17,7 @@ EXAMPLE = ROOT / "examples" / "onlineboutique"
 AT = "2026-11-27T10:20:00Z"
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err

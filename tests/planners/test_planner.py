@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from planners import (
     Service,
     ServiceKind,
     Stage,
+    Step,
     Tier,
     Topology,
     build_topology,
@@ -57,13 +59,13 @@ def alert(service: str | None, minutes_after: float = 0, **fields: object) -> Al
     )
 
 
-def plan(topology: Topology, changes: list[Change], alerts: list[Alert], **kw) -> Plan:
+def plan(topology: Topology, changes: list[Change], alerts: list[Alert], **kw: Any) -> Plan:
     return plan_rollback(
         topology, changes=changes, alerts=alerts, now=T0 + timedelta(minutes=5), **kw
     )
 
 
-def step_for(p: Plan, change_id: str):
+def step_for(p: Plan, change_id: str) -> Step:
     (step,) = [s for s in p.steps if s.change_id == change_id]
     return step
 

@@ -1,0 +1,538 @@
+"""The execution engine: runs a stored plan's approved steps, safely, once each.
+
+Every step goes through: **claim** (a compare-and-set on its row, so two replicas or a double click
+never both run it), **reconcile** (ask the executor where the target is: already there means done
+without acting), **preview** (dry run), **execute**, **verify** (health of the step's services),
+**record**. Independent steps run in parallel (bounded); a step starts when everything in its
+``after`` list has finished. A failed step or failed verification halts the plan: nothing new
+starts, what did not run stays as it was, and the reason is kept; ``retry``, ``skip`` and
+``abort`` are explicit. After each stage the incident's services are verified: once healthy, the
+later stages are marked not needed.
+
+Crash safety: a running step holds a lease that a heartbeat renews. After a crash its lease
+expires, another engine (or the same one restarted) reclaims it by compare-and-set and reconciles
+it through ``current_state`` (done, or still rolling out, or not applied yet), so it is never
+executed blindly a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot.store import StepRow, StepStatus, Store, StoredPlan
+from integrations.base import Executor, Operation, Preview, TargetState
+from integrations.errors import IntegrationError, TemporaryIntegrationError
+from planners.model import Stage, Step
+
+__all__ = [
+    "Engine",
+    "EngineConfig",
+    "HealthGate",
+    "HealthResult",
+    "RunReport",
+    "SimulatedStep",
+    "simulate_plan",
+]
+
+log = logging.getLogger(__name__)
+
+_STAGES = (Stage.CONTAIN, Stage.PARTIAL, Stage.FULL)
+_FINISHED_OK = frozenset({StepStatus.DONE, StepStatus.SKIPPED})
+_SETTLED = frozenset(
+    {StepStatus.DONE, StepStatus.SKIPPED, StepStatus.NOT_NEEDED, StepStatus.ABORTED}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthResult:
+    """Whether the services verified healthy, and what was seen."""
+
+    healthy: bool
+    reason: str
+
+
+class HealthGate(Protocol):
+    """Verifies a set of services (readings until enough good ones in a row, or a timeout)."""
+
+    def __call__(self, services: Sequence[str]) -> HealthResult: ...
+
+
+def always_healthy(services: Sequence[str]) -> HealthResult:
+    """The health gate when no health checks are configured: says so, and passes."""
+    return HealthResult(
+        healthy=True, reason=f"no health checks configured for {', '.join(services)}"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """Tuning of the engine.
+
+    Attributes:
+        max_parallel: how many steps may run at once.
+        lease_seconds: how long a claim lasts without a heartbeat; after a crash, the wait before
+            another engine reclaims a running step.
+        max_attempts: tries of a step on temporary errors (the first one included).
+        backoff_seconds: first wait between tries; doubles each time, capped at ``backoff_cap``.
+        backoff_cap: longest wait between tries.
+        settle_seconds: how long to wait for an executor's in-progress change when reconciling.
+    """
+
+    max_parallel: int = 4
+    lease_seconds: float = 60.0
+    max_attempts: int = 3
+    backoff_seconds: float = 2.0
+    backoff_cap: float = 60.0
+    settle_seconds: float = 300.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunReport:
+    """Where a run left the plan: its status and each step's."""
+
+    plan_id: str
+    status: str
+    steps: Mapping[str, str]
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+
+class _StepFailed(Exception):
+    """A step failed for a reason worth showing the humans."""
+
+
+class Engine:
+    """Runs plans from the store through executors and health gates.
+
+    Args:
+        store: where plans, steps, executions and the audit log live.
+        executors: executor instances by name (the ``executor`` of a plan step).
+        health: verifies services after each step and each stage.
+        worker: this engine's name in claims (unique per process).
+        config: tuning.
+        sleep: injected for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        executors: Mapping[str, Executor],
+        health: HealthGate = always_healthy,
+        worker: str | None = None,
+        config: EngineConfig | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.executors = dict(executors)
+        self.health = health
+        self.worker = worker or f"engine-{uuid.uuid4().hex[:8]}"
+        self.config = config or EngineConfig()
+        self.sleep = sleep
+        self._held: set[tuple[str, str]] = set()
+        self._held_lock = threading.Lock()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def queue(self, plan_id: str, step_ids: Sequence[str], *, actor: str) -> list[str]:
+        """Mark approved steps ready to run; returns those that moved from pending to queued."""
+        return [
+            step_id
+            for step_id in step_ids
+            if self.store.transition(
+                plan_id,
+                step_id,
+                from_statuses=[StepStatus.PENDING],
+                to=StepStatus.QUEUED,
+                actor=actor,
+                reason="approved",
+            )
+        ]
+
+    def retry(self, plan_id: str, step_id: str, *, actor: str) -> bool:
+        """Put a failed step back in the queue and resume the plan."""
+        ok = self.store.transition(
+            plan_id,
+            step_id,
+            from_statuses=[StepStatus.FAILED],
+            to=StepStatus.QUEUED,
+            actor=actor,
+            reason="retry requested",
+        )
+        if ok:
+            self.store.set_plan_status(plan_id, "running", actor=actor, reason=f"retry {step_id}")
+        return ok
+
+    def skip(self, plan_id: str, step_id: str, *, actor: str) -> bool:
+        """Give up on a failed (or not yet run) step and let the plan go on without it."""
+        ok = self.store.transition(
+            plan_id,
+            step_id,
+            from_statuses=[StepStatus.FAILED, StepStatus.PENDING, StepStatus.QUEUED],
+            to=StepStatus.SKIPPED,
+            actor=actor,
+            reason="skip requested",
+        )
+        if ok:
+            self.store.set_plan_status(plan_id, "running", actor=actor, reason=f"skip {step_id}")
+        return ok
+
+    def abort(self, plan_id: str, *, actor: str, reason: str = "abort requested") -> list[str]:
+        """Stop the plan: every step that has not started is aborted. Running steps finish."""
+        aborted = [
+            row.step_id
+            for row in self.store.steps(plan_id)
+            if self.store.transition(
+                plan_id,
+                row.step_id,
+                from_statuses=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.FAILED],
+                to=StepStatus.ABORTED,
+                actor=actor,
+                reason=reason,
+            )
+        ]
+        self.store.set_plan_status(plan_id, "aborted", actor=actor, reason=reason)
+        return aborted
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, plan_id: str) -> RunReport:
+        """Run every queued step whose dependencies are met, until nothing more can start.
+
+        Returns when the plan is finished, halted by a failure, or waiting for approvals.
+        Steps left running by a crashed engine are reclaimed once their lease expires.
+        """
+        stored = self.store.get_plan(plan_id)
+        steps = {s.id: s for s in stored.plan.steps}
+        with self._heartbeat(), ThreadPoolExecutor(self.config.max_parallel) as pool:
+            running: dict[Future[None], str] = {}
+            while True:
+                rows = {r.step_id: r for r in self.store.steps(plan_id)}
+                halted = any(r.status == StepStatus.FAILED for r in rows.values())
+                if not halted and self._stage_gate(stored, steps, rows):
+                    continue
+                started = False
+                if not halted:
+                    for step_id in self._ready(steps, rows, busy=set(running.values())):
+                        if len(running) >= self.config.max_parallel:
+                            break
+                        if self._claim(plan_id, rows[step_id]):
+                            running[pool.submit(self._run_step, plan_id, steps[step_id])] = step_id
+                            started = True
+                if running:
+                    done, _ = wait(
+                        list(running),
+                        timeout=self.config.lease_seconds / 3,
+                        return_when=FIRST_COMPLETED,
+                    )
+                    for future in done:
+                        running.pop(future)
+                        future.result()
+                    continue
+                if started:
+                    continue
+                if self._orphans(rows):
+                    self.sleep(min(1.0, self.config.lease_seconds / 4))
+                    continue
+                return self._report(plan_id, halted=halted)
+
+    def _ready(
+        self, steps: Mapping[str, Step], rows: Mapping[str, StepRow], *, busy: set[str]
+    ) -> list[str]:
+        ready = []
+        for step_id, step in steps.items():
+            row = rows[step_id]
+            if step_id in busy:
+                continue
+            deps_ok = all(rows[a].status in _FINISHED_OK for a in step.after)
+            queued = row.status == StepStatus.QUEUED and deps_ok
+            orphaned = row.status == StepStatus.RUNNING and self._lease_expired(row)
+            if queued or orphaned:
+                ready.append(step_id)
+        return ready
+
+    def _orphans(self, rows: Mapping[str, StepRow]) -> bool:
+        """Steps another (perhaps dead) engine holds: wait for them rather than return."""
+        return any(r.status == StepStatus.RUNNING for r in rows.values())
+
+    def _lease_expired(self, row: StepRow) -> bool:
+        return row.lease_until is None or row.lease_until < datetime.now(UTC)
+
+    def _claim(self, plan_id: str, row: StepRow) -> bool:
+        """Compare-and-set: queued (or running with an expired lease) becomes ours."""
+        if row.status == StepStatus.RUNNING:
+            ok = self.store.reclaim(
+                plan_id,
+                row.step_id,
+                worker=self.worker,
+                lease_seconds=self.config.lease_seconds,
+                actor=self.worker,
+            )
+        else:
+            ok = self.store.transition(
+                plan_id,
+                row.step_id,
+                from_statuses=[StepStatus.QUEUED],
+                to=StepStatus.RUNNING,
+                actor=self.worker,
+                worker=self.worker,
+                lease_seconds=self.config.lease_seconds,
+            )
+        if ok:
+            with self._held_lock:
+                self._held.add((plan_id, row.step_id))
+        return ok
+
+    def _run_step(self, plan_id: str, step: Step) -> None:
+        """Run one claimed step to done or failed. The engine's job wrapper: nothing escapes."""
+        try:
+            status, reason, result = self._attempts(plan_id, step)
+        except _StepFailed as exc:
+            status, reason, result = StepStatus.FAILED, str(exc), {}
+        except Exception as exc:  # the job wrapper: record, never crash the engine
+            ref = uuid.uuid4().hex[:8]
+            log.exception("step %s/%s crashed (ref %s)", plan_id, step.id, ref)
+            status, reason, result = StepStatus.FAILED, f"internal error (ref {ref}): {exc}", {}
+        finally:
+            with self._held_lock:
+                self._held.discard((plan_id, step.id))
+        self.store.transition(
+            plan_id,
+            step.id,
+            from_statuses=[StepStatus.RUNNING],
+            to=status,
+            actor=self.worker,
+            worker=self.worker,
+            reason=reason,
+            result=result,
+        )
+
+    def _attempts(self, plan_id: str, step: Step) -> tuple[StepStatus, str, dict[str, object]]:
+        executor = self._executor(step)
+        operation = operation_for(plan_id, step)
+        delay = self.config.backoff_seconds
+        for attempt in range(1, self.config.max_attempts + 1):
+            try:
+                return self._once(plan_id, step, executor, operation, attempt)
+            except TemporaryIntegrationError as exc:
+                if attempt == self.config.max_attempts:
+                    raise _StepFailed(
+                        f"temporary failure, gave up after {attempt} tries: {exc}"
+                    ) from exc
+                wait_for = min(exc.retry_after or delay, self.config.backoff_cap)
+                log.warning("step %s/%s: %s; retrying in %.1f s", plan_id, step.id, exc, wait_for)
+                self.sleep(wait_for)
+                delay = min(delay * 2, self.config.backoff_cap)
+            except IntegrationError as exc:
+                raise _StepFailed(f"permanent failure: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self, plan_id: str, step: Step, executor: Executor, operation: Operation, attempt: int
+    ) -> tuple[StepStatus, str, dict[str, object]]:
+        with self._phase(plan_id, step, attempt, "reconcile"):
+            state = executor.current_state(operation)
+        if state.in_progress:
+            with self._phase(plan_id, step, attempt, "settle"):
+                state = self._settle(executor, operation)
+        notes: tuple[str, ...] = ()
+        if state.at_target:
+            summary = f"already at target ({state.current or state.detail or 'no change needed'})"
+        else:
+            with self._phase(plan_id, step, attempt, "preview"):
+                preview = executor.preview(operation)
+            with self._phase(plan_id, step, attempt, "execute"):
+                outcome = executor.execute(operation)
+            summary = outcome.summary or preview.summary
+            notes = outcome.notes
+        services = list(step.verify.get("services", (step.service,)))
+        with self._phase(plan_id, step, attempt, "verify"):
+            verdict = self.health(services)
+        if not verdict.healthy:
+            raise _StepFailed(f"{summary}; verification failed: {verdict.reason}")
+        return StepStatus.DONE, summary, {"notes": list(notes), "verified": verdict.reason}
+
+    def _settle(self, executor: Executor, operation: Operation) -> TargetState:
+        deadline = time.monotonic() + self.config.settle_seconds
+        while True:
+            state = executor.current_state(operation)
+            if not state.in_progress:
+                return state
+            if time.monotonic() > deadline:
+                raise _StepFailed(f"still in progress after {self.config.settle_seconds:.0f} s")
+            self.sleep(min(2.0, self.config.settle_seconds / 10))
+
+    def _executor(self, step: Step) -> Executor:
+        if step.executor is None:
+            raise _StepFailed("no executor for this step: it is done by hand (mark it with skip)")
+        try:
+            return self.executors[step.executor]
+        except KeyError:
+            known = ", ".join(sorted(self.executors)) or "none"
+            raise _StepFailed(
+                f"executor {step.executor!r} is not configured (configured: {known})"
+            ) from None
+
+    @contextmanager
+    def _phase(self, plan_id: str, step: Step, attempt: int, phase: str) -> Iterator[None]:
+        started = datetime.now(UTC)
+        outcome, detail = "ok", ""
+        try:
+            yield
+        except BaseException as exc:
+            outcome, detail = "error", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.store.record_execution(
+                plan_id,
+                step.id,
+                attempt=attempt,
+                phase=phase,
+                outcome=outcome,
+                detail=detail,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+            )
+
+    # -- stages ------------------------------------------------------------------------------
+
+    def _stage_gate(
+        self, stored: StoredPlan, steps: Mapping[str, Step], rows: Mapping[str, StepRow]
+    ) -> bool:
+        """After a finished stage, verify the incident; if healthy, later stages are not needed.
+
+        Returns True when it changed something (the caller re-reads the rows).
+        """
+        for index, stage in enumerate(_STAGES[:-1]):
+            in_stage = [s for s in steps if steps[s].stage == stage]
+            later = [
+                s
+                for s in steps
+                if _STAGES.index(steps[s].stage) > index
+                and rows[s].status in (StepStatus.PENDING, StepStatus.QUEUED)
+            ]
+            finished = in_stage and all(rows[s].status in _FINISHED_OK for s in in_stage)
+            if not (finished and later):
+                continue
+            gate_key = f"stage-gate:{stage.value}"
+            if any(
+                e.action == gate_key for e in self.store.audit_entries(subject_prefix=stored.id)
+            ):
+                continue
+            services = list(stored.plan.incident.services)
+            verdict = self.health(services)
+            self.store.audit(
+                actor=self.worker,
+                action=gate_key,
+                subject=stored.id,
+                details={"healthy": verdict.healthy, "reason": verdict.reason},
+            )
+            if verdict.healthy:
+                why = f"not needed: healthy after stage {stage.value} ({verdict.reason})"
+                for step_id in later:
+                    self.store.transition(
+                        stored.id,
+                        step_id,
+                        from_statuses=[StepStatus.PENDING, StepStatus.QUEUED],
+                        to=StepStatus.NOT_NEEDED,
+                        actor=self.worker,
+                        reason=why,
+                    )
+                return True
+        return False
+
+    def _report(self, plan_id: str, *, halted: bool) -> RunReport:
+        rows = self.store.steps(plan_id)
+        if halted:
+            status = "halted"
+        elif all(r.status in _SETTLED for r in rows):
+            status = "done"
+        else:
+            status = "waiting"
+        self.store.set_plan_status(plan_id, status, actor=self.worker)
+        return RunReport(
+            plan_id=plan_id,
+            status=status,
+            steps={r.step_id: str(r.status) for r in rows},
+            reasons={r.step_id: r.reason for r in rows if r.reason},
+        )
+
+    # -- leases ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _heartbeat(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.config.lease_seconds / 3):
+                with self._held_lock:
+                    held = list(self._held)
+                for plan_id, step_id in held:
+                    self.store.renew_lease(
+                        plan_id,
+                        step_id,
+                        worker=self.worker,
+                        lease_seconds=self.config.lease_seconds,
+                    )
+
+        thread = threading.Thread(target=beat, name=f"{self.worker}-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def operation_for(plan_id: str, step: Step) -> Operation:
+    """The executor's view of a plan step; ``key`` is stable across retries and restarts."""
+    return Operation(
+        step_id=step.id,
+        action=step.action,
+        service=step.service,
+        params=dict(step.target),
+        target_version=step.target_version,
+        bad_version=step.bad_version,
+        flag=step.flag,
+        key=f"{plan_id}/{step.id}",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulatedStep:
+    """What one step would do, from its executor's preview, or why it could not say."""
+
+    step: Step
+    preview: Preview | None
+    problem: str = ""
+
+
+def simulate_plan(
+    steps: Sequence[Step], *, executors: Mapping[str, Executor], plan_id: str = "simulation"
+) -> list[SimulatedStep]:
+    """Run every step through its executor's ``preview`` only: reports, touches nothing."""
+    results = []
+    for step in steps:
+        executor = executors.get(step.executor or "")
+        if step.executor is None:
+            results.append(SimulatedStep(step=step, preview=None, problem="manual step: by hand"))
+        elif executor is None:
+            known = ", ".join(sorted(executors)) or "none"
+            problem = f"executor {step.executor!r} is not configured (configured: {known})"
+            results.append(SimulatedStep(step=step, preview=None, problem=problem))
+        else:
+            try:
+                preview = executor.preview(operation_for(plan_id, step))
+            except IntegrationError as exc:
+                results.append(SimulatedStep(step=step, preview=None, problem=str(exc)))
+            else:
+                results.append(SimulatedStep(step=step, preview=preview))
+    return results

@@ -1,0 +1,174 @@
+"""The store's value types: step statuses, the frozen rows it hands out, and its errors.
+
+:class:`~bot.store.repository.Store` returns these instead of ORM objects, so callers (the engine,
+the Slack views, the scheduler) hold plain immutable values that no session can change under them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from planners.model import Plan
+
+__all__ = [
+    "TERMINAL",
+    "ExecutionRow",
+    "PlanNotFoundError",
+    "StepNotFoundError",
+    "StepRow",
+    "StepStatus",
+    "StoredPlan",
+    "execution_row",
+    "step_row",
+    "stored_plan",
+]
+
+
+class StepStatus(StrEnum):
+    """Where a step of a stored plan is in its life."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_NEEDED = "not_needed"
+    ABORTED = "aborted"
+
+
+TERMINAL = frozenset(
+    {
+        StepStatus.DONE,
+        StepStatus.FAILED,
+        StepStatus.SKIPPED,
+        StepStatus.NOT_NEEDED,
+        StepStatus.ABORTED,
+    }
+)
+"""The statuses a step ends in; a transition to one of them sets ``finished_at``."""
+
+
+class PlanNotFoundError(LookupError):
+    """No stored plan has this id."""
+
+    def __init__(self, plan_id: str) -> None:
+        self.plan_id = plan_id
+        super().__init__(f"no plan with id {plan_id!r} in the store")
+
+    def __repr__(self) -> str:
+        return f"PlanNotFoundError(plan_id={self.plan_id!r})"
+
+
+class StepNotFoundError(LookupError):
+    """The plan exists but has no step with this id."""
+
+    def __init__(self, plan_id: str, step_id: str) -> None:
+        self.plan_id = plan_id
+        self.step_id = step_id
+        super().__init__(f"plan {plan_id!r} has no step {step_id!r}")
+
+    def __repr__(self) -> str:
+        return f"StepNotFoundError(plan_id={self.plan_id!r}, step_id={self.step_id!r})"
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """The execution state of one step of a stored plan."""
+
+    plan_id: str
+    step_id: str
+    stage: str
+    action: str
+    service: str
+    status: StepStatus
+    attempts: int
+    claimed_by: str | None
+    lease_until: datetime | None
+    reason: str
+    result: Mapping[str, Any] | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """A plan as stored: the plan itself, its lifecycle and its steps' state (in plan order)."""
+
+    id: str
+    plan: Plan
+    mode: str
+    status: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    steps: tuple[StepRow, ...]
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """One recorded phase of one attempt at a step."""
+
+    plan_id: str
+    step_id: str
+    attempt: int
+    phase: str
+    outcome: str
+    detail: str
+    started_at: datetime
+    finished_at: datetime
+
+
+def step_row(row: sa.Row[Any]) -> StepRow:
+    """A :class:`StepRow` from a row of ``steps``."""
+    return StepRow(
+        plan_id=row.plan_id,
+        step_id=row.step_id,
+        stage=row.stage,
+        action=row.action,
+        service=row.service,
+        status=StepStatus(row.status),
+        attempts=row.attempts,
+        claimed_by=row.claimed_by,
+        lease_until=row.lease_until,
+        reason=row.reason,
+        result=row.result,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        updated_at=row.updated_at,
+    )
+
+
+def stored_plan(row: sa.Row[Any], steps: Sequence[StepRow]) -> StoredPlan:
+    """A :class:`StoredPlan` from a row of ``plans`` and its steps."""
+    return StoredPlan(
+        id=row.id,
+        plan=Plan.model_validate(row.plan_json),
+        mode=row.mode,
+        status=row.status,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        steps=tuple(steps),
+    )
+
+
+def execution_row(row: sa.Row[Any]) -> ExecutionRow:
+    """An :class:`ExecutionRow` from a row of ``step_executions``."""
+    return ExecutionRow(
+        plan_id=row.plan_id,
+        step_id=row.step_id,
+        attempt=row.attempt,
+        phase=row.phase,
+        outcome=row.outcome,
+        detail=row.detail,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )

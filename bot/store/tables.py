@@ -1,0 +1,227 @@
+"""The store's tables, declared with SQLModel: the shared state every Backout replica works from.
+
+DESIGN.md ("Several replicas") puts every piece of shared state in the database, so these tables are
+the contract between replicas: incidents, their alerts and the changes seen, plans and their steps
+(``(plan_id, step_id)`` is the idempotency key a step is claimed by), approvals, step executions
+and the hash-chained audit log with its head row. The repository (:mod:`bot.store.repository`)
+talks to them through SQLAlchemy Core; the migration in ``migrations/versions`` creates exactly
+this schema (a test compares the two). Timestamps are timezone-aware UTC on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "AlertRecord",
+    "ApprovalRecord",
+    "AuditHeadRecord",
+    "AuditLogRecord",
+    "ChangeRecord",
+    "IncidentRecord",
+    "PlanRecord",
+    "StepExecutionRecord",
+    "StepRecord",
+    "UtcDateTime",
+]
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp that goes in as timezone-aware and comes back as timezone-aware UTC.
+
+    PostgreSQL keeps it as ``timestamptz``. SQLite has no timezone support and would hand back a
+    naive value, so the value is stored as naive UTC there and the UTC zone is put back on read.
+    A naive datetime is refused on the way in: it is always a bug to guess its zone.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store only takes timezone-aware times")
+        value = value.astimezone(UTC)
+        if dialect.name == "postgresql":
+            return value
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _utc(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UtcDateTime(), nullable=nullable, index=index)
+
+
+def _json() -> Any:
+    # none_as_null: a missing value is SQL NULL, not the JSON text "null".
+    return Field(default=None, sa_type=sa.JSON(none_as_null=True), nullable=True)
+
+
+class IncidentRecord(SQLModel, table=True):
+    """An incident: its alerting services, and where it is discussed in Slack."""
+
+    __tablename__ = "incidents"
+
+    id: str = Field(primary_key=True)
+    services: list[str] = Field(sa_type=sa.JSON(), nullable=False)
+    started_at: datetime | None = _utc(nullable=True)
+    channel: str | None = None
+    thread_ts: str | None = None
+    status: str
+    created_at: datetime = _utc()
+
+
+class AlertRecord(SQLModel, table=True):
+    """An alert grouped into an incident; one row per (incident, source, fingerprint)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "incident_id", "source", "fingerprint", name="uq_alerts_incident_source_fingerprint"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(foreign_key="incidents.id")
+    source: str
+    fingerprint: str
+    service: str | None = None
+    name: str
+    status: str
+    started_at: datetime = _utc()
+    payload: dict[str, Any] | None = _json()
+
+
+class ChangeRecord(SQLModel, table=True):
+    """A change made to a service (DESIGN.md "Change"), as recorded from deploy events."""
+
+    __tablename__ = "changes"
+
+    id: str = Field(primary_key=True)
+    service: str = Field(index=True)
+    kind: str
+    at: datetime = _utc(index=True)
+    from_version: str | None = None
+    to_version: str | None = None
+    actor: str | None = None
+    source: str | None = None
+    revertible: bool = True
+    summary: str = Field(default="", sa_type=sa.Text())
+    flag: str | None = None
+    database: str | None = None
+
+
+class PlanRecord(SQLModel, table=True):
+    """A stored plan: its ``backout.plan/v1`` JSON, its mode and its lifecycle status."""
+
+    __tablename__ = "plans"
+
+    id: str = Field(primary_key=True)
+    incident_id: str = Field(index=True)
+    version: int
+    plan_json: dict[str, Any] = Field(sa_type=sa.JSON(), nullable=False)
+    mode: str
+    status: str
+    created_at: datetime = _utc(index=True)
+    updated_at: datetime = _utc()
+
+
+class StepRecord(SQLModel, table=True):
+    """One step of a stored plan and its execution state.
+
+    ``(plan_id, step_id)`` is unique: it is the idempotency key a worker claims the step by, with a
+    compare-and-set ``UPDATE`` on ``status``. ``position`` keeps the plan's order.
+    """
+
+    __tablename__ = "steps"
+    __table_args__ = (
+        sa.UniqueConstraint("plan_id", "step_id", name="uq_steps_plan_step"),
+        sa.Index("ix_steps_status_lease_until", "status", "lease_until"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: str = Field(foreign_key="plans.id")
+    step_id: str
+    position: int
+    stage: str
+    action: str
+    service: str
+    status: str
+    attempts: int = 0
+    claimed_by: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    reason: str = Field(default="", sa_type=sa.Text())
+    result: dict[str, Any] | None = _json()
+    started_at: datetime | None = _utc(nullable=True)
+    finished_at: datetime | None = _utc(nullable=True)
+    updated_at: datetime = _utc()
+
+
+class ApprovalRecord(SQLModel, table=True):
+    """One user's decision on one step; a user decides a step once (the unique key)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        sa.UniqueConstraint("plan_id", "step_id", "user_id", name="uq_approvals_plan_step_user"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: str = Field(foreign_key="plans.id")
+    step_id: str
+    user_id: str
+    decision: str
+    at: datetime = _utc()
+
+
+class StepExecutionRecord(SQLModel, table=True):
+    """One phase (preview, execute, verify, …) of one attempt at a step, with its outcome."""
+
+    __tablename__ = "step_executions"
+    __table_args__ = (sa.Index("ix_step_executions_plan_step", "plan_id", "step_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: str = Field(foreign_key="plans.id")
+    step_id: str
+    attempt: int
+    phase: str
+    outcome: str
+    detail: str = Field(default="", sa_type=sa.Text())
+    started_at: datetime = _utc()
+    finished_at: datetime = _utc()
+
+
+class AuditLogRecord(SQLModel, table=True):
+    """One entry of the append-only, hash-chained audit log (see :mod:`bot.store.audit`)."""
+
+    __tablename__ = "audit_log"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _utc()
+    actor: str
+    action: str
+    subject: str = Field(index=True)
+    details: dict[str, Any] = Field(sa_type=sa.JSON(), nullable=False)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHeadRecord(SQLModel, table=True):
+    """The single row (``id = 1``) naming the last audit entry; appends compare-and-set it."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int
+    hash: str = Field(max_length=64)
