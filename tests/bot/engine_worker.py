@@ -17,11 +17,14 @@ from collections.abc import Sequence
 from bot.engine import Engine, EngineConfig, HealthResult
 from bot.store import Store
 from integrations.executors.simulated import SimulatedExecutor
+from planners.model import Action
 
 
 def main(url: str, plan_id: str, state_file: str, lease: str = "0.5", step: str = "0.15") -> int:
     store = Store.from_url(url, upgrade=False)
-    executor = SimulatedExecutor(state_file=state_file, durations={"rollback_deploy": float(step)})
+    executor = SimulatedExecutor(
+        state_file=state_file, durations={Action.ROLLBACK_DEPLOY: float(step)}
+    )
 
     def slow_health(services: Sequence[str]) -> HealthResult:
         time.sleep(float(step))

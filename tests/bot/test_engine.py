@@ -8,18 +8,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.engine import Engine, EngineConfig, HealthResult, simulate_plan
 from bot.store import StepStatus, Store
 from integrations.errors import PermanentIntegrationError, UnavailableError
 from integrations.executors.simulated import SimulatedExecutor
-from planners.model import Plan, Stage
+from planners.model import Action, Plan, Stage
 from tests.bot.plans import start_versions, synthetic_plan
 
 FAST = EngineConfig(max_parallel=4, lease_seconds=5, backoff_seconds=0.01, max_attempts=3)
 
 
-def engine_for(store: Store, executor: SimulatedExecutor, **kw) -> Engine:
+def engine_for(store: Store, executor: SimulatedExecutor, **kw: Any) -> Engine:
     kw.setdefault("config", FAST)
     return Engine(store=store, executors={"simulated": executor}, **kw)
 
@@ -69,7 +70,9 @@ def test_approved_steps_run_in_after_order_each_once(store):
 def test_independent_steps_run_at_the_same_time(store):
     """Steps with no path between them overlap in time (bounded by ``max_parallel``)."""
     plan = synthetic_plan(4, seed=1, width=0)  # no ``after`` at all
-    executor = SimulatedExecutor(versions=start_versions(plan), durations={"rollback_deploy": 0.3})
+    executor = SimulatedExecutor(
+        versions=start_versions(plan), durations={Action.ROLLBACK_DEPLOY: 0.3}
+    )
     engine = engine_for(store, executor)
     plan_id = store.save_plan(plan)
     approve_all(engine, plan_id, plan)
@@ -229,7 +232,9 @@ def test_healthy_after_a_stage_makes_later_stages_not_needed(store):
 def test_two_engines_on_one_plan_run_each_step_once(store):
     """Two engines (think: two replicas) racing on the same plan never run a step twice."""
     plan = synthetic_plan(20, seed=7, width=6)
-    executor = SimulatedExecutor(versions=start_versions(plan), durations={"rollback_deploy": 0.01})
+    executor = SimulatedExecutor(
+        versions=start_versions(plan), durations={Action.ROLLBACK_DEPLOY: 0.01}
+    )
     plan_id = store.save_plan(plan)
     engines = [engine_for(store, executor, worker=f"replica-{i}") for i in range(2)]
     approve_all(engines[0], plan_id, plan)
@@ -319,7 +324,9 @@ def test_simulation_previews_every_step_and_touches_nothing():
 def test_lease_is_renewed_while_a_step_runs(store):
     """A long step keeps its claim: the heartbeat renews the lease before it expires."""
     plan = synthetic_plan(1)
-    executor = SimulatedExecutor(versions=start_versions(plan), durations={"rollback_deploy": 0.6})
+    executor = SimulatedExecutor(
+        versions=start_versions(plan), durations={Action.ROLLBACK_DEPLOY: 0.6}
+    )
     config = EngineConfig(lease_seconds=0.3, max_parallel=1)
     engine = engine_for(store, executor, config=config)
     plan_id = store.save_plan(plan)
