@@ -14,18 +14,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+EXAMPLE := examples/onlineboutique
+DEMO_INPUTS := --topology $(EXAMPLE)/topology.yaml --changes $(EXAMPLE)/changes.json \
+	--alerts $(EXAMPLE)/alert.json --at 2026-11-27T10:20:00Z
+
 demo: install
-	$(BIN)/backout plan \
-	  --topology examples/onlineboutique/topology.yaml \
-	  --changes examples/onlineboutique/changes.json \
-	  --alerts examples/onlineboutique/alert.json \
-	  --at 2026-11-27T10:20:00Z
+	$(BIN)/backout plan $(DEMO_INPUTS)
+	BACKOUT_CONFIG=$(EXAMPLE)/backout.yaml $(BIN)/backout simulate $(DEMO_INPUTS)
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check
 
 bench: install
 	$(BIN)/python -m benchmarks.planning
+	$(BIN)/python -m benchmarks.engine
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

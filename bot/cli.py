@@ -1,9 +1,10 @@
-"""The ``backout`` command line: ``plan`` and ``topology check`` (more commands join later).
+"""The ``backout`` command line: plan, simulate, stored plans, migrations, the audit log.
 
-This is a composition root: it reads files and the clock, calls the integrations to parse them,
-the pure planner to plan, and the text views to print. Bad input never ends in a traceback: it
-exits 2 with one line naming the file and the problem (a broken topology lists every problem).
-Exit codes: 0 done, 1 ``topology check`` found errors, 2 bad input.
+This is a composition root: it reads files, settings and the clock, calls the integrations to
+parse them, the pure planner to plan, the store and the executors' previews, and the text views
+to print. Bad input never ends in a traceback: it exits 2 with one line naming the file (or
+setting) and the problem. Exit codes: 0 done, 1 a check found problems (``topology check``,
+``audit verify``), 2 bad input.
 """
 
 from __future__ import annotations
@@ -14,34 +15,34 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from bot.text import render_plan, render_topology_report
-from integrations.alerts import AlertFormatError, parse_alerts
-from integrations.deploys import ChangeFormatError, parse_changes
+from bot.engine import simulate_plan
+from bot.inputs import InputError, manual_alert, read_alerts, read_changes, read_topology
+from bot.services import build_executors
+from bot.settings import Settings, SettingsError, load_settings
+from bot.store import PlanNotFoundError, Store
+from bot.text import render_plan, render_plan_list, render_simulation, render_topology_report
 from integrations.topology import load_topology
 from planners.graph import critical_services
-from planners.model import Alert, Change
-from planners.planner import PlanningOptions, plan_rollback, suggest_services
-from planners.topology import Severity, Topology
+from planners.model import Plan
+from planners.planner import PlanningOptions, plan_rollback
+from planners.topology import Severity
 
 __all__ = ["main"]
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-class _InputError(Exception):
-    """Bad input: the message is printed as is, after ``backout: ``, and the exit code is 2."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except _InputError as exc:
+    except (InputError, SettingsError) as exc:
         print(f"backout: {exc}", file=sys.stderr)
+        return 2
+    except PlanNotFoundError as exc:
+        print(f"backout: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `backout plan … | head` is fine
         return 0
@@ -55,35 +56,36 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     plan = commands.add_parser("plan", help="draft a rollback plan for firing alerts")
-    plan.add_argument(
-        "--topology",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="catalog YAML, Backstage, Kubernetes manifests or trace links "
-        "(file or folder; repeatable)",
-    )
-    plan.add_argument("--changes", metavar="FILE", help="recent changes, a JSON list")
-    source = plan.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--alerts",
-        action="append",
-        metavar="FILE",
-        help="an alert webhook body: Alertmanager, Grafana, PagerDuty v3, "
-        "Datadog or Opsgenie (repeatable)",
-    )
-    source.add_argument("--service", metavar="NAME", help="plan as if NAME were alerting now")
-    plan.add_argument(
-        "--at", type=_timestamp, metavar="TIME", help="the clock, ISO 8601 (default: now)"
-    )
-    plan.add_argument(
-        "--window",
-        type=_duration,
-        default=timedelta(hours=2),
-        help="how far back changes count, e.g. 2h, 90m (default 2h)",
-    )
+    _planning_arguments(plan, required=True)
     plan.add_argument("--format", choices=("text", "json"), default="text")
+    plan.add_argument("--save", action="store_true", help="keep the plan in the store")
     plan.set_defaults(run=_plan)
+
+    simulate = commands.add_parser(
+        "simulate", help="dry-run a plan through the configured executors' previews"
+    )
+    simulate.add_argument("plan_id", nargs="?", metavar="PLAN", help="a stored plan's id")
+    _planning_arguments(simulate, required=False)
+    simulate.set_defaults(run=_simulate)
+
+    plans = commands.add_parser("plans", help="stored plans")
+    plans_commands = plans.add_subparsers(dest="plans_command", required=True)
+    listing = plans_commands.add_parser("list", help="the newest plans")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(run=_plans_list)
+    show = plans_commands.add_parser("show", help="one plan with its steps' progress")
+    show.add_argument("plan_id", metavar="PLAN")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.set_defaults(run=_plans_show)
+
+    db = commands.add_parser("db", help="the database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply migrations").set_defaults(run=_db_upgrade)
+
+    audit = commands.add_parser("audit", help="the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check the hash chain")
+    verify.set_defaults(run=_audit_verify)
 
     topology = commands.add_parser("topology", help="inspect a topology")
     topology_commands = topology.add_subparsers(dest="topology_command", required=True)
@@ -93,27 +95,109 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _plan(args: argparse.Namespace) -> int:
-    now: datetime = args.at or datetime.now(UTC)
-    topology = _load_topology(args.topology)
-    changes = _read_changes(args.changes) if args.changes else []
-    if args.service is not None:
-        alerts = [_manual_alert(args.service, topology, now)]
-    else:
-        alerts = [alert for path in args.alerts for alert in _read_alerts(path)]
-    plan = plan_rollback(
-        topology,
-        changes=changes,
-        alerts=alerts,
-        now=now,
-        options=PlanningOptions(window=args.window),
+def _planning_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--topology",
+        action="append",
+        required=required,
+        metavar="PATH",
+        help="catalog YAML, Backstage, Kubernetes manifests or trace links "
+        "(file or folder; repeatable)",
     )
+    parser.add_argument("--changes", metavar="FILE", help="recent changes, a JSON list")
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument(
+        "--alerts",
+        action="append",
+        metavar="FILE",
+        help="an alert webhook body: Alertmanager, Grafana, PagerDuty v3, Datadog or Opsgenie "
+        "(repeatable)",
+    )
+    source.add_argument("--service", metavar="NAME", help="plan as if NAME were alerting now")
+    parser.add_argument(
+        "--at", type=_timestamp, metavar="TIME", help="the clock, ISO 8601 (default: now)"
+    )
+    parser.add_argument(
+        "--window",
+        type=_duration,
+        default=timedelta(hours=2),
+        help="how far back changes count, e.g. 2h, 90m (default 2h)",
+    )
+
+
+def _build_plan(args: argparse.Namespace) -> Plan:
+    now: datetime = args.at or datetime.now(UTC)
+    topology = read_topology(args.topology)
+    changes = read_changes(args.changes) if args.changes else []
+    if args.service is not None:
+        alerts = [manual_alert(args.service, topology, now)]
+    else:
+        alerts = [alert for path in args.alerts for alert in read_alerts(path)]
+    options = PlanningOptions(window=args.window)
+    return plan_rollback(topology, changes=changes, alerts=alerts, now=now, options=options)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    plan = _build_plan(args)
     if args.format == "json":
-        json.dump(plan.to_json_dict(), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        _print_json(plan)
     else:
         sys.stdout.write(render_plan(plan))
+    if args.save:
+        with _store(load_settings()) as store:
+            plan_id = store.save_plan(plan, actor="cli")
+        print(f"backout: saved as {plan_id} (backout plans show {plan_id})", file=sys.stderr)
     return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.plan_id and args.topology:
+        raise InputError("simulate: give a stored plan id or --topology …, not both")
+    if args.plan_id:
+        with _store(settings) as store:
+            plan, plan_id = store.get_plan(args.plan_id).plan, args.plan_id
+    elif args.topology and (args.alerts or args.service):
+        plan, plan_id = _build_plan(args), "simulation"
+    else:
+        raise InputError("simulate: give a stored plan id, or --topology with --alerts/--service")
+    results = simulate_plan(plan.steps, executors=build_executors(settings), plan_id=plan_id)
+    sys.stdout.write(render_simulation(plan, results))
+    return 0
+
+
+def _plans_list(args: argparse.Namespace) -> int:
+    with _store(load_settings()) as store:
+        sys.stdout.write(render_plan_list(store.list_plans(limit=args.limit)))
+    return 0
+
+
+def _plans_show(args: argparse.Namespace) -> int:
+    with _store(load_settings()) as store:
+        stored = store.get_plan(args.plan_id)
+    if args.format == "json":
+        _print_json(stored.plan)
+    else:
+        sys.stdout.write(render_plan(stored.plan, progress={r.step_id: r for r in stored.steps}))
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with Store.from_url(settings.database_url, upgrade=True):
+        pass
+    print(f"backout: {_redacted(settings.database_url)} is at the latest schema")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    with _store(load_settings()) as store:
+        check = store.verify_audit()
+    if check.ok:
+        print(f"audit log intact: {check.entries} entries")
+        return 0
+    print(f"audit log BROKEN at entry {check.first_broken}: {check.reason}")
+    return 1
 
 
 def _topology_check(args: argparse.Namespace) -> int:
@@ -123,54 +207,17 @@ def _topology_check(args: argparse.Namespace) -> int:
     return 1 if any(p.severity == Severity.ERROR for p in problems) else 0
 
 
-def _load_topology(paths: Sequence[str]) -> Topology:
-    topology, problems = load_topology(paths)
-    errors = [p for p in problems if p.severity == Severity.ERROR]
-    if errors:
-        more = f" (and {len(errors) - 1} more: run 'backout topology check')" if errors[1:] else ""
-        raise _InputError(f"{errors[0].describe()}{more}")
-    for warning in problems:
-        print(f"backout: {warning}", file=sys.stderr)
-    return topology
+def _store(settings: Settings) -> Store:
+    return Store.from_url(settings.database_url, upgrade=settings.auto_upgrade)
 
 
-def _read_json(path: str) -> object:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _InputError(f"{path}: cannot read: {_reason(exc)}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+def _print_json(plan: Plan) -> None:
+    json.dump(plan.to_json_dict(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
 
 
-def _read_changes(path: str) -> list[Change]:
-    try:
-        return parse_changes(_read_json(path))
-    except ChangeFormatError as exc:
-        raise _InputError(f"{path}: {exc}") from exc
-
-
-def _read_alerts(path: str) -> list[Alert]:
-    try:
-        return parse_alerts(_read_json(path))
-    except AlertFormatError as exc:
-        raise _InputError(f"{path}: {exc}") from exc
-
-
-def _manual_alert(service: str, topology: Topology, now: datetime) -> Alert:
-    if service not in topology:
-        close = suggest_services(service, topology)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise _InputError(f"--service: unknown service {service!r}{hint}")
-    return Alert(
-        fingerprint=f"manual:{service}",
-        service=service,
-        name="manual request",
-        started_at=now,
-        source="cli",
-    )
+def _redacted(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 def _timestamp(value: str) -> datetime:
@@ -189,12 +236,6 @@ def _duration(value: str) -> timedelta:
         raise argparse.ArgumentTypeError(f"not a duration like 2h, 90m or 1h30m: {value!r}")
     hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-
-
-def _reason(exc: OSError | UnicodeDecodeError) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    return exc.strerror or str(exc)
 
 
 if __name__ == "__main__":

@@ -428,7 +428,10 @@ class Engine:
             ):
                 continue
             services = list(stored.plan.incident.services)
-            verdict = self.health(services)
+            try:
+                verdict = self.health(services)
+            except IntegrationError as exc:
+                verdict = HealthResult(healthy=False, reason=f"cannot verify: {exc}")
             self.store.audit(
                 actor=self.worker,
                 action=gate_key,

@@ -6,13 +6,24 @@ summaries, alert names) is shown as data, one line at a time, with control chara
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from planners.explain import format_seconds
 from planners.model import Action, Plan, Stage, Step
 from planners.topology import Problem, Severity, Topology
 
-__all__ = ["parallel_groups", "render_plan", "render_topology_report"]
+if TYPE_CHECKING:
+    from bot.engine import SimulatedStep
+    from bot.store import StepRow, StoredPlan
+
+__all__ = [
+    "parallel_groups",
+    "render_plan",
+    "render_plan_list",
+    "render_simulation",
+    "render_topology_report",
+]
 
 _ACTION_WORDS = {
     Action.DISABLE_FLAG: "turn off flag",
@@ -23,8 +34,13 @@ _ACTION_WORDS = {
 }
 
 
-def render_plan(plan: Plan, *, max_reasons: int = 4) -> str:
-    """The plan as text: incident, suspects with evidence, numbered steps by stage, warnings."""
+def render_plan(
+    plan: Plan, *, max_reasons: int = 4, progress: Mapping[str, StepRow] | None = None
+) -> str:
+    """The plan as text: incident, suspects with evidence, numbered steps by stage, warnings.
+
+    With ``progress`` (a stored plan's step rows), each step shows its status and reason.
+    """
     inc = plan.incident
     started = inc.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if inc.started_at else "unknown"
     lines = [
@@ -52,14 +68,14 @@ def render_plan(plan: Plan, *, max_reasons: int = 4) -> str:
         lines.append("NO ROLLBACK PROPOSED")
         lines.extend(f" - {_clean(r)}" for r in plan.abstain_reasons)
     else:
-        lines.extend(_steps(plan))
+        lines.extend(_steps(plan, progress or {}))
     if plan.notes:
         lines += ["", "NOTES"]
         lines.extend(f" - {_clean(n)}" for n in plan.notes)
     return "\n".join(lines) + "\n"
 
 
-def _steps(plan: Plan) -> list[str]:
+def _steps(plan: Plan, progress: Mapping[str, StepRow]) -> list[str]:
     path = format_seconds(plan.critical_path_seconds)
     lines = [f"PLAN: {len(plan.steps)} step(s), critical path {path}"]
     for stage in Stage:
@@ -78,6 +94,10 @@ def _steps(plan: Plan) -> list[str]:
                 f", executor {step.executor or 'none'}]{after}"
             )
             lines.append(f"      why: {_clean(step.why)}")
+            if step.id in progress:
+                row = progress[step.id]
+                reason = f": {_clean(row.reason)}" if row.reason else ""
+                lines.append(f"      status: {row.status.upper()}{reason}")
             if step.warning:
                 lines.append(f"      WARNING: {_clean(step.warning)}")
         for group in parallel_groups(steps):
@@ -96,6 +116,41 @@ def parallel_groups(steps: Sequence[Step]) -> list[list[str]]:
     for step_id, level in depth.items():
         groups.setdefault(level, []).append(step_id)
     return [groups[level] for level in sorted(groups)]
+
+
+def render_simulation(plan: Plan, results: Sequence[SimulatedStep]) -> str:
+    """What each step would change, from the executors' previews; nothing was touched."""
+    lines = [f"SIMULATION of {len(results)} step(s): nothing is changed", ""]
+    for result in results:
+        step = result.step
+        head = f" {step.id}. [{step.stage.value}] {_ACTION_WORDS[step.action]} {step.service}"
+        if result.preview is None:
+            lines.append(f"{head}: CANNOT PREVIEW: {_clean(result.problem)}")
+            continue
+        state = " (already done)" if result.preview.already_done else ""
+        lines.append(f"{head}: {_clean(result.preview.summary)}{state}")
+        lines.extend(f"      - {_clean(change)}" for change in result.preview.changes)
+    blocked = sum(1 for r in results if r.preview is None)
+    lines += ["", f"{len(results) - blocked} step(s) previewed, {blocked} cannot run as configured"]
+    if plan.abstained:
+        lines.append("The plan abstained: there is nothing to run.")
+    return "\n".join(lines) + "\n"
+
+
+def render_plan_list(plans: Sequence[StoredPlan]) -> str:
+    """One line per stored plan, newest first."""
+    if not plans:
+        return "no plans stored yet (backout plan … --save)\n"
+    lines = []
+    for stored in plans:
+        done = sum(1 for r in stored.steps if r.status == "done")
+        top = stored.plan.suspects[0].change_id if stored.plan.suspects else "-"
+        created = stored.created_at.strftime("%Y-%m-%d %H:%M UTC")
+        lines.append(
+            f"{stored.id}  {created}  {stored.status:<9} {done}/{len(stored.steps)} steps done"
+            f"  incident {stored.plan.incident.id}  top suspect {_clean(top)}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _excluded(plan: Plan) -> str:

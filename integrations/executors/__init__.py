@@ -1,3 +1,42 @@
-"""placeholder: filled in by the lead when the adapters land."""
+"""Executors: the adapters that change things (DESIGN.md, "Real parts and their fakes").
+
+Each module implements :class:`integrations.base.Executor` for one kind of target and has a
+``from_config`` factory. :func:`builtin_executors` returns a fresh registry of them by kind; the
+composition root (``bot/services.py``) builds the configured ones at startup.
+"""
 
 from __future__ import annotations
+
+from integrations.base import Executor
+from integrations.executors.argocd import ArgoCDExecutor
+from integrations.executors.feature_flags import HttpFlagExecutor
+from integrations.executors.helm import HelmExecutor
+from integrations.executors.kubernetes import KubernetesExecutor
+from integrations.executors.simulated import SimulatedExecutor
+from integrations.executors.webhook import WebhookExecutor
+from integrations.registry import Registry
+
+__all__ = [
+    "ArgoCDExecutor",
+    "HelmExecutor",
+    "HttpFlagExecutor",
+    "KubernetesExecutor",
+    "SimulatedExecutor",
+    "WebhookExecutor",
+    "builtin_executors",
+]
+
+
+def builtin_executors() -> Registry[Executor]:
+    """A new registry holding every built-in executor factory under its ``kind``."""
+    registry: Registry[Executor] = Registry(port="executor")
+    for cls in (
+        ArgoCDExecutor,
+        HelmExecutor,
+        HttpFlagExecutor,
+        KubernetesExecutor,
+        SimulatedExecutor,
+        WebhookExecutor,
+    ):
+        registry.register(cls.kind, cls.from_config)
+    return registry

@@ -167,3 +167,57 @@ def test_installed_command_runs_the_demo_example():
     result = subprocess.run([exe, *example_args()], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "chg-102" in result.stdout
+
+
+class TestStoreCommands:
+    @pytest.fixture(autouse=True)
+    def _database(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("BACKOUT_DATABASE_URL", f"sqlite:///{tmp_path / 'backout.db'}")
+        monkeypatch.setenv("BACKOUT_CONFIG", str(EXAMPLE / "backout.yaml"))
+
+    def test_saved_plan_is_listed_shown_and_simulated(self, capsys):
+        """``plan --save`` stores the plan; ``plans list/show`` and ``simulate ID`` read it."""
+        code, _, err = run(capsys, *example_args("--save"))
+        assert code == 0
+        plan_id = err.split("saved as ")[1].split()[0]
+        code, out, _ = run(capsys, "plans", "list")
+        assert code == 0
+        assert plan_id in out and "0/2 steps done" in out and "top suspect chg-102" in out
+        code, out, _ = run(capsys, "plans", "show", plan_id)
+        assert "status: PENDING" in out
+        code, out, _ = run(capsys, "simulate", plan_id)
+        assert code == 0
+        assert "cartservice: version v1.4.3 -> v1.4.2" in out
+        assert "2 step(s) previewed, 0 cannot run as configured" in out
+
+    def test_simulate_reports_unconfigured_executors(self, capsys, monkeypatch, tmp_path):
+        """Without executors configured, simulation says which step cannot run and why."""
+        empty = tmp_path / "backout.yaml"
+        empty.write_text("executors: {}\n")
+        monkeypatch.setenv("BACKOUT_CONFIG", str(empty))
+        code, out, _ = run(capsys, "simulate", *example_args()[1:])
+        assert code == 0
+        assert "CANNOT PREVIEW: executor 'kubernetes' is not configured (configured: none)" in out
+
+    def test_unknown_plan_id_exits_2(self, capsys):
+        """``plans show`` of an unknown id is a clear error."""
+        code, _, err = run(capsys, "plans", "show", "pl-00000000")
+        assert code == 2
+        assert "pl-00000000" in err
+
+    def test_db_upgrade_and_audit_verify(self, capsys):
+        """``db upgrade`` migrates; ``audit verify`` reports an intact chain."""
+        assert run(capsys, "db", "upgrade")[0] == 0
+        run(capsys, *example_args("--save"))
+        code, out, _ = run(capsys, "audit", "verify")
+        assert code == 0
+        assert out.startswith("audit log intact: ")
+
+    def test_bad_settings_exit_2_naming_the_field(self, capsys, monkeypatch, tmp_path):
+        """A settings file with an unknown executor kind stops with the executor's name."""
+        bad = tmp_path / "backout.yaml"
+        bad.write_text("executors:\n  k8s: {kind: nomad}\n")
+        monkeypatch.setenv("BACKOUT_CONFIG", str(bad))
+        code, _, err = run(capsys, "simulate", *example_args()[1:])
+        assert code == 2
+        assert "executors.k8s: no executor named 'nomad'" in err
