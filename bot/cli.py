@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -86,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser("verify", help="check the hash chain")
     verify.set_defaults(run=_audit_verify)
+
+    serve = commands.add_parser("serve", help="run the Slack bot")
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, help="listen port (default 3000)")
+    serve.add_argument(
+        "--socket-mode", action="store_true", help="connect out to Slack; no public URL needed"
+    )
+    serve.set_defaults(run=_serve)
 
     topology = commands.add_parser("topology", help="inspect a topology")
     topology_commands = topology.add_subparsers(dest="topology_command", required=True)
@@ -198,6 +207,13 @@ def _audit_verify(args: argparse.Namespace) -> int:
         return 0
     print(f"audit log BROKEN at entry {check.first_broken}: {check.reason}")
     return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.runtime import serve  # the Slack stack is only imported when serving
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return serve(load_settings(), host=args.host, port=args.port, socket_mode=args.socket_mode)
 
 
 def _topology_check(args: argparse.Namespace) -> int:

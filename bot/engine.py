@@ -119,6 +119,8 @@ class Engine:
         worker: this engine's name in claims (unique per process).
         config: tuning.
         sleep: injected for tests.
+        on_change: called with the plan id and step id whenever this engine changes a step's
+            status (to update a Slack message); its errors are logged, never raised.
     """
 
     def __init__(
@@ -130,8 +132,10 @@ class Engine:
         worker: str | None = None,
         config: EngineConfig | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_change: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_change = on_change
         self.executors = dict(executors)
         self.health = health
         self.worker = worker or f"engine-{uuid.uuid4().hex[:8]}"
@@ -289,6 +293,7 @@ class Engine:
         if ok:
             with self._held_lock:
                 self._held.add((plan_id, row.step_id))
+            self._changed(plan_id, row.step_id)
         return ok
 
     def _run_step(self, plan_id: str, step: Step) -> None:
@@ -304,7 +309,7 @@ class Engine:
         finally:
             with self._held_lock:
                 self._held.discard((plan_id, step.id))
-        self.store.transition(
+        if self.store.transition(
             plan_id,
             step.id,
             from_statuses=[StepStatus.RUNNING],
@@ -313,7 +318,8 @@ class Engine:
             worker=self.worker,
             reason=reason,
             result=result,
-        )
+        ):
+            self._changed(plan_id, step.id)
 
     def _attempts(self, plan_id: str, step: Step) -> tuple[StepStatus, str, dict[str, object]]:
         executor = self._executor(step)
@@ -441,14 +447,15 @@ class Engine:
             if verdict.healthy:
                 why = f"not needed: healthy after stage {stage.value} ({verdict.reason})"
                 for step_id in later:
-                    self.store.transition(
+                    if self.store.transition(
                         stored.id,
                         step_id,
                         from_statuses=[StepStatus.PENDING, StepStatus.QUEUED],
                         to=StepStatus.NOT_NEEDED,
                         actor=self.worker,
                         reason=why,
-                    )
+                    ):
+                        self._changed(stored.id, step_id)
                 return True
         return False
 
@@ -467,6 +474,14 @@ class Engine:
             steps={r.step_id: str(r.status) for r in rows},
             reasons={r.step_id: r.reason for r in rows if r.reason},
         )
+
+    def _changed(self, plan_id: str, step_id: str) -> None:
+        if self.on_change is None:
+            return
+        try:
+            self.on_change(plan_id, step_id)
+        except Exception:  # a progress display must never stop a rollback
+            log.exception("on_change for %s/%s failed", plan_id, step_id)
 
     # -- leases ------------------------------------------------------------------------------
 

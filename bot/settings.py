@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["EngineSettings", "Settings", "SettingsError", "load_settings"]
+from bot.policy import Mode, PolicyConfig
+
+__all__ = ["ChannelSettings", "EngineSettings", "Settings", "SettingsError", "load_settings"]
 
 
 class SettingsError(ValueError):
@@ -35,6 +37,31 @@ class EngineSettings(BaseModel):
     backoff_seconds: float = Field(default=2.0, ge=0)
 
 
+class ChannelSettings(BaseModel):
+    """Which Slack channels Backout watches, and how it reads them.
+
+    Attributes:
+        alerts: channel ids where alerting bots post; firing alerts get a plan in the thread.
+        deploys: channel ids where CI bots announce deploys; each becomes a recorded change.
+        environments: deploy environments that count (production-like).
+        deploy_patterns: regular expressions for deploy announcements, with named groups
+            ``service`` (required), ``version``, ``env``, ``actor``; the built-in ones if empty.
+        alert_service_labels: the labels naming an alert's service, first present wins.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    alerts: list[str] = Field(default_factory=list)
+    deploys: list[str] = Field(default_factory=list)
+    environments: list[str] = Field(default_factory=lambda: ["prod", "production", "live"])
+    deploy_patterns: list[str] = Field(default_factory=list)
+    alert_service_labels: list[str] = Field(
+        default_factory=lambda: [
+            "service", "app", "app_kubernetes_io_name", "deployment", "job", "container",
+        ]
+    )  # fmt: skip
+
+
 class Settings(BaseSettings):
     """Everything Backout can be told.
 
@@ -45,12 +72,36 @@ class Settings(BaseSettings):
             ``{"kubernetes": {"kubeconfig": "~/.kube/config"}}``.
         prometheus_url: where health checks written as bare PromQL run.
         engine: engine tuning.
+        slack_bot_token: the bot token (``xoxb-…``), env ``SLACK_BOT_TOKEN``.
+        slack_signing_secret: verifies Slack's requests, env ``SLACK_SIGNING_SECRET``.
+        slack_app_token: the app-level token (``xapp-…``) for Socket Mode, env ``SLACK_APP_TOKEN``.
+        slack_api_url: where the Slack Web API is (tests, the demo, proxies), env ``SLACK_API_URL``.
+        mode: ``suggest`` (nothing runs), ``approve`` (default) or ``autopilot`` (contain runs).
+        topology: topology sources the bot plans with (files or folders).
+        channels: watched channels.
+        policy: who may approve what.
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="BACKOUT_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="BACKOUT_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
     )
 
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_bot_token", "SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_signing_secret", "SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_app_token", "SLACK_APP_TOKEN")
+    )
+    slack_api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("slack_api_url", "SLACK_API_URL")
+    )
+    mode: Mode = Mode.APPROVE
+    topology: list[str] = Field(default_factory=list)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     database_url: str = "sqlite:///backout.db"
     auto_upgrade: bool = True
     executors: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -23,8 +23,12 @@ __all__ = [
     "AuditHeadRecord",
     "AuditLogRecord",
     "ChangeRecord",
+    "FeedbackRecord",
     "IncidentRecord",
+    "OutboxRecord",
+    "PlanMessageRecord",
     "PlanRecord",
+    "SlackEventRecord",
     "StepExecutionRecord",
     "StepRecord",
     "UtcDateTime",
@@ -225,3 +229,68 @@ class AuditHeadRecord(SQLModel, table=True):
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     seq: int
     hash: str = Field(max_length=64)
+
+
+class PlanMessageRecord(SQLModel, table=True):
+    """The Slack message a plan is posted as; ``(channel, ts)`` finds the plan behind a click."""
+
+    __tablename__ = "plan_messages"
+    __table_args__ = (sa.UniqueConstraint("channel", "ts", name="uq_plan_messages_channel_ts"),)
+
+    plan_id: str = Field(primary_key=True, foreign_key="plans.id")
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+    requester: str | None = None
+    created_at: datetime = _utc()
+
+
+class SlackEventRecord(SQLModel, table=True):
+    """A Slack event id already handled: Slack retries a delivery, replicas see it once."""
+
+    __tablename__ = "slack_events"
+
+    event_id: str = Field(primary_key=True)
+    received_at: datetime = _utc(index=True)
+
+
+class OutboxRecord(SQLModel, table=True):
+    """A Slack call that must not be lost, sent at least once by whichever replica claims it.
+
+    ``key`` is unique: enqueueing the same call twice stores it once. A worker claims a due row
+    with a compare-and-set ``UPDATE`` on ``status`` (``queued`` → ``sending``) and holds it until
+    ``lease_until``; a row whose lease ran out can be claimed again.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.UniqueConstraint("key", name="uq_outbox_key"),
+        sa.Index("ix_outbox_status_next_at", "status", "next_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str
+    method: str
+    args: dict[str, Any] = Field(sa_type=sa.JSON(), nullable=False)
+    status: str
+    attempts: int = 0
+    next_at: datetime = _utc()
+    claimed_by: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_type=sa.Text(), nullable=True)
+    result: dict[str, Any] | None = _json()
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+
+
+class FeedbackRecord(SQLModel, table=True):
+    """A user's verdict on a plan's top suspect, ``right`` or ``wrong``: one per user and plan."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "user_id", name="uq_feedback_plan_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: str = Field(foreign_key="plans.id")
+    user_id: str
+    verdict: str
+    at: datetime = _utc()

@@ -17,8 +17,12 @@ TABLES = {
     "audit_head",
     "audit_log",
     "changes",
+    "feedback",
     "incidents",
+    "outbox",
+    "plan_messages",
     "plans",
+    "slack_events",
     "step_executions",
     "steps",
 }

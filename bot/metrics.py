@@ -1,0 +1,38 @@
+"""The bot's own metrics, served at ``/metrics`` in Prometheus' text format.
+
+One :class:`Metrics` per running bot (its own registry, no process-global state), so tests and
+replicas in one process do not mix counts.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """Counters and histograms of Slack requests and plans."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "backout_slack_requests_total",
+            "Slack requests received, by kind and HTTP status.",
+            ["kind", "status"],
+            registry=self.registry,
+        )
+        self.ack_seconds = Histogram(
+            "backout_slack_ack_seconds",
+            "Time from receiving a Slack request to answering it.",
+            ["kind"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0),
+            registry=self.registry,
+        )
+        self.plans = Counter(
+            "backout_plans_total", "Plans drafted, by trigger.", ["trigger"], registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        """Everything, in the text exposition format."""
+        return generate_latest(self.registry)

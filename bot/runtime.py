@@ -1,0 +1,72 @@
+"""Running the bot: ``backout serve`` over HTTP (uvicorn) or Socket Mode, with the scheduler.
+
+APScheduler (in memory) is only the ticker: every few seconds it sends what the outbox holds and
+resumes plans with queued or orphaned steps. The work itself is claimed in the database, so
+several replicas can tick at once without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+from bot.app import build_app
+from bot.services import Services, build_services
+from bot.settings import Settings, SettingsError
+from bot.store import StepStatus
+from bot.web import build_web
+
+__all__ = ["resume_plans", "serve", "start_scheduler"]
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> int:
+    """Run until interrupted. Returns the exit code."""
+    services = build_services(settings)
+    app = build_app(settings, services)
+    scheduler = start_scheduler(services)
+    try:
+        if socket_mode:
+            if settings.slack_app_token is None:
+                raise SettingsError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token)")
+            SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        else:
+            assert settings.slack_signing_secret is not None  # build_app checked it
+            web = build_web(
+                app, services, signing_secret=settings.slack_signing_secret.get_secret_value()
+            )
+            uvicorn.run(web, host=host, port=port, log_level="info", access_log=False)
+    finally:
+        scheduler.shutdown(wait=False)
+        services.close()
+    return 0
+
+
+def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundScheduler:
+    """Tick the outbox and plan resumption in the background."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        services.notifier.flush_outbox, "interval", seconds=seconds, max_instances=1,
+        coalesce=True, id="outbox",
+    )  # fmt: skip
+    scheduler.add_job(
+        resume_plans, "interval", args=[services], seconds=seconds * 6, max_instances=1,
+        coalesce=True, id="resume",
+    )  # fmt: skip
+    scheduler.start()
+    resume_plans(services)
+    return scheduler
+
+
+def resume_plans(services: Services) -> list[str]:
+    """Hand plans with queued or running steps to the engine (after a restart, or a crash of
+    another replica: running steps are reclaimed once their lease expires)."""
+    rows = services.store.steps_in_status([StepStatus.QUEUED, StepStatus.RUNNING], limit=200)
+    plan_ids = sorted({row.plan_id for row in rows})
+    for plan_id in plan_ids:
+        services.backout.runner.submit(services.backout.run_plan, plan_id)
+    return plan_ids

@@ -1,0 +1,467 @@
+"""The incident side of the store: changes seen, incidents and their alerts, and plan feedback.
+
+Every replica receives deploy events and alert webhooks (DESIGN.md, "Several replicas"), so they
+meet in the database. A change or an incident is stored once by its id (the primary key decides
+between racing replicas); an alert once per ``(incident, source, fingerprint)``; a user's verdict
+on a plan once per ``(plan, user)``. Resolving an incident is a compare-and-set ``UPDATE … WHERE
+status = 'open'``. The verdicts feed the planner's ``history`` input (:meth:`culprit_history`).
+
+:class:`Incidents` runs on the same engine, transactions and retries as
+:class:`~bot.store.repository.Store`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Self, TypeVar
+
+import sqlalchemy as sa
+
+from bot.store.records import PlanNotFoundError
+from bot.store.repository import Store
+from bot.store.tables import (
+    AlertRecord,
+    ChangeRecord,
+    FeedbackRecord,
+    IncidentRecord,
+    PlanRecord,
+)
+from planners.model import Alert, AlertStatus, Change, ChangeKind
+
+__all__ = ["IncidentAlert", "IncidentRow", "Incidents"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+# sqlmodel sets ``__table__`` when it creates a table class; mypy cannot see it.
+_INCIDENTS: sa.Table = IncidentRecord.__table__  # type: ignore[attr-defined]
+_ALERTS: sa.Table = AlertRecord.__table__  # type: ignore[attr-defined]
+_CHANGES: sa.Table = ChangeRecord.__table__  # type: ignore[attr-defined]
+_FEEDBACK: sa.Table = FeedbackRecord.__table__  # type: ignore[attr-defined]
+_PLANS: sa.Table = PlanRecord.__table__  # type: ignore[attr-defined]
+
+_OPEN = "open"
+_RESOLVED = "resolved"
+_RIGHT = "right"
+_WRONG = "wrong"
+
+_INSERT_ATTEMPTS = 3
+"""How often an insert that lost a race on a unique key is tried again (it then finds the row)."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class IncidentAlert(NamedTuple):
+    """An alert grouped into an incident, as stored."""
+
+    source: str
+    fingerprint: str
+    service: str | None
+    name: str
+    status: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    """A stored incident with its alerts (in the order they were added)."""
+
+    id: str
+    services: tuple[str, ...]
+    started_at: datetime | None
+    channel: str | None
+    thread_ts: str | None
+    status: str
+    created_at: datetime
+    alerts: tuple[IncidentAlert, ...]
+
+
+class Incidents:
+    """Changes, incidents with their alerts, and feedback on plans, shared by every replica.
+
+    Thread-safe: each call runs in its own connection and transaction.
+
+    Args:
+        engine: an engine, best made by :func:`bot.store.db.create_engine`, on a database
+            migrated to the newest schema.
+        clock: returns the current time, timezone-aware.
+    """
+
+    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._store = Store(engine, clock=clock)
+
+    @classmethod
+    def of(cls, store: Store) -> Self:
+        """Incidents on ``store``'s engine, with its clock."""
+        return cls(store.engine, clock=store._clock)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine these incidents run on."""
+        return self._store.engine
+
+    def __repr__(self) -> str:
+        return f"Incidents({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def record_change(self, change: Change) -> bool:
+        """Store ``change`` unless a change with its id is stored already.
+
+        Returns:
+            True if this call stored it; False if the id was known (the stored one is kept).
+        """
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                sa.insert(_CHANGES).values(
+                    id=change.id,
+                    service=change.service,
+                    kind=change.kind.value,
+                    at=change.at,
+                    from_version=change.from_version,
+                    to_version=change.to_version,
+                    actor=change.actor,
+                    source=change.source,
+                    revertible=change.revertible,
+                    summary=change.summary,
+                    flag=change.flag,
+                    database=change.database,
+                )
+            )
+
+        try:
+            self._store._write(work)
+        except sa.exc.IntegrityError:
+            log.debug("change %s already recorded", change.id)
+            return False
+        return True
+
+    def changes_between(self, start: datetime, end: datetime) -> list[Change]:
+        """The changes made from ``start`` to ``end`` (both included), oldest first.
+
+        Raises:
+            ValueError: ``start`` or ``end`` is naive.
+        """
+        _require_aware(start, "start")
+        _require_aware(end, "end")
+        with self._store._reading() as conn:
+            rows = conn.execute(
+                sa.select(_CHANGES)
+                .where(_CHANGES.c.at >= start, _CHANGES.c.at <= end)
+                .order_by(_CHANGES.c.at, _CHANGES.c.id)
+            ).all()
+        return [_change(row) for row in rows]
+
+    def changes_of(self, service: str, *, limit: int = 20) -> list[Change]:
+        """The newest ``limit`` changes to ``service``, newest first."""
+        with self._store._reading() as conn:
+            rows = conn.execute(
+                sa.select(_CHANGES)
+                .where(_CHANGES.c.service == service)
+                .order_by(_CHANGES.c.at.desc(), _CHANGES.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [_change(row) for row in rows]
+
+    # -- incidents -----------------------------------------------------------------------------
+
+    def open_incident(
+        self,
+        incident_id: str,
+        *,
+        services: Sequence[str],
+        started_at: datetime | None,
+        channel: str | None,
+        thread_ts: str | None,
+        alerts: Sequence[Alert],
+    ) -> bool:
+        """Store the incident as ``open`` with its alerts, or add new alerts to it if it exists.
+
+        An alert is new when the incident has none with its ``(source, fingerprint)``; alerts
+        already stored are left as they are, and so is an existing incident's own data.
+
+        Returns:
+            True if this call created the incident (of racing replicas, one does).
+        """
+        if isinstance(services, str):
+            raise TypeError("services must be a sequence of service names, not one string")
+        unique: dict[tuple[str, str], Alert] = {}
+        for alert in alerts:
+            unique.setdefault((alert.source, alert.fingerprint), alert)
+
+        def work(conn: sa.Connection) -> bool:
+            now = self._now()
+            exists = (
+                conn.execute(
+                    sa.select(_INCIDENTS.c.id).where(_INCIDENTS.c.id == incident_id)
+                ).first()
+                is not None
+            )
+            if not exists:
+                conn.execute(
+                    sa.insert(_INCIDENTS).values(
+                        id=incident_id,
+                        services=list(services),
+                        started_at=started_at,
+                        channel=channel,
+                        thread_ts=thread_ts,
+                        status=_OPEN,
+                        created_at=now,
+                    )
+                )
+            known = {
+                (row.source, row.fingerprint)
+                for row in conn.execute(
+                    sa.select(_ALERTS.c.source, _ALERTS.c.fingerprint).where(
+                        _ALERTS.c.incident_id == incident_id
+                    )
+                )
+            }
+            new = [alert for key, alert in unique.items() if key not in known]
+            if new:
+                conn.execute(
+                    sa.insert(_ALERTS),
+                    [
+                        {
+                            "incident_id": incident_id,
+                            "source": alert.source,
+                            "fingerprint": alert.fingerprint,
+                            "service": alert.service,
+                            "name": alert.name,
+                            "status": alert.status.value,
+                            "started_at": alert.started_at,
+                            "payload": alert.model_dump(mode="json"),
+                        }
+                        for alert in new
+                    ],
+                )
+            return not exists
+
+        return self._insert_racing(work)
+
+    def incident(self, incident_id: str) -> IncidentRow | None:
+        """The incident with this id and its alerts, or ``None``."""
+        with self._store._reading() as conn:
+            row = conn.execute(
+                sa.select(_INCIDENTS).where(_INCIDENTS.c.id == incident_id)
+            ).one_or_none()
+            if row is None:
+                return None
+            alerts = conn.execute(
+                sa.select(_ALERTS)
+                .where(_ALERTS.c.incident_id == incident_id)
+                .order_by(_ALERTS.c.id)
+            ).all()
+        return IncidentRow(
+            id=row.id,
+            services=tuple(row.services),
+            started_at=row.started_at,
+            channel=row.channel,
+            thread_ts=row.thread_ts,
+            status=row.status,
+            created_at=row.created_at,
+            alerts=tuple(
+                IncidentAlert(
+                    source=alert.source,
+                    fingerprint=alert.fingerprint,
+                    service=alert.service,
+                    name=alert.name,
+                    status=alert.status,
+                    started_at=alert.started_at,
+                )
+                for alert in alerts
+            ),
+        )
+
+    def find_open_incident(
+        self, *, channel: str, name: str, service: str | None
+    ) -> IncidentRow | None:
+        """The newest open incident in ``channel`` with a firing alert ``name`` on ``service``.
+
+        ``service=None`` matches alerts that name no service.
+        """
+        same_service = (
+            _ALERTS.c.service.is_(None) if service is None else _ALERTS.c.service == service
+        )
+        with self._store._reading() as conn:
+            found: str | None = conn.execute(
+                sa.select(_INCIDENTS.c.id)
+                .select_from(_INCIDENTS.join(_ALERTS, _ALERTS.c.incident_id == _INCIDENTS.c.id))
+                .where(
+                    _INCIDENTS.c.status == _OPEN,
+                    _INCIDENTS.c.channel == channel,
+                    _ALERTS.c.status == AlertStatus.FIRING.value,
+                    _ALERTS.c.name == name,
+                    same_service,
+                )
+                .order_by(_INCIDENTS.c.created_at.desc(), _INCIDENTS.c.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return None if found is None else self.incident(found)
+
+    def resolve_incident(self, incident_id: str) -> bool:
+        """Compare-and-set the incident from ``open`` to ``resolved``.
+
+        Returns:
+            True if this call resolved it; False if it was not open or does not exist.
+        """
+
+        def work(conn: sa.Connection) -> bool:
+            changed = conn.execute(
+                sa.update(_INCIDENTS)
+                .where(_INCIDENTS.c.id == incident_id, _INCIDENTS.c.status == _OPEN)
+                .values(status=_RESOLVED)
+            )
+            return changed.rowcount == 1
+
+        return self._store._write(work)
+
+    # -- feedback ------------------------------------------------------------------------------
+
+    def record_feedback(self, plan_id: str, *, user: str, right: bool) -> bool:
+        """Record ``user``'s verdict on the plan's top suspect: ``right`` or wrong.
+
+        A user has one verdict per plan: a second click replaces it.
+
+        Returns:
+            True if the verdict is new or changed; False if the user had given this one already.
+
+        Raises:
+            PlanNotFoundError: no plan has this id.
+        """
+        verdict = _RIGHT if right else _WRONG
+
+        def work(conn: sa.Connection) -> bool:
+            now = self._now()
+            mine = [_FEEDBACK.c.plan_id == plan_id, _FEEDBACK.c.user_id == user]
+            previous: str | None = conn.execute(
+                sa.select(_FEEDBACK.c.verdict).where(*mine)
+            ).scalar_one_or_none()
+            if previous == verdict:
+                return False
+            if previous is not None:
+                conn.execute(sa.update(_FEEDBACK).where(*mine).values(verdict=verdict, at=now))
+                return True
+            found = conn.execute(sa.select(_PLANS.c.id).where(_PLANS.c.id == plan_id)).first()
+            if found is None:
+                raise PlanNotFoundError(plan_id)
+            conn.execute(
+                sa.insert(_FEEDBACK).values(plan_id=plan_id, user_id=user, verdict=verdict, at=now)
+            )
+            return True
+
+        return self._insert_racing(work)
+
+    def feedback(self, plan_id: str) -> dict[str, bool]:
+        """User -> whether they said the plan's top suspect was right."""
+        with self._store._reading() as conn:
+            rows = conn.execute(
+                sa.select(_FEEDBACK.c.user_id, _FEEDBACK.c.verdict).where(
+                    _FEEDBACK.c.plan_id == plan_id
+                )
+            ).all()
+        return {row.user_id: row.verdict == _RIGHT for row in rows}
+
+    def culprit_history(self) -> dict[str, int]:
+        """Service -> how many incidents its change was confirmed to have caused.
+
+        A plan confirms its top suspect (``suspects[0]`` of its JSON) when more users said
+        right than wrong. Several confirmed plans of one incident with the same culprit count
+        once. This is the planner's ``history`` input.
+        """
+        votes = sa.func.sum(
+            sa.case(
+                (_FEEDBACK.c.verdict == _RIGHT, 1), (_FEEDBACK.c.verdict == _WRONG, -1), else_=0
+            )
+        )
+        confirmed = (
+            sa.select(_FEEDBACK.c.plan_id)
+            .group_by(_FEEDBACK.c.plan_id)
+            .having(votes > 0)
+            .subquery()
+        )
+        with self._store._reading() as conn:
+            rows = conn.execute(
+                sa.select(_PLANS.c.incident_id, _PLANS.c.plan_json).select_from(
+                    _PLANS.join(confirmed, confirmed.c.plan_id == _PLANS.c.id)
+                )
+            ).all()
+        incidents: dict[str, set[str]] = {}
+        for row in rows:
+            suspects = row.plan_json.get("suspects") or []
+            if suspects:
+                incidents.setdefault(suspects[0]["service"], set()).add(row.incident_id)
+        return {service: len(ids) for service, ids in sorted(incidents.items())}
+
+    def plans_for_service(self, service: str, *, limit: int = 10) -> list[str]:
+        """The ids of the newest ``limit`` plans touching ``service``, newest first.
+
+        A plan touches a service its incident names or one of its steps acts on.
+        """
+        found: list[str] = []
+        if limit < 1:
+            return found
+        with self._store._reading() as conn:
+            rows = conn.execute(
+                sa.select(_PLANS.c.id, _PLANS.c.plan_json).order_by(
+                    _PLANS.c.created_at.desc(), _PLANS.c.id.desc()
+                )
+            )
+            for row in rows:
+                if service in _services_of(row.plan_json):
+                    found.append(row.id)
+                    if len(found) == limit:
+                        break
+        return found
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return self._store._now()
+
+    def _insert_racing(self, work: Callable[[sa.Connection], _T]) -> _T:
+        """Run ``work``; when a concurrent insert of the same key got in first, run it again."""
+        for attempt in range(1, _INSERT_ATTEMPTS + 1):
+            try:
+                return self._store._write(work)
+            except sa.exc.IntegrityError:
+                if attempt == _INSERT_ATTEMPTS:
+                    raise
+                log.debug("lost an insert race (attempt %d); reading again", attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} is a naive datetime {value!r}: give a timezone-aware time")
+
+
+def _services_of(plan_json: dict[str, Any]) -> set[str]:
+    incident = plan_json.get("incident") or {}
+    services = set(incident.get("services") or ())
+    services.update(step["service"] for step in plan_json.get("steps") or ())
+    return services
+
+
+def _change(row: sa.Row[Any]) -> Change:
+    return Change(
+        id=row.id,
+        service=row.service,
+        kind=ChangeKind(row.kind),
+        at=row.at,
+        from_version=row.from_version,
+        to_version=row.to_version,
+        actor=row.actor,
+        source=row.source,
+        revertible=row.revertible,
+        summary=row.summary,
+        flag=row.flag,
+        database=row.database,
+    )

@@ -1,0 +1,131 @@
+"""The bot's HTTP face: ``POST /slack/events`` for everything Slack sends, plus ``/healthz``,
+``/readyz`` and ``/metrics``. An ASGI app served by uvicorn (``backout serve``).
+
+Before Bolt sees a request, it must be signed with the app's signing secret within Slack's
+five-minute window and not be a byte-for-byte replay of an earlier one: otherwise 401 and nothing
+is processed. A signed body that cannot be parsed is a 400. Bolt's ``dispatch`` runs on a worker
+thread, so a slow acknowledgement never blocks the event loop; nothing escapes as a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from urllib.parse import parse_qs
+
+from slack_bolt import App, BoltRequest
+from slack_sdk.signature import SignatureVerifier
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.services import Services
+
+__all__ = ["MAX_BODY_BYTES", "build_web"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000
+"""Slack's payloads are far smaller; anything bigger is refused before it is read whole."""
+
+
+def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette:
+    """The ASGI application around the Bolt app."""
+    verifier = SignatureVerifier(signing_secret)
+
+    async def slack_events(request: Request) -> Response:
+        started = time.perf_counter()
+        kind, response = "unknown", None
+        try:
+            body = await _body(request)
+            if body is None:
+                response = PlainTextResponse("request body too large", status_code=413)
+                return response
+            headers = dict(request.headers)
+            if not verifier.is_valid_request(body, headers):
+                response = PlainTextResponse("invalid or stale signature", status_code=401)
+                return response
+            kind = _kind(body, request.headers.get("content-type", ""))
+            # An exact replay is refused. Slack's own event retries are deduplicated by event_id
+            # (bot.app), so they skip this check.
+            retry = "x-slack-retry-num" in headers and kind == "event_callback"
+            signature = headers.get("x-slack-signature", "")
+            if not retry and not await run_in_threadpool(
+                services.conversations.claim_event, f"sig:{signature}"
+            ):
+                response = PlainTextResponse("replayed request", status_code=401)
+                return response
+            if kind == "malformed":
+                response = PlainTextResponse("malformed body", status_code=400)
+                return response
+            bolt_request = BoltRequest(
+                body=body.decode("utf-8"), query=dict(request.query_params), headers=headers
+            )
+            bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+            response = Response(
+                content=bolt_response.body,
+                status_code=bolt_response.status,
+                headers=bolt_response.first_headers_without_set_cookie(),
+            )
+            return response
+        finally:
+            status = response.status_code if response is not None else 500
+            services.metrics.requests.labels(kind=kind, status=str(status)).inc()
+            services.metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        try:
+            await run_in_threadpool(services.store.list_plans, limit=1)
+        except Exception as exc:  # readiness reports any failure of the database as not ready
+            log.warning("not ready: %s", exc)
+            return JSONResponse({"ready": False, "database": "unreachable"}, status_code=503)
+        return JSONResponse({"ready": True, "services": len(services.backout.topology.services)})
+
+    async def metrics(_: Request) -> Response:
+        return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )
+
+
+async def _body(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _kind(body: bytes, content_type: str) -> str:
+    """What Slack sent (``command``, ``block_actions``, ``event_callback``…), or ``malformed``."""
+    try:
+        text = body.decode("utf-8")
+        if content_type.startswith("application/json"):
+            data = json.loads(text)
+            return str(data.get("type", "unknown")) if isinstance(data, dict) else "malformed"
+        form = parse_qs(text, strict_parsing=bool(text))
+        if "payload" in form:
+            payload = json.loads(form["payload"][0])
+            return str(payload.get("type", "unknown")) if isinstance(payload, dict) else "malformed"
+        if "command" in form:
+            return "command"
+        return "malformed"
+    except (UnicodeDecodeError, ValueError):
+        return "malformed"
