@@ -3,13 +3,18 @@
 The views in :mod:`bot.views` fill these templates with ``str.format``; whatever they put in has
 already been escaped (:func:`bot.views.escape.escape`). Each template is itself valid mrkdwn: it may
 use ``*bold*``, `` `code` `` and ``_italic_``, and writes a literal angle bracket as ``&lt;`` or
-``&gt;``, so that no template can start a mention or a link. Keeping the words here lets a reviewer read the whole tone of the bot in
-one file and keeps the views about structure only. Nothing here imports anything of ours.
+``&gt;``, so that no template can start a mention or a link. Keeping the words here lets a
+reviewer read the whole tone of the bot in one file and keeps the views about structure only.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from bot.store import StoredPlan
+    from planners.model import Change
 
 # -- shared -------------------------------------------------------------------------------------
 
@@ -49,6 +54,7 @@ ACTION_WORDS: Final[dict[str, str]] = {
     "revert_migration": "Revert the migration on *{service}*",
     "manual": "✋ By hand: undo {change} on *{service}*",
 }
+STATUS_COMMAND: Final = "/rollback status {plan_id}"
 UNKNOWN_ACTION: Final = "{action} on *{service}*"
 TO_VERSION: Final = " to {version}"
 
@@ -65,7 +71,10 @@ STAGE_HIDDEN: Final = "_… {count} more step(s) in this stage_"
 
 PLAN_HEADER: Final = "Rollback plan for {services}"
 PLAN_HEADER_NO_SERVICE: Final = "Rollback plan for incident {incident}"
-PLAN_STATUS_LINE: Final = "Plan {plan_id} · status *{status}* · mode *{mode}* · incident {incident}, first alert {started}"
+PLAN_STATUS_LINE: Final = (
+    "Plan {plan_id} · status *{status}* · mode *{mode}* · incident {incident}, "
+    "first alert {started}"
+)
 PLAN_STARTED_UNKNOWN: Final = "unknown"
 PLAN_FALLBACK: Final = (
     "Rollback plan for {services}: {steps} step(s), most likely cause {change} on {service}. "
@@ -86,7 +95,7 @@ SUSPECT_CLOSEST: Final = (
 SUSPECT_OTHERS_TITLE: Final = "*Also suspected:*"
 SUSPECT_OTHER: Final = "*{rank}.* {kind} of *{service}* ({change}) at {at} · score {score}"
 SUSPECT_REASON: Final = "• {reason}"
-SUSPECTS_MORE: Final = "_… {count} more suspect(s): `/rollback status {plan_id}` lists them._"
+SUSPECTS_MORE: Final = "_… {count} more suspect(s): {command} lists them._"
 RULED_OUT: Final = "Ruled out {count} change(s), e.g. {change}: {why}"
 
 IMPACTED: Final = "*Impacted:* {services}"
@@ -95,7 +104,7 @@ NEEDS_A_HUMAN: Final = (
     "⚠️ *{count} step(s) need a human* (irreversible, or no automatic rollback): {steps}"
 )
 
-STEP_LINE: Final = "*{number}.* {action} · `{step_id}`"
+STEP_LINE: Final = "*{number}.* {action} · {step_id}"
 STEP_DETAILS: Final = "{risk} risk · {approvals} · ~{duration} · {status}"
 STEP_APPROVALS: Final = "{given}/{required} approvals"
 STEP_NO_APPROVALS: Final = "no approval needed"
@@ -109,7 +118,7 @@ PARALLEL_GROUP_JOIN: Final = " & "
 PARALLEL_GROUP_SEPARATOR: Final = "; "
 CRITICAL_PATH: Final = "⏱️ Critical path ~{duration}: steps {chain}"
 CRITICAL_PATH_ARROW: Final = " → "
-STEPS_COLLAPSED: Final = "… and {count} more step(s) (see `/rollback status {plan_id}`)"
+STEPS_COLLAPSED: Final = "… and {count} more step(s) (see {command})"
 NOTES_TITLE: Final = "📝 {notes}"
 NOTES_MORE: Final = "… {count} more note(s)"
 GRAPH_LINK_LABEL: Final = "Dependency graph"
@@ -134,7 +143,7 @@ BUTTON_ABORT: Final = "Abort"
 BUTTON_RETRY: Final = "Retry step {number}"
 BUTTON_SKIP: Final = "Skip step {number}"
 FAILED_STEP: Final = "❌ *Step {number} failed* ({action}): {reason}"
-FAILED_MORE: Final = "{count} more failed step(s): `/rollback status {plan_id}` shows them all."
+FAILED_MORE: Final = "{count} more failed step(s): {command} shows them all."
 
 CONFIRM_APPROVE_PLAN_TITLE: Final = "Approve every stage?"
 CONFIRM_APPROVE_PLAN_TEXT: Final = (
@@ -155,12 +164,14 @@ CONFIRM_SKIP_TEXT: Final = "The plan goes on without step {number}; it will not 
 CONFIRM_SKIP_YES: Final = "Skip"
 CONFIRM_NO: Final = "Cancel"
 
-# -- progress and simulation ------------------------------------------------------------------------
+# -- progress and simulation --------------------------------------------------------------------
 
-PROGRESS: Final = "{emoji} Step {step_id}: {action}{version} · {status}"
+PROGRESS: Final = "{emoji} Step {step_id}: {action} · {status}"
 SIMULATION_TITLE: Final = "🧪 *Dry run of plan {plan_id}*: nothing was changed."
-SIMULATION_STEP: Final = "*{step_id}* [{stage}] {action}: {summary}"
-SIMULATION_BLOCKED: Final = "*{step_id}* [{stage}] {action}: 🚫 cannot preview: {problem}"
+SIMULATION_STEP: Final = "{step_id} [{stage}] {action}: {summary}"
+SIMULATION_BLOCKED: Final = "{step_id} [{stage}] {action}: 🚫 cannot preview: {problem}"
+SIMULATION_ALREADY_DONE: Final = " (already done)"
+SIMULATION_CHANGES: Final = ": {changes}"
 SIMULATION_TOTALS: Final = "{previewed} step(s) previewed, {blocked} cannot run as configured"
 SIMULATION_EMPTY: Final = "The plan has no steps: there is nothing to simulate."
 SIMULATION_MORE: Final = "… and {count} more step(s)"
@@ -176,7 +187,7 @@ SUMMARY_APPROVERS: Final = "*Approved by:* {approvers}"
 SUMMARY_NO_APPROVERS: Final = "*Approved by:* nobody (nothing was approved)"
 SUMMARY_RAN_TITLE: Final = "*What ran:*"
 SUMMARY_RAN_NOTHING: Final = "*What ran:* nothing"
-SUMMARY_RAN_STEP: Final = "{emoji} *{number}.* {action}{version}{reason}"
+SUMMARY_RAN_STEP: Final = "{emoji} *{number}.* {action} · {status}"
 SUMMARY_TIMELINE_TITLE: Final = "*Timeline (UTC):*"
 SUMMARY_TIMELINE_ENTRY: Final = "`{at}` {actor}: {what}"
 SUMMARY_TIMELINE_GAP: Final = "_… {count} more event(s)_"
@@ -196,7 +207,8 @@ BUTTON_FEEDBACK_WRONG: Final = "👎 No, it was wrong"
 UNKNOWN_SERVICE: Final = "🤔 I don't know a service called {name}."
 UNKNOWN_SERVICE_SUGGEST: Final = "Did you mean {suggestions}?"
 UNKNOWN_SERVICE_HINT: Final = "Names must match the topology exactly; `/rollback help` shows usage."
-USAGE_TITLE: Final = "I couldn't read {text}. Here is what I understand:"
+USAGE_TITLE: Final = "I couldn't read {text}{problem}. Here is what I understand:"
+USAGE_PROBLEM: Final = " ({problem})"
 USAGE_EMPTY_TITLE: Final = "Here is what I understand:"
 USAGE_COMMANDS: Final = (
     "• `/rollback plan &lt;service|incident&gt; [--window 2h]`: draft a rollback plan now\n"
@@ -214,3 +226,138 @@ INTERNAL_ERROR: Final = (
     "💥 Something went wrong on our side. `/rollback status` shows what the plan did. "
     "If it happens again, give the Backout admins this reference: {ref}"
 )
+
+# -- short replies of the handlers (``bot/handlers``) --------------------------------------------
+# These take data, so they escape it themselves; the escaping helpers are imported when called
+# because :mod:`bot.views` imports this module.
+
+NOT_AN_APPROVER: Final = (
+    "only the plan's approvers can do this, and only while the plan is still open "
+    "(`/rollback status` shows where it is)"
+)
+NOT_ALLOWED_ABORT: Final = (
+    "🔒 You can't abort this plan: only its approvers can, and only before it has finished."
+)
+THANKS_FEEDBACK: Final = "🙏 Thanks: your answer goes into how Backout ranks suspects next time."
+NO_PLANS: Final = "No plan yet. `/rollback plan &lt;service&gt;` drafts one."
+WORKING: Final[dict[str, str]] = {
+    "plan": "⏳ Drafting a rollback plan for {target}…",
+    "status": "⏳ Looking up {target}…",
+    "simulate": "🧪 Simulating plan {target}…",
+    "abort": "🛑 Aborting plan {target}…",
+    "history": "⏳ Looking up the history of {target}…",
+}
+WORKING_OTHER: Final = "⏳ Working on it…"
+WORKING_LATEST: Final = "the latest plan"
+ABORTED: Final = "🛑 Plan {plan_id} aborted: steps that had not started will not run."
+APPROVED: Final = "👍 You approved {count} step(s): {steps}."
+APPROVED_QUEUED: Final = "Running now: {steps}."
+APPROVED_WAITING: Final = "Waiting for another approver: {steps}."
+APPROVED_REFUSED: Final = "Not approved: {reasons}."
+APPROVED_NOTHING: Final = "Nothing is left to approve in this plan."
+HISTORY_CHANGES: Final = "*Recent changes to {service}:*"
+HISTORY_NO_CHANGES: Final = "*Recent changes to {service}:* none recorded"
+HISTORY_CHANGE: Final = "• {at} {change} {kind}{versions}{actor}{summary}"
+HISTORY_VERSIONS: Final = " {before} → {after}"
+HISTORY_ACTOR: Final = " by {actor}"
+HISTORY_SUMMARY: Final = ": {summary}"
+HISTORY_PLANS: Final = "*Plans that touched it:*"
+HISTORY_NO_PLANS: Final = "*Plans that touched it:* none"
+HISTORY_PLAN: Final = "• {at} {plan_id} *{status}*, incident {incident}, top suspect {suspect}"
+
+
+def working(verb: str, target: str | None) -> str:
+    """The ephemeral line ``ack()`` answers a command with, before the slow work starts."""
+    from bot.views.escape import code  # here: bot.views imports this module
+
+    template = WORKING.get(verb)
+    if template is None:
+        return WORKING_OTHER
+    return template.format(target=code(target, limit=100) if target else WORKING_LATEST)
+
+
+def aborted(plan_id: str) -> str:
+    """The answer to ``/rollback abort`` when the plan was aborted."""
+    from bot.views.escape import code  # here: bot.views imports this module
+
+    return ABORTED.format(plan_id=code(plan_id, limit=100))
+
+
+def approval(result: ApprovalLike) -> str:
+    """What an approve click did: approved, now running, waiting for a second approver, refused."""
+    from bot.views.escape import code, escape, truncate  # here, as above
+
+    def steps(ids: Sequence[str]) -> str:
+        shown = LIST_SEPARATOR.join(code(i, limit=40) for i in list(ids)[:20])
+        more = len(ids) - 20
+        return shown + (LIST_SEPARATOR + AND_MORE.format(count=more) if more > 0 else "")
+
+    parts = []
+    if result.approved:
+        parts.append(APPROVED.format(count=len(result.approved), steps=steps(result.approved)))
+    if result.queued:
+        parts.append(APPROVED_QUEUED.format(steps=steps(result.queued)))
+    if result.waiting:
+        parts.append(APPROVED_WAITING.format(steps=steps(result.waiting)))
+    if result.refused:
+        reasons = "; ".join(truncate(escape(r), 300) for r in list(result.refused)[:5])
+        parts.append(APPROVED_REFUSED.format(reasons=reasons))
+    return " ".join(parts) or APPROVED_NOTHING
+
+
+def history(service: str, changes: Sequence[Change], plans: Sequence[StoredPlan]) -> str:
+    """``/rollback history <service>``: its recent changes and the plans that touched it."""
+    from bot.views.escape import code, escape, truncate  # here, as above
+
+    name = code(service, limit=100)
+    lines = [
+        HISTORY_CHANGES.format(service=name) if changes else HISTORY_NO_CHANGES.format(service=name)
+    ]
+    for change in list(changes)[:10]:
+        versions = (
+            HISTORY_VERSIONS.format(
+                before=code(change.from_version or EMPTY, limit=40),
+                after=code(change.to_version or EMPTY, limit=40),
+            )
+            if change.from_version or change.to_version
+            else ""
+        )
+        line = HISTORY_CHANGE.format(
+            at=change.at.strftime("%Y-%m-%d %H:%M UTC"),
+            change=code(change.id, limit=60),
+            kind=str(change.kind).replace("_", " "),
+            versions=versions,
+            actor=HISTORY_ACTOR.format(actor=truncate(escape(change.actor), 60))
+            if change.actor
+            else "",
+            summary=HISTORY_SUMMARY.format(summary=truncate(escape(change.summary), 200))
+            if change.summary.strip()
+            else "",
+        )
+        lines.append(line)
+    lines.append(HISTORY_PLANS if plans else HISTORY_NO_PLANS)
+    for stored in list(plans)[:5]:
+        top = stored.plan.suspects[0].change_id if stored.plan.suspects else EMPTY
+        lines.append(
+            HISTORY_PLAN.format(
+                at=stored.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                plan_id=code(stored.id, limit=60),
+                status=truncate(escape(stored.status), 40),
+                incident=code(stored.plan.incident.id, limit=60),
+                suspect=code(top, limit=60),
+            )
+        )
+    return "\n".join(lines)
+
+
+class ApprovalLike(Protocol):
+    """What an approve click did (:class:`bot.usecases.Approval`)."""
+
+    @property
+    def approved(self) -> Sequence[str]: ...
+    @property
+    def queued(self) -> Sequence[str]: ...
+    @property
+    def refused(self) -> Sequence[str]: ...
+    @property
+    def waiting(self) -> Sequence[str]: ...

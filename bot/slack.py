@@ -136,7 +136,7 @@ class SlackNotifier:
         args = {
             "channel": message.channel,
             "thread_ts": message.ts,
-            **progress_reply(step_id, step, state),
+            **progress_reply(step_id, step=step, state=state),
         }
         self._call("chat.postMessage", args, key=f"progress:{plan_id}:{step_id}:{row.status}")
 
@@ -157,11 +157,15 @@ class SlackNotifier:
         thread = message.thread_ts or (None if message.ts.startswith("pending:") else message.ts)
         args: dict[str, Any] = {
             "channel": message.channel,
-            **incident_summary(self.view(stored), timeline),
+            **incident_summary(self.view(stored), timeline=timeline),
         }
         if thread:
             args["thread_ts"] = thread
         self._call("chat.postMessage", args, key=f"summary:{plan_id}")
+
+    def status_message(self, plan_id: str) -> dict[str, Any]:
+        """The plan as it stands, for an ephemeral ``/rollback status`` answer."""
+        return plan_message(self.view(self.store.get_plan(plan_id)))
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -192,7 +196,7 @@ class SlackNotifier:
             except SlackApiError as exc:
                 self._failed_again(item.id, item.attempts, exc.response.get("error", "error"))
                 continue
-            except SlackClientError as exc:
+            except (SlackClientError, OSError) as exc:
                 self._failed_again(item.id, item.attempts, str(exc))
                 continue
             result = dict(response.data) if isinstance(response.data, dict) else {}
@@ -214,7 +218,9 @@ class SlackNotifier:
             if key is not None and error not in _PERMANENT_ERRORS:
                 self.conversations.enqueue(method, args, key=key)
             return None
-        except SlackClientError as exc:  # connection failures after the client's own retries
+        except (SlackClientError, OSError) as exc:  # connection failures, timeouts
+            # A timeout may hide a call that Slack did perform: the outbox may then post twice,
+            # which is better than never. The key keeps it to one queued copy.
             log.warning("slack %s failed: %s", method, exc)
             if key is not None:
                 self.conversations.enqueue(method, args, key=key)

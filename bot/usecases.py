@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.engine import Engine, SimulatedStep, simulate_plan
+from bot.engine import Engine, simulate_plan
 from bot.policy import Mode, Policy
 from bot.store import PlanNotFoundError, StepStatus, Store, StoredPlan
 from bot.store.conversations import Conversations
 from bot.store.incidents import Incidents
 from integrations.base import Executor
-from planners.model import Action, Alert, AlertStatus, Change, Plan, Stage
+from planners.model import Action, Alert, AlertStatus, Change, Plan, Stage, Step
 from planners.planner import PlanningOptions, plan_rollback, suggest_services
 from planners.topology import Topology
 
@@ -313,10 +313,12 @@ class Backout:
         self.notifier.refresh_plan(plan_id)
         return True
 
-    def simulate(self, plan_id: str) -> list[SimulatedStep]:
-        """Preview every step through the executors; touches nothing."""
+    def simulate(self, plan_id: str) -> list[tuple[Step, str | None, str]]:
+        """Preview every step through the executors, touching nothing: per step, the preview's
+        summary (None when it cannot preview) and the problem."""
         stored = self.store.get_plan(plan_id)
-        return simulate_plan(stored.plan.steps, executors=self.executors, plan_id=plan_id)
+        results = simulate_plan(stored.plan.steps, executors=self.executors, plan_id=plan_id)
+        return [(r.step, r.preview.summary if r.preview else None, r.problem) for r in results]
 
     def _run(self, plan_id: str) -> None:
         self.notifier.refresh_plan(plan_id)

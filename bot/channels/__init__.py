@@ -57,7 +57,8 @@ def is_own_or_edit(
     message = inner_event(event)
     if message is None:
         return False
-    if message.get("subtype") in IGNORED_SUBTYPES:
+    subtype = message.get("subtype")
+    if isinstance(subtype, str) and subtype in IGNORED_SUBTYPES:
         return True
     profile = message.get("bot_profile")
     profile_app = profile.get("app_id") if isinstance(profile, Mapping) else None

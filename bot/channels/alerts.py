@@ -186,8 +186,8 @@ def alerts_from_message(
 def slack_time(ts: object) -> datetime | None:
     """A Slack ``ts`` (``"1773756250.002100"``) as an aware UTC time, to the second.
 
-    The digits after the dot are a per-channel sequence number rather than a clock reading, so
-    they are dropped. ``None`` for anything that is not such a string.
+    The digits after the dot only make the ``ts`` unique within its channel, so they are
+    dropped. ``None`` for anything that is not such a string (or is out of range).
     """
     if not isinstance(ts, str):
         return None
@@ -218,11 +218,9 @@ def _headline(parts: MessageParts) -> _Headline | None:
             return _Headline("pagerduty", _status_word(match["status"]), match["rest"])
         match = _DATADOG.match(text)
         if match:
-            rest = match["rest"]
-            if match["scope"]:
-                rest = f"{rest} {match['scope']}"
+            # The scope ``{service:x,env:y}`` stays in the line, where the label pairs read it.
             priority = match["p1"] or match["p2"]
-            return _Headline("datadog", _status_word(match["status"]), rest, priority)
+            return _Headline("datadog", _status_word(match["status"]), match["rest"], priority)
         match = _GENERIC.match(text)
         if match:
             word = match["s1"] or match["s2"]
@@ -286,7 +284,7 @@ def _pairs(parts: MessageParts, service_labels: Sequence[str]) -> list[tuple[str
     lines = [strip_emphasis(line) for line in parts.lines[:500]]
     for line in lines:
         match = _LINE_PAIR.match(line)
-        if match and not match["value"].startswith("//"):
+        if match and "//" not in match["value"]:  # addresses are links, not labels
             pairs.append((_label_key(match["key"]), _trim(match["value"])))
     inline = _inline_pattern((*service_labels, *_SEVERITY_LABELS, "alertname"))
     for line in lines:
@@ -396,7 +394,7 @@ def _severity(pairs: Sequence[tuple[str, str]], headline: _Headline, known: froz
     return "unknown"
 
 
-def _summary(parts: MessageParts, pairs: Sequence[tuple[str, str]], headline: _Headline) -> str:
+def _summary(parts: MessageParts, headline: _Headline) -> str:
     """The untrusted text, kept verbatim as data: a ``Summary:`` line, else the whole body."""
     for line in parts.raw_body.splitlines():
         match = _SUMMARY_LINE.match(line)

@@ -64,7 +64,7 @@ def _click(action_id: str, value: str, user: str, services: Services) -> dict[st
             return errors.not_authorized("; ".join(result.refused))
         return {"text": messages.approval(result)}
     if action_id == "backout_simulate":
-        return simulation_message(plan_id, backout.simulate(plan_id))
+        return simulation_message(plan_id, results=backout.simulate(plan_id))
     if action_id == "backout_reject":
         return (
             None

@@ -27,16 +27,18 @@ def register(app: App, services: Services) -> None:
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
         parsed = parse_command(command.get("text", ""))
         if isinstance(parsed, Usage):
-            ack(response_type="ephemeral", **errors.usage(parsed.text, parsed.problem))
+            ack(response_type="ephemeral", **errors.usage(parsed.text))
         elif parsed.verb == "help":
-            ack(response_type="ephemeral", **errors.usage("", ""))
+            ack(response_type="ephemeral", **errors.usage(""))
         elif (
             parsed.verb in ("plan", "history")
             and parsed.target is not None
             and (unknown := services.backout.check_service(parsed.target))
         ):
-            ack(response_type="ephemeral",
-                **errors.unknown_service(unknown.name, list(unknown.suggestions)))  # fmt: skip
+            ack(
+                response_type="ephemeral",
+                **errors.unknown_service(unknown.name, suggestions=unknown.suggestions),
+            )
         else:
             ack(response_type="ephemeral", text=messages.working(parsed.verb, parsed.target))
 
@@ -62,9 +64,12 @@ def _run(command: Command, *, user: str, channel: str, services: Services) -> di
     backout = services.backout
     if command.verb == "plan" and command.target:
         backout.plan_for_service(
-            command.target, requester=user, channel=channel, window=command.window,
+            command.target,
+            requester=user,
+            channel=channel,
+            window=command.window,
             to_version=command.to_version,
-        )  # fmt: skip
+        )
         return None
     if command.verb == "status":
         plan_id = command.target or backout.latest_plan()
@@ -72,7 +77,7 @@ def _run(command: Command, *, user: str, channel: str, services: Services) -> di
             return {"text": messages.NO_PLANS}
         return services.notifier.status_message(plan_id)
     if command.verb == "simulate" and command.target:
-        return simulation_message(command.target, backout.simulate(command.target))
+        return simulation_message(command.target, results=backout.simulate(command.target))
     if command.verb == "abort" and command.target:
         done = backout.abort(command.target, user=user)
         return {"text": messages.aborted(command.target) if done else messages.NOT_ALLOWED_ABORT}

@@ -108,8 +108,9 @@ class FakeSlack:
             client.chat_postMessage(channel="C0INC", text="hello")
             assert slack.messages("C0INC")[0]["text"] == "hello"
 
-    ``api_url`` is ``base_url + "/api/"``; the trailing slash matters, because ``WebClient``
-    joins it with the method name by ``urllib.parse.urljoin``.
+    ``api_url`` is ``base_url + "/api/"``: ``WebClient`` joins its ``base_url`` and the method
+    name with ``urllib.parse.urljoin`` (after adding a missing trailing slash), so the bare
+    ``base_url`` would reach ``/auth.test``, which the fake answers with a 404.
 
     Args:
         tokens: the tokens accepted; by default any token starting ``xoxb-`` or ``xapp-``.
@@ -188,7 +189,10 @@ class FakeSlack:
         self._stopping.clear()
         self._server = _Server(self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"FakeSlack:{self.port}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},  # stop() waits up to one poll interval
+            name=f"FakeSlack:{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -624,6 +628,7 @@ class FakeSlack:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 drops bursts of connections, and clients stall 1 s
 
     def __init__(self, fake: FakeSlack) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

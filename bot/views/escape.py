@@ -12,7 +12,6 @@ number of characters, so a text within our limit is within Slack's however Slack
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -71,6 +70,14 @@ _INVISIBLE = frozenset(
 # A zero-width joiner after the "@" keeps the text readable and makes it a plain word.
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone|group))", re.IGNORECASE)
 _ZWJ = "\u200d"
+# str.translate tables: control characters (category Cc: U+0000-001F, U+007F-009F), surrogates
+# (category Cs: U+D800-DFFF) and invisible marks are deleted; line breaks become spaces.
+_ONE_LINE_TABLE: dict[int, str | None] = {
+    **dict.fromkeys((*range(0x20), *range(0x7F, 0xA0), *range(0xD800, 0xE000))),
+    **dict.fromkeys(map(ord, _INVISIBLE)),
+    **{ord(ch): " " for ch in _LINE_BREAKS},
+}
+_MULTILINE_TABLE: dict[int, str | None] = {**_ONE_LINE_TABLE, ord("\n"): "\n"}
 # A cut that ends in one of these has cut an entity (&amp; &lt; &gt;) in half.
 _PARTIAL_ENTITY = re.compile(r"&(?:a|am|amp|l|lt|g|gt)?$")
 _HTTP_SCHEMES = frozenset({"http", "https"})
@@ -82,15 +89,8 @@ def clean(text: str, *, multiline: bool = False) -> str:
 
     Line breaks and tabs become spaces (with ``multiline``, ``\\n`` stays a line break).
     """
-    out: list[str] = []
-    for ch in text.replace("\r\n", "\n"):
-        if ch in _LINE_BREAKS:
-            out.append("\n" if multiline and ch == "\n" else " ")
-        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs"):
-            continue
-        else:
-            out.append(ch)
-    return "".join(out)
+    table = _MULTILINE_TABLE if multiline else _ONE_LINE_TABLE
+    return text.replace("\r\n", "\n").translate(table)
 
 
 def escape(text: str, *, multiline: bool = False) -> str:
@@ -113,13 +113,16 @@ def escape(text: str, *, multiline: bool = False) -> str:
     return _BROADCAST.sub("@" + _ZWJ, safe)
 
 
-def code(text: str) -> str:
-    """Untrusted ``text`` escaped and shown as inline code; backticks inside cannot close it."""
+def code(text: str, *, limit: int = 200) -> str:
+    """Untrusted ``text`` escaped and shown as inline code; backticks inside cannot close it.
+
+    The code span holds at most ``limit`` units of text; an empty value shows as a dash.
+    """
     safe = escape(text).replace("`", "ˋ").strip()
-    return f"`{safe}`" if safe else messages.EMPTY
+    return f"`{truncate(safe, limit=limit)}`" if safe else messages.EMPTY
 
 
-def safe_link(url: str, *, label: str) -> str:
+def safe_link(url: str, label: str) -> str:
     """A masked link ``<url|label>``, only when ``url`` is a plain http(s) URL.
 
     Any other scheme (``javascript:``, ``slack://``, ``data:``…), a URL without a host, with
@@ -149,10 +152,10 @@ def safe_link(url: str, *, label: str) -> str:
 
 def text_length(text: str) -> int:
     """The length of ``text`` in UTF-16 code units: never less than its number of characters."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
-def truncate(text: str, *, limit: int) -> str:
+def truncate(text: str, limit: int) -> str:
     """``text`` (already escaped mrkdwn) cut to at most ``limit`` units, ending with "…".
 
     The cut never splits an entity such as ``&amp;``, never leaves a link of ours half open

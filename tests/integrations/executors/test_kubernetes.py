@@ -26,7 +26,7 @@ from integrations.fakes.kubernetes import REVISION, FakeKubernetes
 from integrations.http import make_client
 from planners.model import Action
 
-TOKEN = "s3cret-token"  # noqa: S105 - the fake server's test token
+TOKEN = "s3cret-token"
 IMAGE = "gcr.io/shop/cart"
 DEPLOYMENT = "/apis/apps/v1/namespaces/shop/deployments/cartservice"
 
