@@ -1,16 +1,29 @@
-# Backout as a container. Today it runs the command line (`backout plan …`); the Slack bot's
-# `backout serve` and its healthcheck arrive with the bot (see the open issues).
-FROM python:3.11-slim
-RUN apt-get update && apt-get install -y --no-install-recommends graphviz \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --uid 10001 backout
-WORKDIR /app
+# Backout: the Slack bot (`backout serve`) in a small image.
+# Build: docker build -t backout .
+# Run:   docker run -e SLACK_BOT_TOKEN=xoxb-… -e SLACK_SIGNING_SECRET=… \
+#          -e BACKOUT_DATABASE_URL=postgresql+psycopg://… -v $PWD/backout.yaml:/app/backout.yaml:ro \
+#          -p 3000:3000 backout
+FROM python:3.11-slim AS build
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY planners ./planners
 COPY integrations ./integrations
 COPY prompts ./prompts
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends graphviz \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 backout
+COPY --from=build /install /usr/local
+WORKDIR /app
 USER backout
+ENV BACKOUT_DATABASE_URL=sqlite:////app/data/backout.db
+RUN mkdir -p /app/data
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/healthz', timeout=4)"]
 ENTRYPOINT ["backout"]
-CMD ["--help"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "3000"]

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check bench clean
+.PHONY: install demo plan-demo test bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,9 @@ DEMO_INPUTS := --topology $(EXAMPLE)/topology.yaml --changes $(EXAMPLE)/changes.
 	--alerts $(EXAMPLE)/alert.json --at 2026-11-27T10:20:00Z
 
 demo: install
+	$(BIN)/python -m bot.demo --transcript demo-transcript.txt
+
+plan-demo: install
 	$(BIN)/backout plan $(DEMO_INPUTS)
 	BACKOUT_CONFIG=$(EXAMPLE)/backout.yaml $(BIN)/backout simulate $(DEMO_INPUTS)
 

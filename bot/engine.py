@@ -216,6 +216,8 @@ class Engine:
         """
         stored = self.store.get_plan(plan_id)
         steps = {s.id: s for s in stored.plan.steps}
+        if stored.status not in ("running", "aborted", "rejected"):
+            self.store.set_plan_status(plan_id, "running", actor=self.worker)
         with self._heartbeat(), ThreadPoolExecutor(self.config.max_parallel) as pool:
             running: dict[Future[None], str] = {}
             while True:
@@ -223,14 +225,15 @@ class Engine:
                 halted = any(r.status == StepStatus.FAILED for r in rows.values())
                 if not halted and self._stage_gate(stored, steps, rows):
                     continue
+                # A claim lost to another engine also means "look again": the rows are stale.
                 started = False
                 if not halted:
                     for step_id in self._ready(steps, rows, busy=set(running.values())):
                         if len(running) >= self.config.max_parallel:
                             break
+                        started = True
                         if self._claim(plan_id, rows[step_id]):
                             running[pool.submit(self._run_step, plan_id, steps[step_id])] = step_id
-                            started = True
                 if running:
                     done, _ = wait(
                         list(running),
@@ -445,7 +448,7 @@ class Engine:
                 details={"healthy": verdict.healthy, "reason": verdict.reason},
             )
             if verdict.healthy:
-                why = f"not needed: healthy after stage {stage.value} ({verdict.reason})"
+                why = f"healthy after stage {stage.value} ({verdict.reason})"
                 for step_id in later:
                     if self.store.transition(
                         stored.id,

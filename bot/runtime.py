@@ -33,7 +33,8 @@ def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> int
         if socket_mode:
             if settings.slack_app_token is None:
                 raise SettingsError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token)")
-            SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+            handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            handler.start()  # type: ignore[no-untyped-call]  # bolt leaves start() unannotated
         else:
             assert settings.slack_signing_secret is not None  # build_app checked it
             web = build_web(

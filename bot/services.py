@@ -222,4 +222,5 @@ def _group_members(client: WebClient, group: str) -> frozenset[str]:
         response = client.usergroups_users_list(usergroup=group)
     except SlackApiError as exc:
         raise LookupError(f"user group {group}: {exc.response.get('error')}") from exc
-    return frozenset(str(u) for u in response.get("users", []))
+    users: list[str] = response.get("users", [])
+    return frozenset(str(user) for user in users)

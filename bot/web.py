@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from urllib.parse import parse_qs
 
 from slack_bolt import App, BoltRequest
@@ -38,21 +39,22 @@ def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
-        kind, response = "unknown", None
+        kind = "unknown"
+        response: Response | None = None
         try:
             body = await _body(request)
             if body is None:
                 response = PlainTextResponse("request body too large", status_code=413)
                 return response
-            headers = dict(request.headers)
-            if not verifier.is_valid_request(body, headers):
+            headers: dict[str, str | Sequence[str]] = dict(request.headers)
+            if not verifier.is_valid_request(body, dict(request.headers)):
                 response = PlainTextResponse("invalid or stale signature", status_code=401)
                 return response
             kind = _kind(body, request.headers.get("content-type", ""))
             # An exact replay is refused. Slack's own event retries are deduplicated by event_id
             # (bot.app), so they skip this check.
             retry = "x-slack-retry-num" in headers and kind == "event_callback"
-            signature = headers.get("x-slack-signature", "")
+            signature = request.headers.get("x-slack-signature", "")
             if not retry and not await run_in_threadpool(
                 services.conversations.claim_event, f"sig:{signature}"
             ):

@@ -38,6 +38,8 @@ def main(url: str, plan_id: str, state_file: str, lease: str = "0.5", step: str 
     )
     report = engine.run(plan_id)
     print(report.status, flush=True)
+    if report.status != "done":
+        print(report, flush=True)
     return 0 if report.status == "done" else 1
 
 

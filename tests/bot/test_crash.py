@@ -77,8 +77,8 @@ def test_two_engine_processes_share_a_plan_without_repeats(store, tmp_path):
     plan_id, state, expected = prepared(store, tmp_path, steps=30, seed=2)
     procs = [worker(store, plan_id, state) for _ in range(2)]
     for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
     assert sorted(executed_keys(state)) == sorted(expected)
     claims = [e for e in store.audit_entries(subject_prefix=plan_id) if e.action == "step.running"]
     assert len(claims) == len(expected)

@@ -72,7 +72,9 @@ def now_ts(offset: float = 0) -> str:
 
 
 def record_bad_deploy(world: BotWorld) -> None:
-    deploy(world, "Deployed cartservice from v1.4.2 to v1.4.3 in production by <@U0DEV>", now_ts(-600))
+    deploy(
+        world, "Deployed cartservice from v1.4.2 to v1.4.3 in production by <@U0DEV>", now_ts(-600)
+    )
     world.wait_for(lambda: world.services.backout.incidents.changes_of("cartservice"))
 
 

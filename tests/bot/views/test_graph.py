@@ -8,10 +8,13 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from bot.views import GraphRenderError, plan_graph_dot, render_png
+from planners.model import Plan
 from tests.bot.views.helpers import HOSTILE, HUGE, dot_available, shop_plan, wide_plan
 
 IN_CI = bool(os.environ.get("CI"))
@@ -19,7 +22,7 @@ INJECTION = '"];\n evil [label="x'
 
 
 @pytest.fixture
-def dot():
+def dot() -> str:
     """Graphviz's ``dot``: skipped when it is missing, except under CI where that fails."""
     if not dot_available():
         message = "graphviz's dot is not installed (apt-get install graphviz)"
@@ -29,7 +32,7 @@ def dot():
     return "dot"
 
 
-def run_dot(source, fmt):
+def run_dot(source: str, fmt: str) -> str:
     done = subprocess.run(
         [shutil.which("dot") or "dot", f"-T{fmt}"],
         input=source.encode(),
@@ -40,7 +43,7 @@ def run_dot(source, fmt):
     return done.stdout.decode("utf-8", errors="replace")
 
 
-def parsed_graph(source):
+def parsed_graph(source: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Node names and edges (tail, head) as Graphviz parsed them (``dot -Tjson``)."""
     data = json.loads(run_dot(source, "json"))
     objects = data.get("objects", [])[data.get("_subgraph_cnt", 0) :]
@@ -49,14 +52,14 @@ def parsed_graph(source):
     return list(names.values()), edges
 
 
-def expected_nodes(plan):
+def expected_nodes(plan: Plan) -> list[str]:
     """One node per service the plan names (alerting, impacted, suspects, steps), one per step."""
     services = {*plan.incident.services, *plan.impacted}
     services |= {s.service for s in plan.suspects[:3]} | {s.service for s in plan.steps}
     return [f"svc{i}" for i in range(len(services))] + [f"step{i}" for i in range(len(plan.steps))]
 
 
-def node_line(source, label):
+def node_line(source: str, label: str) -> str:
     (line,) = [ln for ln in source.splitlines() if f'[label="{label}"' in ln]
     return line
 
@@ -146,9 +149,10 @@ def test_render_png_reports_invalid_dot(dot):
         render_png("digraph { a -> }")
 
 
-def fake_dot(tmp_path, script):
+def fake_dot(tmp_path: Path, script: str) -> str:
+    """An executable standing in for ``dot``: a Python script (so no shell tools are needed)."""
     path = tmp_path / "fake-dot"
-    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.write_text(f"#!{sys.executable}\nimport sys, time\n{script}\n")
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
 
@@ -156,10 +160,10 @@ def fake_dot(tmp_path, script):
 def test_render_png_gives_up_after_the_timeout(tmp_path):
     """A ``dot`` that hangs is stopped and reported."""
     with pytest.raises(GraphRenderError, match=r"did not finish within 0\.2 s"):
-        render_png("digraph {}", dot_binary=fake_dot(tmp_path, "sleep 5"), timeout=0.2)
+        render_png("digraph {}", dot_binary=fake_dot(tmp_path, "time.sleep(5)"), timeout=0.2)
 
 
 def test_render_png_refuses_output_that_is_not_png(tmp_path):
     """A ``dot`` that succeeds without an image is an error, not bytes to upload."""
     with pytest.raises(GraphRenderError, match="no PNG"):
-        render_png("digraph {}", dot_binary=fake_dot(tmp_path, "cat >/dev/null; echo hello"))
+        render_png("digraph {}", dot_binary=fake_dot(tmp_path, "sys.stdin.read(); print('hello')"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
 from bot.engine import SimulatedStep
 from bot.views import PlanView, StepState, plan_message, progress_reply, simulation_message
 from integrations.base import Preview
+from planners.model import Plan
 from tests.bot.views.helpers import (
     HOSTILE,
     HUGE,
@@ -25,7 +28,14 @@ from tests.bot.views.helpers import (
 APPROVE_BUTTONS = {"backout_approve_stage", "backout_approve_plan"}
 
 
-def view(plan=None, *, status="proposed", mode="approve", steps=None, graph_url=None):
+def view(
+    plan: Plan | None = None,
+    *,
+    status: str = "proposed",
+    mode: str = "approve",
+    steps: Mapping[str, StepState] | None = None,
+    graph_url: str | None = None,
+) -> PlanView:
     return PlanView(
         plan_id="p1",
         plan=plan or shop_plan(),
@@ -36,7 +46,7 @@ def view(plan=None, *, status="proposed", mode="approve", steps=None, graph_url=
     )
 
 
-def sections(message):
+def sections(message: Mapping[str, Any]) -> list[str]:
     return [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
 
 
@@ -247,7 +257,7 @@ class TestButtons:
         assert f"This plan is {status}" in all_text(message)
 
 
-def _all_buttons(message):
+def _all_buttons(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
 
 

@@ -7,8 +7,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -189,7 +191,7 @@ def plan_views(draw: st.DrawFn) -> PlanView:
     )
 
 
-def assert_safe(message):
+def assert_safe(message: Mapping[str, Any]) -> None:
     assert validate(message) == []
     assert live_markup(message) == []
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 
 from bot.views import PlanView, StepState, incident_summary
+from planners.model import Plan
 from tests.bot.views.helpers import (
     HOSTILE,
     HUGE,
@@ -20,7 +22,12 @@ from tests.bot.views.helpers import (
 )
 
 
-def finished(plan=None, *, steps=None, status="done"):
+def finished(
+    plan: Plan | None = None,
+    *,
+    steps: Mapping[str, StepState] | None = None,
+    status: str = "done",
+) -> PlanView:
     plan = plan or shop_plan()
     default = {
         "s1": StepState(status="done", approvers=frozenset({"U0AAA111"})),

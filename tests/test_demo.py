@@ -1,0 +1,61 @@
+"""The README's promises hold: ``make demo``'s story ends well, and ``manifest.yml`` matches the
+handlers the bot registers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from bot.handlers.actions import ACTION_IDS
+from bot.views import plan as plan_views
+from bot.views import summary as summary_views
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_tells_the_whole_story(tmp_path):
+    """``python -m bot.demo`` (what ``make demo`` runs) rolls back the bad deploy, refuses the
+    stranger, needs two approvers, and posts the summary; its transcript says so."""
+    transcript = tmp_path / "transcript.txt"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.demo", "--transcript", str(transcript)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    text = transcript.read_text()
+    assert "Rollback plan for checkoutservice, frontend" in text
+    assert "U0STRANGER only: 🔒" in text
+    assert "Waiting for another approver" in text
+    assert "✅ Step `s1`: Roll back *cartservice* to `v1.4.2` · done" in text
+    assert "Post-incident summary" in text
+    assert text.rstrip().splitlines()[-1].endswith("cartservice now runs v1.4.2")
+
+
+def test_manifest_matches_the_registered_handlers():
+    """Every command and event in manifest.yml has a handler, and every handler is declared."""
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    commands = {c["command"] for c in manifest["features"]["slash_commands"]}
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert commands == {"/rollback"}
+    assert events == {"message.channels", "message.groups"}
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    urls = {c["url"] for c in manifest["features"]["slash_commands"]}
+    urls |= {manifest["settings"]["event_subscriptions"]["request_url"]}
+    urls |= {manifest["settings"]["interactivity"]["request_url"]}
+    assert {u.rsplit("/", 2)[-2:] == ["slack", "events"] for u in urls} == {True}
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "files:write", "usergroups:read"} <= scopes
+
+
+def test_every_button_the_views_draw_has_a_handler():
+    """The action ids the views put on buttons are exactly those the handlers listen for."""
+    drawn = {
+        value
+        for module in (plan_views, summary_views)
+        for name, value in vars(module).items()
+        if name.startswith("ACTION_") and isinstance(value, str)
+    }
+    assert drawn == set(ACTION_IDS)
