@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -142,6 +142,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.sleep = sleep
         self._held: set[tuple[str, str]] = set()
+        self._gated: set[tuple[str, Stage]] = set()  # stage gates this engine has checked
         self._held_lock = threading.Lock()
 
     # -- commands ---------------------------------------------------------------------------
@@ -329,8 +330,9 @@ class Engine:
         operation = operation_for(plan_id, step)
         delay = self.config.backoff_seconds
         for attempt in range(1, self.config.max_attempts + 1):
+            phases: list[dict[str, object]] = []
             try:
-                return self._once(plan_id, step, executor, operation, attempt)
+                return self._once(plan_id, step, executor, operation, attempt, phases)
             except TemporaryIntegrationError as exc:
                 if attempt == self.config.max_attempts:
                     raise _StepFailed(
@@ -342,28 +344,39 @@ class Engine:
                 delay = min(delay * 2, self.config.backoff_cap)
             except IntegrationError as exc:
                 raise _StepFailed(f"permanent failure: {exc}") from exc
+            finally:  # one write per attempt: its phases, in one transaction
+                self.store.record_executions(plan_id, step.id, phases)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
-        self, plan_id: str, step: Step, executor: Executor, operation: Operation, attempt: int
+        self,
+        plan_id: str,
+        step: Step,
+        executor: Executor,
+        operation: Operation,
+        attempt: int,
+        phases: list[dict[str, object]],
     ) -> tuple[StepStatus, str, dict[str, object]]:
-        with self._phase(plan_id, step, attempt, "reconcile"):
+        def phase(name: str) -> AbstractContextManager[None]:
+            return _phase(phases, attempt, name)
+
+        with phase("reconcile"):
             state = executor.current_state(operation)
         if state.in_progress:
-            with self._phase(plan_id, step, attempt, "settle"):
+            with phase("settle"):
                 state = self._settle(executor, operation)
         notes: tuple[str, ...] = ()
         if state.at_target:
             summary = f"already at target ({state.current or state.detail or 'no change needed'})"
         else:
-            with self._phase(plan_id, step, attempt, "preview"):
+            with phase("preview"):
                 preview = executor.preview(operation)
-            with self._phase(plan_id, step, attempt, "execute"):
+            with phase("execute"):
                 outcome = executor.execute(operation)
             summary = outcome.summary or preview.summary
             notes = outcome.notes
         services = list(step.verify.get("services", (step.service,)))
-        with self._phase(plan_id, step, attempt, "verify"):
+        with phase("verify"):
             verdict = self.health(services)
         if not verdict.healthy:
             raise _StepFailed(f"{summary}; verification failed: {verdict.reason}")
@@ -390,27 +403,6 @@ class Engine:
                 f"executor {step.executor!r} is not configured (configured: {known})"
             ) from None
 
-    @contextmanager
-    def _phase(self, plan_id: str, step: Step, attempt: int, phase: str) -> Iterator[None]:
-        started = datetime.now(UTC)
-        outcome, detail = "ok", ""
-        try:
-            yield
-        except BaseException as exc:
-            outcome, detail = "error", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            self.store.record_execution(
-                plan_id,
-                step.id,
-                attempt=attempt,
-                phase=phase,
-                outcome=outcome,
-                detail=detail,
-                started_at=started,
-                finished_at=datetime.now(UTC),
-            )
-
     # -- stages ------------------------------------------------------------------------------
 
     def _stage_gate(
@@ -432,10 +424,10 @@ class Engine:
             if not (finished and later):
                 continue
             gate_key = f"stage-gate:{stage.value}"
-            if any(
-                e.action == gate_key for e in self.store.audit_entries(subject_prefix=stored.id)
-            ):
-                continue
+            with self._held_lock:
+                if (stored.id, stage) in self._gated:
+                    continue
+                self._gated.add((stored.id, stage))
             services = list(stored.plan.incident.services)
             try:
                 verdict = self.health(services)
@@ -511,6 +503,29 @@ class Engine:
         finally:
             stop.set()
             thread.join()
+
+
+@contextmanager
+def _phase(phases: list[dict[str, object]], attempt: int, name: str) -> Iterator[None]:
+    """Time one phase of an attempt and note how it ended (written with the attempt)."""
+    started = datetime.now(UTC)
+    outcome, detail = "ok", ""
+    try:
+        yield
+    except BaseException as exc:
+        outcome, detail = "error", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        phases.append(
+            {
+                "attempt": attempt,
+                "phase": name,
+                "outcome": outcome,
+                "detail": detail,
+                "started_at": started,
+                "finished_at": datetime.now(UTC),
+            }
+        )
 
 
 def operation_for(plan_id: str, step: Step) -> Operation:

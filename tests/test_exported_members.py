@@ -22,6 +22,14 @@ PACKAGES = [
     "integrations.alerts",
     "integrations.topology",
     "integrations.deploys",
+    "integrations.executors",
+    "integrations.health",
+    "integrations.errors",
+    "bot.store",
+    "bot.views",
+    "bot.policy",
+    "bot.channels",
+    "bot.testing",
 ]
 
 

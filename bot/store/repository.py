@@ -496,20 +496,46 @@ class Store:
             PlanNotFoundError: no plan has this id.
             StepNotFoundError: the plan has no such step.
         """
+        self.record_executions(
+            plan_id,
+            step_id,
+            [
+                {
+                    "attempt": attempt,
+                    "phase": phase,
+                    "outcome": outcome,
+                    "detail": detail,
+                    "started_at": started_at,
+                    "finished_at": finished_at,
+                }
+            ],
+        )
+
+    def record_executions(
+        self, plan_id: str, step_id: str, phases: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Record several phases of a step in one transaction (each a mapping with the keyword
+        arguments of :meth:`record_execution`). Nothing is written for an empty list."""
+        if not phases:
+            return
 
         def work(conn: sa.Connection) -> None:
             self._require_step(conn, plan_id, step_id)
             conn.execute(
-                sa.insert(_EXECUTIONS).values(
-                    plan_id=plan_id,
-                    step_id=step_id,
-                    attempt=attempt,
-                    phase=phase,
-                    outcome=outcome,
-                    detail=detail,
-                    started_at=started_at,
-                    finished_at=finished_at,
-                )
+                sa.insert(_EXECUTIONS),
+                [
+                    {
+                        "plan_id": plan_id,
+                        "step_id": step_id,
+                        "attempt": p["attempt"],
+                        "phase": p["phase"],
+                        "outcome": p["outcome"],
+                        "detail": p["detail"],
+                        "started_at": p["started_at"],
+                        "finished_at": p["finished_at"],
+                    }
+                    for p in phases
+                ],
             )
 
         self._write(work)

@@ -261,3 +261,48 @@ def test_suggest_mode_lets_nobody_execute(tmp_path):
         click(world, "backout_approve_plan", plan_id, ONCALL, now_ts())
         world.wait_for(lambda: ephemerals(world, ONCALL))
         assert world.executor.executed == []
+
+
+def test_standby_plan_is_shown_in_the_deploy_thread(world):
+    """Each announced deploy gets a standby plan; asking in its thread posts it there."""
+    ts = now_ts(-60)
+    deploy(world, "Deployed cartservice from v1.4.2 to v1.4.3 in production by <@U0DEV>", ts)
+    standby = world.wait_for(lambda: world.services.backout.standby_for(
+        channel=world.deploys_channel, thread_ts=ts))  # fmt: skip
+    reply = {"type": "message", "channel": world.deploys_channel, "user": ONCALL,
+             "text": "show me the rollback plan", "ts": now_ts(), "thread_ts": ts}  # fmt: skip
+    world.post(slack.event_callback(reply, secret=world.secret))
+    posted = world.wait_for(lambda: plan_posted(world, world.deploys_channel))
+    assert posted["thread_ts"] == ts
+    assert world.services.store.get_plan(standby).mode == "standby"
+
+
+def test_a_plan_slack_could_not_take_is_kept_and_posted_later(world):
+    """When chat.postMessage keeps failing, the plan goes to the outbox and is posted once
+    Slack recovers; nothing is lost and nothing is posted twice."""
+    record_bad_deploy(world)
+    world.slack.fail_next("chat.postMessage", status=500, times=3)
+    command(world, "plan cartservice")
+    plan_id = world.wait_for(lambda: live_plans(world) and live_plans(world)[0].id)
+    message = world.wait_for(
+        lambda: (
+            (m := world.services.conversations.plan_message(plan_id))
+            and not m.ts.startswith("pending:")
+            and m
+        ),
+        timeout=15,
+    )
+    assert world.slack.message(message.channel, message.ts) is not None
+    assert world.services.conversations.pending_count() == 0
+    posts = [c for c in world.slack.calls_to("chat.postMessage")
+             if c.args.get("channel") == INCIDENT]  # fmt: skip
+    assert len(posts) == 4  # three refused, one delivered
+
+
+def test_events_from_unwatched_channels_are_ignored(world):
+    """An alert in a channel Backout does not watch starts nothing."""
+    event = {"type": "message", "bot_id": "B0ALERTMGR", "channel": "C0RANDOM", "ts": now_ts(),
+             "text": "[FIRING:1] HighErrorRate cartservice service=cartservice"}  # fmt: skip
+    assert world.post(slack.event_callback(event, secret=world.secret)).status_code == 200
+    time.sleep(0.4)
+    assert live_plans(world) == []
