@@ -17,8 +17,9 @@ unreachable its rows say so).
    time within 10 % of the critical path.
 2. **Overhead per step.** Plans whose steps take 0 s, one step at a time (``max_parallel=1``), so
    that wall / steps is what the engine itself costs per step (claim, one write of the phase
-   records, final record, their audit entries, the loop's reads). The store's methods are wrapped on the
-   instance by a timing proxy (product code is untouched) to split that time by method.
+   records, final record, their audit entries, the loop's reads). The store's methods are
+   wrapped on the instance by a timing proxy (product code is untouched) to split that time by
+   method.
 3. **Where the time goes.** For the runs of part 1, the chain of steps that actually decided the
    wall time (from the last step to finish, back through the dependency that finished last) is
    split into: waiting to be claimed after its dependencies finished, the phases before
