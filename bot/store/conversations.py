@@ -13,8 +13,8 @@ what the Slack handlers must agree on lives here, in the database:
   SQLite ignores) and a lease, after which a call whose worker died is claimed again. Calls are
   therefore sent at least once; the key keeps a retried enqueue from doubling them.
 
-:class:`Conversations` runs on the same engine, transactions and retries as
-:class:`~bot.store.repository.Store`.
+:class:`Conversations` is a :class:`~bot.store.base.Repository`, like
+:class:`~bot.store.repository.Store`: same engine, transactions and retries.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from bot.store.audit import canonical_details
+from bot.store.base import Repository
 from bot.store.records import PlanNotFoundError
-from bot.store.repository import Store
 from bot.store.tables import OutboxRecord, PlanMessageRecord, PlanRecord, SlackEventRecord
 
 __all__ = ["Conversations", "OutboxItem", "OutboxStatus", "PlanMessage"]
@@ -47,10 +47,6 @@ _PLANS: sa.Table = PlanRecord.__table__  # type: ignore[attr-defined]
 
 _INSERT_ATTEMPTS = 3
 """How often an insert that lost a race on a unique key is tried again (it then finds the row)."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OutboxStatus(StrEnum):
@@ -96,7 +92,7 @@ class OutboxItem:
     sent_at: datetime | None
 
 
-class Conversations:
+class Conversations(Repository):
     """Slack event de-duplication, plan messages and the outbox, shared by every replica.
 
     Thread-safe: each call runs in its own connection and transaction.
@@ -106,22 +102,6 @@ class Conversations:
             migrated to the newest schema.
         clock: returns the current time, timezone-aware.
     """
-
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        self._store = Store(engine, clock=clock)
-
-    @classmethod
-    def of(cls, store: Store) -> Self:
-        """Conversations on ``store``'s engine, with its clock."""
-        return cls(store.engine, clock=store._clock)
-
-    @property
-    def engine(self) -> sa.Engine:
-        """The engine these conversations run on."""
-        return self._store.engine
-
-    def __repr__(self) -> str:
-        return f"Conversations({self.engine.url.render_as_string(hide_password=True)!r})"
 
     # -- events --------------------------------------------------------------------------------
 
@@ -137,7 +117,7 @@ class Conversations:
             conn.execute(sa.insert(_EVENTS).values(event_id=event_id, received_at=self._now()))
 
         try:
-            self._store._write(work)
+            self._write(work)
         except sa.exc.IntegrityError:
             log.debug("Slack event %s already handled", event_id)
             return False
@@ -155,7 +135,7 @@ class Conversations:
             deleted = conn.execute(sa.delete(_EVENTS).where(_EVENTS.c.received_at < cutoff))
             return deleted.rowcount
 
-        return self._store._write(work)
+        return self._write(work)
 
     # -- plan messages -------------------------------------------------------------------------
 
@@ -204,7 +184,7 @@ class Conversations:
 
     def plan_message(self, plan_id: str) -> PlanMessage | None:
         """The message the plan is shown in, or ``None`` if none was set."""
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             row = conn.execute(
                 sa.select(_MESSAGES).where(_MESSAGES.c.plan_id == plan_id)
             ).one_or_none()
@@ -212,7 +192,7 @@ class Conversations:
 
     def plan_at(self, channel: str, ts: str) -> str | None:
         """The id of the plan shown in message ``ts`` of ``channel``, or ``None``."""
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             plan_id: str | None = conn.execute(
                 sa.select(_MESSAGES.c.plan_id).where(
                     _MESSAGES.c.channel == channel, _MESSAGES.c.ts == ts
@@ -315,7 +295,7 @@ class Conversations:
             ).all()
             return [_outbox_item(row) for row in rows]
 
-        items = self._store._write(work)
+        items = self._write(work)
         if items:
             log.debug("%s claimed outbox items %s", worker, [item.id for item in items])
         return items
@@ -348,7 +328,7 @@ class Conversations:
             )
             return changed.rowcount == 1
 
-        return self._store._write(work)
+        return self._write(work)
 
     def mark_retry(self, item_id: int, *, error: str, delay: float) -> bool:
         """Put a call being sent back in the queue, due ``delay`` seconds from now.
@@ -373,7 +353,7 @@ class Conversations:
             )
             return changed.rowcount == 1
 
-        return self._store._write(work)
+        return self._write(work)
 
     def mark_failed(self, item_id: int, *, error: str) -> bool:
         """Give up on a call being sent: it stays ``failed`` with ``error`` and is not retried.
@@ -395,18 +375,18 @@ class Conversations:
             )
             return changed.rowcount == 1
 
-        return self._store._write(work)
+        return self._write(work)
 
     def outbox_item(self, item_id: int) -> OutboxItem | None:
         """The outbox item with this id, or ``None``."""
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             row = conn.execute(sa.select(_OUTBOX).where(_OUTBOX.c.id == item_id)).one_or_none()
         return None if row is None else _outbox_item(row)
 
     def pending_count(self) -> int:
         """How many calls are queued or being sent."""
         pending = [OutboxStatus.QUEUED.value, OutboxStatus.SENDING.value]
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             count: int = conn.execute(
                 sa.select(sa.func.count()).select_from(_OUTBOX).where(_OUTBOX.c.status.in_(pending))
             ).scalar_one()
@@ -414,14 +394,11 @@ class Conversations:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        return self._store._now()
-
     def _insert_racing(self, work: Callable[[sa.Connection], _T]) -> _T:
         """Run ``work``; when a concurrent insert of the same key got in first, run it again."""
         for attempt in range(1, _INSERT_ATTEMPTS + 1):
             try:
-                return self._store._write(work)
+                return self._write(work)
             except sa.exc.IntegrityError:
                 if attempt == _INSERT_ATTEMPTS:
                     raise

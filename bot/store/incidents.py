@@ -6,8 +6,8 @@ between racing replicas); an alert once per ``(incident, source, fingerprint)``;
 on a plan once per ``(plan, user)``. Resolving an incident is a compare-and-set ``UPDATE … WHERE
 status = 'open'``. The verdicts feed the planner's ``history`` input (:meth:`culprit_history`).
 
-:class:`Incidents` runs on the same engine, transactions and retries as
-:class:`~bot.store.repository.Store`.
+:class:`Incidents` is a :class:`~bot.store.base.Repository`, like
+:class:`~bot.store.repository.Store`: same engine, transactions and retries.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, NamedTuple, Self, TypeVar
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 
+from bot.store.base import Repository
 from bot.store.records import PlanNotFoundError
-from bot.store.repository import Store
 from bot.store.tables import (
     AlertRecord,
     ChangeRecord,
@@ -53,10 +53,6 @@ _INSERT_ATTEMPTS = 3
 """How often an insert that lost a race on a unique key is tried again (it then finds the row)."""
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class IncidentAlert(NamedTuple):
     """An alert grouped into an incident, as stored."""
 
@@ -82,7 +78,7 @@ class IncidentRow:
     alerts: tuple[IncidentAlert, ...]
 
 
-class Incidents:
+class Incidents(Repository):
     """Changes, incidents with their alerts, and feedback on plans, shared by every replica.
 
     Thread-safe: each call runs in its own connection and transaction.
@@ -92,22 +88,6 @@ class Incidents:
             migrated to the newest schema.
         clock: returns the current time, timezone-aware.
     """
-
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        self._store = Store(engine, clock=clock)
-
-    @classmethod
-    def of(cls, store: Store) -> Self:
-        """Incidents on ``store``'s engine, with its clock."""
-        return cls(store.engine, clock=store._clock)
-
-    @property
-    def engine(self) -> sa.Engine:
-        """The engine these incidents run on."""
-        return self._store.engine
-
-    def __repr__(self) -> str:
-        return f"Incidents({self.engine.url.render_as_string(hide_password=True)!r})"
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -137,7 +117,7 @@ class Incidents:
             )
 
         try:
-            self._store._write(work)
+            self._write(work)
         except sa.exc.IntegrityError:
             log.debug("change %s already recorded", change.id)
             return False
@@ -151,7 +131,7 @@ class Incidents:
         """
         _require_aware(start, "start")
         _require_aware(end, "end")
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 sa.select(_CHANGES)
                 .where(_CHANGES.c.at >= start, _CHANGES.c.at <= end)
@@ -161,7 +141,7 @@ class Incidents:
 
     def changes_of(self, service: str, *, limit: int = 20) -> list[Change]:
         """The newest ``limit`` changes to ``service``, newest first."""
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 sa.select(_CHANGES)
                 .where(_CHANGES.c.service == service)
@@ -248,7 +228,7 @@ class Incidents:
 
     def incident(self, incident_id: str) -> IncidentRow | None:
         """The incident with this id and its alerts, or ``None``."""
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             row = conn.execute(
                 sa.select(_INCIDENTS).where(_INCIDENTS.c.id == incident_id)
             ).one_or_none()
@@ -290,7 +270,7 @@ class Incidents:
         same_service = (
             _ALERTS.c.service.is_(None) if service is None else _ALERTS.c.service == service
         )
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             found: str | None = conn.execute(
                 sa.select(_INCIDENTS.c.id)
                 .select_from(_INCIDENTS.join(_ALERTS, _ALERTS.c.incident_id == _INCIDENTS.c.id))
@@ -321,7 +301,7 @@ class Incidents:
             )
             return changed.rowcount == 1
 
-        return self._store._write(work)
+        return self._write(work)
 
     # -- feedback ------------------------------------------------------------------------------
 
@@ -361,7 +341,7 @@ class Incidents:
 
     def feedback(self, plan_id: str) -> dict[str, bool]:
         """User -> whether they said the plan's top suspect was right."""
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 sa.select(_FEEDBACK.c.user_id, _FEEDBACK.c.verdict).where(
                     _FEEDBACK.c.plan_id == plan_id
@@ -387,7 +367,7 @@ class Incidents:
             .having(votes > 0)
             .subquery()
         )
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 sa.select(_PLANS.c.incident_id, _PLANS.c.plan_json).select_from(
                     _PLANS.join(confirmed, confirmed.c.plan_id == _PLANS.c.id)
@@ -408,7 +388,7 @@ class Incidents:
         found: list[str] = []
         if limit < 1:
             return found
-        with self._store._reading() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 sa.select(_PLANS.c.id, _PLANS.c.plan_json).order_by(
                     _PLANS.c.created_at.desc(), _PLANS.c.id.desc()
@@ -423,14 +403,11 @@ class Incidents:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        return self._store._now()
-
     def _insert_racing(self, work: Callable[[sa.Connection], _T]) -> _T:
         """Run ``work``; when a concurrent insert of the same key got in first, run it again."""
         for attempt in range(1, _INSERT_ATTEMPTS + 1):
             try:
-                return self._store._write(work)
+                return self._write(work)
             except sa.exc.IntegrityError:
                 if attempt == _INSERT_ATTEMPTS:
                     raise

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
@@ -25,12 +23,12 @@ from bot.store import db
 from bot.store.audit import (
     AuditCheck,
     AuditEntry,
-    ChainMovedError,
     append_entry,
     canonical_details,
     entry_from_row,
     verify_chain,
 )
+from bot.store.base import Repository, utc_now
 from bot.store.records import (
     TERMINAL,
     ExecutionRow,
@@ -65,17 +63,8 @@ _APPROVALS: sa.Table = ApprovalRecord.__table__  # type: ignore[attr-defined]
 _EXECUTIONS: sa.Table = StepExecutionRecord.__table__  # type: ignore[attr-defined]
 _LOG: sa.Table = AuditLogRecord.__table__  # type: ignore[attr-defined]
 
-_MAX_ATTEMPTS = 30
-"""How often a write transaction is retried when another writer got in first."""
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
-"""PostgreSQL: serialization failure, deadlock detected, lock not available."""
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Store:
+class Store(Repository):
     """Plans, steps, approvals and the audit log, shared by threads, processes and replicas.
 
     Args:
@@ -84,37 +73,15 @@ class Store:
         clock: returns the current time, timezone-aware.
     """
 
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        self._engine = engine
-        self._clock = clock
-
     @classmethod
     def from_url(
-        cls, url: str, *, upgrade: bool = True, clock: Callable[[], datetime] = _utc_now
+        cls, url: str, *, upgrade: bool = True, clock: Callable[[], datetime] = utc_now
     ) -> Self:
         """A store on a new engine for ``url``, migrated to the newest schema if ``upgrade``."""
         engine = db.create_engine(url)
         if upgrade:
             db.upgrade(engine)
         return cls(engine, clock=clock)
-
-    @property
-    def engine(self) -> sa.Engine:
-        """The engine this store runs on."""
-        return self._engine
-
-    def close(self) -> None:
-        """Close the engine's pooled connections (the store can still be used afterwards)."""
-        self._engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
 
     # -- plans ---------------------------------------------------------------------------------
 
@@ -680,35 +647,6 @@ class Store:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        now = self._clock()
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError(f"the store's clock returned a naive datetime {now!r}")
-        return now.astimezone(UTC)
-
-    @contextmanager
-    def _reading(self) -> Iterator[sa.Connection]:
-        with self._engine.connect() as conn:
-            conn.execution_options(**{db.READ_ONLY: True})
-            yield conn
-
-    def _write(self, work: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``work`` in a transaction; retry the whole of it when another writer got in first."""
-        for attempt in range(1, _MAX_ATTEMPTS + 1):
-            try:
-                with self._engine.begin() as conn:
-                    return work(conn)
-            except ChainMovedError:
-                if attempt == _MAX_ATTEMPTS:
-                    raise
-            except sa.exc.DBAPIError as exc:
-                if attempt == _MAX_ATTEMPTS or not _is_transient(exc):
-                    raise
-            pause = secrets.SystemRandom().uniform(0, min(0.002 * 2**attempt, 0.2))
-            log.debug("write conflict (attempt %d); retrying in %.3fs", attempt, pause)
-            time.sleep(pause)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
     def _require_plan(self, conn: sa.Connection, plan_id: str) -> None:
         found = conn.execute(sa.select(_PLANS.c.id).where(_PLANS.c.id == plan_id)).first()
         if found is None:
@@ -743,11 +681,3 @@ def _statuses(values: Collection[str]) -> frozenset[StepStatus]:
     if not values:
         raise ValueError("name at least one status")
     return frozenset(StepStatus(value) for value in values)
-
-
-def _is_transient(exc: sa.exc.DBAPIError) -> bool:
-    """A lock or serialization conflict that a fresh attempt can get past."""
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if sqlstate in _TRANSIENT_SQLSTATES:
-        return True
-    return "database is locked" in str(exc.orig) or "database table is locked" in str(exc.orig)
