@@ -1,9 +1,9 @@
 """The Slack app: ``build_app(settings, services)`` makes one Bolt ``App`` (no module-level app).
 
-One sync execution model: Bolt's sync ``App``; slow work runs in lazy listeners on Bolt's thread
-pool after the ``ack``. Request verification stays on. Two global middlewares: Slack's event
-retries (same ``event_id``) are acknowledged and dropped, and every error ends in one handler
-that logs it with a short reference and tells the user that reference.
+One sync execution model: Bolt's sync ``App``; every listener acks at once and does its slow
+work in a lazy listener on Bolt's thread pool. Request verification stays on. A global
+middleware acknowledges and drops Slack's event retries (same ``event_id``), and every error ends
+in one handler that logs it with a short reference and tells the user that reference.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def build_app(settings: Settings, services: Services) -> App:
         client=services.client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,  # build_services already called auth.test
-        process_before_response=False,
+        # Acks run on the request's own thread (no polling for a listener thread to answer);
+        # every slow handler is a lazy listener, which Bolt still runs on its thread pool.
+        process_before_response=True,
     )
     app.use(_drop_retries(services))
     register(app, services)

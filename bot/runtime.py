@@ -7,6 +7,7 @@ several replicas can tick at once without doing anything twice.
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import uvicorn
@@ -29,6 +30,9 @@ def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> int
     services = build_services(settings)
     app = build_app(settings, services)
     scheduler = start_scheduler(services)
+    # What was built at startup lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise pause every thread (and every ack) for ~100 ms.
+    gc.freeze()
     try:
         if socket_mode:
             if settings.slack_app_token is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App
 
 from bot.channels import alerts_from_message, change_from_message, is_own_or_edit
 from bot.services import Services
@@ -32,7 +32,10 @@ def register(app: App, services: Services) -> None:
         elif channel in services.deploy_channels:
             _deploy(event, services)
 
-    app.event("message")(on_message)
+    def ack_message(ack: Ack) -> None:
+        ack()
+
+    app.event("message")(ack=ack_message, lazy=[on_message])
 
 
 def _alert(event: dict[str, Any], services: Services) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
+
+from integrations.fakes._server import Incoming, LoopbackServer, Reply
+from integrations.fakes.kubernetes import merge_patch
 
 __all__ = ["REFUSAL", "FakeArgoCD", "RecordedRequest"]
 
@@ -56,7 +57,7 @@ class _App:
     fail_message: str | None = None
 
 
-class FakeArgoCD:
+class FakeArgoCD(LoopbackServer):
     """Argo CD's application API, in memory: GET, rollback, PATCH (merge) of an Application.
 
     Args:
@@ -65,6 +66,8 @@ class FakeArgoCD:
         running_polls: how many GETs see a rollback ``Running`` before it has ``Succeeded``.
     """
 
+    methods = frozenset({"GET", "POST", "PATCH", "PUT"})
+
     def __init__(
         self,
         *,
@@ -72,6 +75,7 @@ class FakeArgoCD:
         refusal_status: int = 400,
         running_polls: int = 0,
     ) -> None:
+        super().__init__()
         self.token = token
         self.refusal_status = refusal_status
         self.running_polls = running_polls
@@ -79,38 +83,6 @@ class FakeArgoCD:
         self._apps: dict[str, _App] = {}
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> FakeArgoCD:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Listen on 127.0.0.1, on a free port."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        if self._server is None:
-            raise RuntimeError("FakeArgoCD is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def add_app(
         self,
@@ -191,7 +163,10 @@ class FakeArgoCD:
 
     # Request handling, called from the handler threads.
 
-    def _handle(self, request: RecordedRequest) -> tuple[int, Any, float]:
+    def _respond(self, incoming: Incoming) -> Reply:
+        request = RecordedRequest(
+            incoming.method, unquote(incoming.path), incoming.query, incoming.headers, incoming.body
+        )
         with self._lock:
             self.requests.append(request)
             for fault in self._faults:
@@ -200,11 +175,10 @@ class FakeArgoCD:
                 ):
                     self._faults.remove(fault)
                     body = fault.body if fault.body is not None else _error("injected fault", 13)
-                    return fault.status, body, fault.delay
+                    return Reply(fault.status, body, delay=fault.delay)
             if request.headers.get("authorization") != f"Bearer {self.token}":
-                return 401, _error("no session information", 16), 0.0
-            status, body = self._route(request)
-            return status, body, 0.0
+                return Reply(401, _error("no session information", 16))
+            return Reply(*self._route(request))
 
     def _route(self, request: RecordedRequest) -> tuple[int, Any]:
         if not request.path.startswith(_PREFIX):
@@ -289,21 +263,8 @@ class FakeArgoCD:
             patch = json.loads(body.get("patch") or "")
         except ValueError:
             return 400, _error("patch is not JSON", 3)
-        app.data = _merge(app.data, patch)
+        app.data = merge_patch(app.data, patch)
         return 200, copy.deepcopy(app.data)
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: ``null`` removes a key, objects merge, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge(result.get(key), value)
-    return result
 
 
 def _error(message: str, code: int) -> dict[str, Any]:
@@ -313,51 +274,3 @@ def _error(message: str, code: int) -> dict[str, Any]:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _handler_for(fake: FakeArgoCD) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def do_PATCH(self) -> None:
-            self._serve()
-
-        def do_PUT(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            request = RecordedRequest(
-                method=self.command,
-                path=unquote(parts.path),
-                query=dict(parse_qsl(parts.query)),
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=body,
-            )
-            status, payload, delay = fake._handle(request)
-            if delay:
-                time.sleep(delay)
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (a timeout test): nobody is listening any more
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay quiet: the tests read ``requests`` instead."""
-
-    return Handler

@@ -10,14 +10,13 @@ faults are injected with :meth:`FakeFlagService.fail_next`.
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
+
+from integrations.fakes._server import Incoming, LoopbackServer, Reply
 
 __all__ = ["SEMANTIC_PATCH", "FakeFlagService", "FlagRequest"]
 
@@ -46,53 +45,26 @@ class _Fault:
     delay: float
 
 
-class FakeFlagService:
+class FakeFlagService(LoopbackServer):
     """Unleash's admin API and LaunchDarkly's flag API, over one in-memory flag store.
 
     Args:
         token: the value of ``Authorization`` it accepts (both vendors send the key raw).
     """
 
+    methods = frozenset({"GET", "POST", "PATCH"})
+
     def __init__(
         self,
         *,
         token: str = "flags-token",  # noqa: S107 (a fake's test credential, not a secret)
     ) -> None:
+        super().__init__()
         self.token = token
         self.requests: list[FlagRequest] = []
         self._flags: dict[tuple[str, str], dict[str, bool]] = {}
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> FakeFlagService:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Listen on 127.0.0.1, on a free port."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        if self._server is None:
-            raise RuntimeError("FakeFlagService is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def add_flag(
         self,
@@ -132,7 +104,15 @@ class FakeFlagService:
 
     # Request handling, called from the handler threads.
 
-    def _handle(self, request: FlagRequest) -> tuple[int, Any, float]:
+    def _respond(self, incoming: Incoming) -> Reply:
+        request = FlagRequest(
+            method=incoming.method,
+            raw_path=incoming.path,
+            segments=tuple(unquote(s) for s in incoming.path.strip("/").split("/")),
+            query=incoming.query,
+            headers=incoming.headers,
+            body=incoming.body,
+        )
         with self._lock:
             self.requests.append(request)
             for fault in self._faults:
@@ -141,11 +121,10 @@ class FakeFlagService:
                 ):
                     self._faults.remove(fault)
                     body = fault.body if fault.body is not None else {"message": "injected fault"}
-                    return fault.status, body, fault.delay
+                    return Reply(fault.status, body, delay=fault.delay)
             if request.headers.get("authorization") != self.token:
-                return 401, {"message": "unauthorized: invalid token"}, 0.0
-            status, body = self._route(request)
-            return status, body, 0.0
+                return Reply(401, {"message": "unauthorized: invalid token"})
+            return Reply(*self._route(request))
 
     def _route(self, request: FlagRequest) -> tuple[int, Any]:
         seg = request.segments
@@ -208,49 +187,3 @@ class FakeFlagService:
 
 def _unleash_not_found(flag: str) -> dict[str, str]:
     return {"name": "NotFoundError", "message": f"Could not find feature flag with name {flag}"}
-
-
-def _handler_for(fake: FakeFlagService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def do_PATCH(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            request = FlagRequest(
-                method=self.command,
-                raw_path=parts.path,
-                segments=tuple(unquote(s) for s in parts.path.strip("/").split("/")),
-                query=dict(parse_qsl(parts.query)),
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=body,
-            )
-            status, payload, delay = fake._handle(request)
-            if delay:
-                time.sleep(delay)
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (a timeout test): nobody is listening any more
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay quiet: the tests read ``requests`` instead."""
-
-    return Handler

@@ -13,43 +13,28 @@ from __future__ import annotations
 
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Self
+
+from integrations.fakes._server import Incoming, LoopbackServer, Reply
 
 __all__ = ["METRICS_CONTENT_TYPE", "HealthApp"]
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class HealthApp:
+class HealthApp(LoopbackServer):
     """The test app; use ``with HealthApp() as app:`` and point Prometheus at ``app.port``."""
 
+    methods = frozenset({"GET"})
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._services: dict[str, _Counters] = {}
         self._healthz_status = 200
         self._healthz_stall = 0.0
         self._scrapes = 0
         self._released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # how long shutdown() may wait
-            name="health-app",
-            daemon=True,
-        )
-
-    @property
-    def port(self) -> int:
-        """The loopback port the app listens on."""
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
+        self._bind()  # the port is known before the app serves
 
     @property
     def scrapes(self) -> int:
@@ -83,20 +68,19 @@ class HealthApp:
             self._healthz_status = status
             self._healthz_stall = stall
 
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
+        """Cut stalled ``/healthz`` answers short, then stop serving."""
         self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().stop()
+
+    def _respond(self, request: Incoming) -> Reply:
+        path = request.target.split("?", 1)[0]
+        if path == "/metrics":
+            return Reply(200, self._scrape(), content_type=METRICS_CONTENT_TYPE)
+        if path == "/healthz":
+            status = self._healthz()
+            return Reply(status, HTTPStatus(status).phrase + "\n", content_type="text/plain")
+        return Reply(404, "not found\n", content_type="text/plain")
 
     def _scrape(self) -> str:
         with self._lock:
@@ -136,32 +120,3 @@ class _Counters:
 def _escape(value: str) -> str:
     """A label value in the text format: backslash, double quote and newline escaped."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _handler_for(app: HealthApp) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._answer(200, app._scrape(), METRICS_CONTENT_TYPE)
-            elif path == "/healthz":
-                status = app._healthz()
-                self._answer(status, HTTPStatus(status).phrase + "\n", "text/plain")
-            else:
-                self._answer(404, "not found\n", "text/plain")
-
-        def _answer(self, status: int, body: str, content_type: str) -> None:
-            data = body.encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a probe that timed out); nothing to tell it
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Keep test output quiet."""
-
-    return Handler

@@ -23,11 +23,11 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
+
+from integrations.fakes._server import Incoming, LoopbackServer, Reply
 
 __all__ = ["HASH_LABEL", "REVISION", "FakeKubernetes", "Request", "main", "merge_patch"]
 
@@ -66,12 +66,6 @@ class _Deployment:
     rollout_started: float = float("-inf")
     stalled: bool = False
     deadline_exceeded: bool = False
-
-
-class _Reply(Exception):
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status, self.body, self.headers = status, body, dict(headers or {})
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -113,8 +107,10 @@ def _matches(labels: Mapping[str, str], selector: str) -> bool:
     return all(labels.get(key.strip()) == value.strip() for key, value in terms)
 
 
-class FakeKubernetes:
+class FakeKubernetes(LoopbackServer):
     """A fake API server on ``127.0.0.1``; use as a context manager and read ``base_url``."""
+
+    http11 = True
 
     def __init__(
         self,
@@ -123,6 +119,7 @@ class FakeKubernetes:
         token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.rollout_seconds = rollout_seconds
         self.token = token
         self.requests: list[Request] = []
@@ -132,47 +129,6 @@ class FakeKubernetes:
         self._replicasets: dict[tuple[str, str], dict[str, Any]] = {}
         self._faults: list[_Fault] = []
         self._resource_version = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def start(self, *, port: int = 0) -> FakeKubernetes:
-        """Serve in a background thread on ``127.0.0.1:port`` (0 picks a free port)."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeKubernetes:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>`` of the running server."""
-        if self._server is None:
-            raise RuntimeError("FakeKubernetes is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- the test API -----------------------------------------------------------------------
 
@@ -339,36 +295,31 @@ class FakeKubernetes:
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    def _handle(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> _Reply:
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            return _Reply(400, _status(400, "BadRequest", "request body is not valid JSON"))
-        path = urlsplit(target).path
+    def _respond(self, request: Incoming) -> Reply:
+        if request.malformed:
+            return Reply(400, _status(400, "BadRequest", "request body is not valid JSON"))
+        method, path, headers = request.method, request.path, request.headers
         with self._lock:
-            self.requests.append(Request(method, target, body))
+            self.requests.append(Request(method, request.target, request.body))
             for fault in self._faults:
                 if fault.method == method and fault.path.search(path) and fault.times > 0:
                     fault.times -= 1
                     wait = fault.retry_after
                     extra = {} if wait is None else {"Retry-After": f"{wait:g}"}
-                    return _Reply(fault.status, fault.body, extra)
+                    return Reply(fault.status, fault.body, extra)
             if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
-                return _Reply(401, _status(401, "Unauthorized", "Unauthorized"))
-            try:
-                return _Reply(200, self._route(method, path, target, headers, body))
-            except _Reply as reply:
-                return reply
+                return Reply(401, _status(401, "Unauthorized", "Unauthorized"))
+            try:  # a Reply raised by the route is answered by the handler
+                return Reply(200, self._route(request))
             except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a malformed object
-                return _Reply(422, _status(422, "Invalid", f"malformed object: {exc!r}"))
+                return Reply(422, _status(422, "Invalid", f"malformed object: {exc!r}"))
 
-    def _route(
-        self, method: str, path: str, target: str, headers: Mapping[str, str], body: Any
-    ) -> Any:
+    def _route(self, request: Incoming) -> Any:
+        method, path, body = request.method, request.path, request.body
         if found := _REPLICASETS.fullmatch(path):
             if method != "GET":
-                raise _Reply(405, _status(405, "MethodNotAllowed", f"{method} is not supported"))
-            selector = parse_qs(urlsplit(target).query).get("labelSelector", [""])[0]
+                raise Reply(405, _status(405, "MethodNotAllowed", f"{method} is not supported"))
+            selector = parse_qs(urlsplit(request.target).query).get("labelSelector", [""])[0]
             items = [
                 rs
                 for rs in self.replicasets(found[1])
@@ -377,36 +328,36 @@ class FakeKubernetes:
             return {"apiVersion": "apps/v1", "kind": "ReplicaSetList", "items": items}
         found = _DEPLOYMENT.fullmatch(path)
         if found is None:
-            raise _Reply(404, _status(404, "NotFound", "the server could not find the resource"))
+            raise Reply(404, _status(404, "NotFound", "the server could not find the resource"))
         state = self._deployments.get((found[1], found[2]))
         if state is None:
             message = f'deployments.apps "{found[2]}" not found'
-            raise _Reply(404, _status(404, "NotFound", message))
+            raise Reply(404, _status(404, "NotFound", message))
         if method == "GET":
             return self._view(state)
         if method == "PATCH":
-            kind = headers.get("content-type", "").split(";")[0].strip()
+            kind = request.headers.get("content-type", "").split(";")[0].strip()
             if kind not in _PATCH_TYPES:
-                raise _Reply(415, _status(415, "UnsupportedMediaType", f"cannot patch {kind}"))
+                raise Reply(415, _status(415, "UnsupportedMediaType", f"cannot patch {kind}"))
             return self._write(state, body, merge=True)
         if method == "PUT":
             return self._write(state, body, merge=False)
-        raise _Reply(405, _status(405, "MethodNotAllowed", f"{method} is not supported"))
+        raise Reply(405, _status(405, "MethodNotAllowed", f"{method} is not supported"))
 
     def _write(self, state: _Deployment, body: Any, *, merge: bool) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise _Reply(400, _status(400, "BadRequest", "the body must be a JSON object"))
+            raise Reply(400, _status(400, "BadRequest", "the body must be a JSON object"))
         old = state.obj
         version = body.get("metadata", {}).get("resourceVersion")
         if version is not None and version != old["metadata"].get("resourceVersion"):
             message = "the object has been modified; apply your changes to the latest version"
-            raise _Reply(409, _status(409, "Conflict", message))
+            raise Reply(409, _status(409, "Conflict", message))
         new = merge_patch(old, body) if merge else copy.deepcopy(body)
         new.pop("status", None)
         if not isinstance(new.get("spec"), dict) or not isinstance(
             new["spec"].get("template"), dict
         ):
-            raise _Reply(422, _status(422, "Invalid", "spec.template: Required value"))
+            raise Reply(422, _status(422, "Invalid", "spec.template: Required value"))
         new["metadata"] = {**new.get("metadata", {})}
         for key in ("name", "namespace", "uid", "generation"):
             new["metadata"][key] = old["metadata"][key]
@@ -417,10 +368,10 @@ class FakeKubernetes:
         selector = new["spec"].get("selector", {}).get("matchLabels")
         labels = new["spec"]["template"].get("metadata", {}).get("labels", {})
         if selector != old["spec"]["selector"]["matchLabels"]:
-            raise _Reply(422, _status(422, "Invalid", "spec.selector: field is immutable"))
+            raise Reply(422, _status(422, "Invalid", "spec.selector: field is immutable"))
         if any(labels.get(key) != value for key, value in selector.items()):
             message = "spec.template.metadata.labels: must match spec.selector"
-            raise _Reply(422, _status(422, "Invalid", message))
+            raise Reply(422, _status(422, "Invalid", message))
         if new["spec"] != old["spec"]:
             new["metadata"]["generation"] += 1
         self._resource_version += 1
@@ -428,32 +379,6 @@ class FakeKubernetes:
         state.obj = new
         self._roll(state)
         return self._view(state)
-
-
-def _handler_for(fake: FakeKubernetes) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out as separate small writes
-
-        def _serve(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            reply = fake._handle(self.command, self.path, headers, raw)
-            data = json.dumps(reply.body).encode()
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_PATCH = do_PUT = do_POST = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay quiet: tests read ``requests`` instead."""
-
-    return Handler
 
 
 def main(argv: Sequence[str] | None = None) -> None:
