@@ -1,14 +1,17 @@
 """Running the bot: ``backout serve`` over HTTP (uvicorn) or Socket Mode, with the scheduler.
 
 APScheduler (in memory) is only the ticker: every few seconds it sends what the outbox holds and
-resumes plans with queued or orphaned steps. The work itself is claimed in the database, so
-several replicas can tick at once without doing anything twice.
+resumes plans with queued or orphaned steps; hourly it forgets Slack event ids (and request
+signatures) older than a day, well past Slack's retries and its five-minute replay window. The
+work itself is claimed in the database, so several replicas can tick at once without doing
+anything twice.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+from datetime import timedelta
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -61,6 +64,10 @@ def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundSc
     scheduler.add_job(
         resume_plans, "interval", args=[services], seconds=seconds * 6, max_instances=1,
         coalesce=True, id="resume",
+    )  # fmt: skip
+    scheduler.add_job(
+        services.conversations.forget_events, "interval", kwargs={"older_than": timedelta(days=1)},
+        hours=1, max_instances=1, coalesce=True, id="forget-events",
     )  # fmt: skip
     scheduler.start()
     resume_plans(services)
