@@ -306,3 +306,23 @@ def test_events_from_unwatched_channels_are_ignored(world):
     assert world.post(slack.event_callback(event, secret=world.secret)).status_code == 200
     time.sleep(0.4)
     assert live_plans(world) == []
+
+
+def test_a_restarted_bot_resumes_approved_steps(tmp_path):
+    """Steps approved before a restart (queued in the database) run when the bot comes back."""
+    from bot.store import Store
+    from tests.bot.plans import synthetic_plan
+
+    plan = synthetic_plan(2, width=0, executor="kubernetes")
+    plan = plan.model_copy(
+        update={"steps": tuple(s.model_copy(update={"service": "cartservice" if i == 0 else
+                                                    "currencyservice"})
+                               for i, s in enumerate(plan.steps))}
+    )  # fmt: skip
+    with Store.from_url(f"sqlite:///{tmp_path / 'backout.db'}") as store:
+        plan_id = store.save_plan(plan)
+        for step in plan.steps:
+            store.transition(plan_id, step.id, from_statuses=["pending"], to="queued", actor=ONCALL)
+    with BotWorld(tmp_path) as world:
+        world.wait_for(lambda: world.services.store.get_plan(plan_id).status == "done", timeout=15)
+        assert sorted(world.executor.executed) == [f"{plan_id}/s1", f"{plan_id}/s2"]
