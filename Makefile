@@ -31,6 +31,7 @@ test: install
 bench: install
 	$(BIN)/python -m benchmarks.planning
 	$(BIN)/python -m benchmarks.engine
+	$(BIN)/python -m benchmarks.slack
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -873,9 +873,9 @@ def table(quiet: AckRound, loaded: AckRound, alerts: AlertRun) -> str:
         "",
         "Server-side marks per request (this process wraps `bot.web`'s signature verifier and "
         "`run_in_threadpool`, and the Bolt app's listener executor), joined to the client's round "
-        "trip by signature. Acks and lazy listeners share Bolt's listener executor "
-        "(`ThreadPoolExecutor(max_workers=5)`); with `process_before_response=False` the request "
-        "thread submits the ack function there and polls for its answer every 10 ms.",
+        "trip by signature. The app runs with `process_before_response=True`: the ack runs on the "
+        "request's thread and only the lazy listeners go to Bolt's listener executor "
+        "(`ThreadPoolExecutor(max_workers=5)`).",
         "",
         *stage_lines(quiet, loaded),
         "",
