@@ -29,6 +29,8 @@ _MAX_ATTEMPTS = 30
 """How often a write transaction is retried when another writer got in first."""
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 """PostgreSQL: serialization failure, deadlock detected, lock not available."""
+_INSERT_ATTEMPTS = 3
+"""How often an insert that lost a race for its key is run again (to find the winner's row)."""
 
 
 def utc_now() -> datetime:
@@ -112,6 +114,17 @@ class Repository:
             pause = secrets.SystemRandom().uniform(0, min(0.002 * 2**attempt, 0.2))
             log.debug("write conflict (attempt %d); retrying in %.3fs", attempt, pause)
             time.sleep(pause)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _insert_racing(self, work: Callable[[sa.Connection], _T]) -> _T:
+        """Run ``work``; when a concurrent insert of the same key got in first, run it again."""
+        for attempt in range(1, _INSERT_ATTEMPTS + 1):
+            try:
+                return self._write(work)
+            except sa.exc.IntegrityError:
+                if attempt == _INSERT_ATTEMPTS:
+                    raise
+                log.debug("lost an insert race (attempt %d); reading again", attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 

@@ -20,11 +20,11 @@ what the Slack handlers must agree on lives here, in the database:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -37,16 +37,12 @@ __all__ = ["Conversations", "OutboxItem", "OutboxStatus", "PlanMessage"]
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 
 # sqlmodel sets ``__table__`` when it creates a table class; mypy cannot see it.
 _EVENTS: sa.Table = SlackEventRecord.__table__  # type: ignore[attr-defined]
 _MESSAGES: sa.Table = PlanMessageRecord.__table__  # type: ignore[attr-defined]
 _OUTBOX: sa.Table = OutboxRecord.__table__  # type: ignore[attr-defined]
 _PLANS: sa.Table = PlanRecord.__table__  # type: ignore[attr-defined]
-
-_INSERT_ATTEMPTS = 3
-"""How often an insert that lost a race on a unique key is tried again (it then finds the row)."""
 
 
 class OutboxStatus(StrEnum):
@@ -391,19 +387,6 @@ class Conversations(Repository):
                 sa.select(sa.func.count()).select_from(_OUTBOX).where(_OUTBOX.c.status.in_(pending))
             ).scalar_one()
         return count
-
-    # -- plumbing ------------------------------------------------------------------------------
-
-    def _insert_racing(self, work: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``work``; when a concurrent insert of the same key got in first, run it again."""
-        for attempt in range(1, _INSERT_ATTEMPTS + 1):
-            try:
-                return self._write(work)
-            except sa.exc.IntegrityError:
-                if attempt == _INSERT_ATTEMPTS:
-                    raise
-                log.debug("lost an insert race (attempt %d); reading again", attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _plan_message(row: sa.Row[Any]) -> PlanMessage:

@@ -13,10 +13,10 @@ status = 'open'``. The verdicts feed the planner's ``history`` input (:meth:`cul
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -35,7 +35,6 @@ __all__ = ["IncidentAlert", "IncidentRow", "Incidents"]
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 
 # sqlmodel sets ``__table__`` when it creates a table class; mypy cannot see it.
 _INCIDENTS: sa.Table = IncidentRecord.__table__  # type: ignore[attr-defined]
@@ -48,9 +47,6 @@ _OPEN = "open"
 _RESOLVED = "resolved"
 _RIGHT = "right"
 _WRONG = "wrong"
-
-_INSERT_ATTEMPTS = 3
-"""How often an insert that lost a race on a unique key is tried again (it then finds the row)."""
 
 
 class IncidentAlert(NamedTuple):
@@ -400,19 +396,6 @@ class Incidents(Repository):
                     if len(found) == limit:
                         break
         return found
-
-    # -- plumbing ------------------------------------------------------------------------------
-
-    def _insert_racing(self, work: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``work``; when a concurrent insert of the same key got in first, run it again."""
-        for attempt in range(1, _INSERT_ATTEMPTS + 1):
-            try:
-                return self._write(work)
-            except sa.exc.IntegrityError:
-                if attempt == _INSERT_ATTEMPTS:
-                    raise
-                log.debug("lost an insert race (attempt %d); reading again", attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _require_aware(value: datetime, name: str) -> None:
