@@ -356,7 +356,7 @@ class Backout:
         """A stored plan with its steps' progress."""
         return self.store.get_plan(plan_id)
 
-    def latest_plan(self, *, channel: str | None = None) -> str | None:
+    def latest_plan(self) -> str | None:
         """The newest plan (that is not a standby one)."""
         for stored in self.store.list_plans(limit=20):
             if stored.mode != "standby":
