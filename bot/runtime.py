@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
+import threading
 from datetime import timedelta
+from types import FrameType
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from starlette.applications import Starlette
 
 from bot.app import build_app
 from bot.services import Services, build_services
@@ -44,14 +48,34 @@ def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> int
             handler.start()  # type: ignore[no-untyped-call]  # bolt leaves start() unannotated
         else:
             assert settings.slack_signing_secret is not None  # build_app checked it
-            web = build_web(
-                app, services, signing_secret=settings.slack_signing_secret.get_secret_value()
-            )
-            uvicorn.run(web, host=host, port=port, log_level="info", access_log=False)
+            secret = settings.slack_signing_secret.get_secret_value()
+            _serve_http(build_web(app, services, signing_secret=secret), host=host, port=port)
     finally:
         scheduler.shutdown(wait=False)
         services.close()
     return 0
+
+
+def _serve_http(web: Starlette, *, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then return (so the caller's cleanup runs).
+
+    uvicorn on the main thread re-raises the signal after its graceful shutdown, which would end
+    the process before the scheduler and running plans are stopped; on a thread it does not.
+    """
+    server = uvicorn.Server(
+        uvicorn.Config(web, host=host, port=port, log_level="info", access_log=False)
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: shutting down", signum)
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    thread = threading.Thread(target=server.run, name="http")
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
 
 
 def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundScheduler:
