@@ -211,7 +211,7 @@ USAGE_TITLE: Final = "I couldn't read {text}{problem}. Here is what I understand
 USAGE_PROBLEM: Final = " ({problem})"
 USAGE_EMPTY_TITLE: Final = "Here is what I understand:"
 USAGE_COMMANDS: Final = (
-    "• `/rollback plan &lt;service|incident&gt; [--window 2h]`: draft a rollback plan now\n"
+    "• `/rollback plan &lt;service|incident&gt; [--window 2h] [--to VERSION]`: draft a plan now\n"
     "• `/rollback status [plan]`: where a plan is (the latest when none is named)\n"
     "• `/rollback simulate &lt;plan&gt;`: what each step would do, touching nothing\n"
     "• `/rollback abort &lt;plan&gt;`: stop a plan; running steps finish\n"
@@ -246,9 +246,13 @@ WORKING: Final[dict[str, str]] = {
     "simulate": "🧪 Simulating plan {target}…",
     "abort": "🛑 Aborting plan {target}…",
     "history": "⏳ Looking up the history of {target}…",
+    "replan": "⏳ Drafting a fresh plan for incident {target}…",
 }
 WORKING_OTHER: Final = "⏳ Working on it…"
 WORKING_LATEST: Final = "the latest plan"
+UNKNOWN_INCIDENT: Final = (
+    "🤷 No incident {incident} is known here. `/rollback plan &lt;service&gt;` works too."
+)
 ABORTED: Final = "🛑 Plan {plan_id} aborted: steps that had not started will not run."
 APPROVED: Final = "👍 You approved {count} step(s): {steps}."
 APPROVED_QUEUED: Final = "Running now: {steps}."
@@ -274,6 +278,13 @@ def working(verb: str, target: str | None) -> str:
     if template is None:
         return WORKING_OTHER
     return template.format(target=code(target, limit=100) if target else WORKING_LATEST)
+
+
+def unknown_incident(incident_id: str) -> str:
+    """The answer to ``/rollback plan inc-…`` for an incident Backout has not seen."""
+    from bot.views.escape import code  # here: bot.views imports this module
+
+    return UNKNOWN_INCIDENT.format(incident=code(incident_id, limit=100))
 
 
 def aborted(plan_id: str) -> str:

@@ -138,6 +138,33 @@ class Backout:
             pin=(service, to_version) if to_version else None,
         )  # fmt: skip
 
+    def replan(
+        self, incident_id: str, *, requester: str, channel: str, window: timedelta | None = None
+    ) -> str | None:
+        """Draft a fresh plan for a known incident's firing alerts (``/rollback plan inc-…``).
+
+        Returns the new plan's id, or None when no such incident is stored.
+        """
+        incident = self.incidents.incident(incident_id)
+        if incident is None:
+            return None
+        alerts = [
+            Alert(
+                fingerprint=a.fingerprint,
+                service=a.service,
+                name=a.name,
+                status=AlertStatus(a.status),
+                started_at=a.started_at,
+                source=a.source,
+            )
+            for a in incident.alerts
+        ]
+        firing = [a for a in alerts if a.status == AlertStatus.FIRING] or alerts
+        thread = incident.thread_ts if incident.channel == channel else None
+        return self._draft(
+            firing, requester=requester, channel=channel, thread_ts=thread, window=window
+        )
+
     def alerts_posted(self, alerts: Sequence[Alert], *, channel: str, ts: str) -> str | None:
         """Alerts seen in a watched channel: firing ones get a plan in the message's thread;
         resolved ones close their incident and get the summary. Returns the new plan's id."""

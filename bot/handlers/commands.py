@@ -27,7 +27,7 @@ def register(app: App, services: Services) -> None:
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
         parsed = parse_command(command.get("text", ""))
         if isinstance(parsed, Usage):
-            ack(response_type="ephemeral", **errors.usage(parsed.text))
+            ack(response_type="ephemeral", **errors.usage(parsed.text, parsed.problem))
         elif parsed.verb == "help":
             ack(response_type="ephemeral", **errors.usage(""))
         elif (
@@ -71,6 +71,10 @@ def _run(command: Command, *, user: str, channel: str, services: Services) -> di
             to_version=command.to_version,
         )
         return None
+    if command.verb == "replan" and command.target:
+        if backout.replan(command.target, requester=user, channel=channel, window=command.window):
+            return None
+        return {"text": messages.unknown_incident(command.target)}
     if command.verb == "status":
         plan_id = command.target or backout.latest_plan()
         if plan_id is None:

@@ -1,6 +1,6 @@
 """Parsing ``/rollback`` text into a command: pure, so every odd input has a test.
 
-``plan <service> [--window 2h] [--to VERSION]``, ``status [plan]``, ``simulate <plan>``,
+``plan <service|incident> [--window 2h] [--to VERSION]``, ``status [plan]``, ``simulate <plan>``,
 ``abort <plan>``, ``history <service>``, ``help``. Anything else is a :class:`Usage` carrying the
 user's text, which the view escapes before showing it back.
 """
@@ -15,6 +15,7 @@ __all__ = ["Command", "Usage", "parse_command"]
 
 _WINDOW = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
 _PLAN_ID = re.compile(r"^pl-[0-9a-f]{8}$")
+_INCIDENT_ID = re.compile(r"^inc-[0-9a-f]{10}$")
 _MAX_WINDOW = timedelta(days=7)
 
 
@@ -80,6 +81,8 @@ def _plan(text: str, rest: list[str]) -> Command | Usage:
             return Usage(text=text, problem="plan takes one service")
     if service is None:
         return Usage(text=text, problem="plan needs a service, e.g. /rollback plan cartservice")
+    if _INCIDENT_ID.match(service):
+        return Command(verb="replan", target=service, window=window, to_version=to_version)
     return Command(verb="plan", target=service, window=window, to_version=to_version)
 
 

@@ -326,3 +326,19 @@ def test_a_restarted_bot_resumes_approved_steps(tmp_path):
     with BotWorld(tmp_path) as world:
         world.wait_for(lambda: world.services.store.get_plan(plan_id).status == "done", timeout=15)
         assert sorted(world.executor.executed) == [f"{plan_id}/s1", f"{plan_id}/s2"]
+
+
+def test_plan_for_a_known_incident_drafts_a_fresh_plan(world):
+    """``/rollback plan inc-…`` re-plans an incident Backout saw; an unknown one is refused."""
+    record_bad_deploy(world)
+    text = "[FIRING:1] HighErrorRate service=checkoutservice"
+    event = {"type": "message", "bot_id": "B0ALERTMGR", "channel": world.alerts_channel,
+             "ts": now_ts(), "text": text}  # fmt: skip
+    world.post(slack.event_callback(event, secret=world.secret))
+    first = world.wait_for(lambda: live_plans(world))[0]
+    incident = first.plan.incident.id
+    command(world, f"plan {incident}")
+    plans = world.wait_for(lambda: len(live_plans(world)) == 2 and live_plans(world))
+    assert {p.plan.incident.id for p in plans} == {incident}
+    command(world, "plan inc-0000000000")
+    world.wait_for(lambda: any("inc-0000000000" in e for e in ephemerals(world, ONCALL)))
