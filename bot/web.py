@@ -3,20 +3,23 @@
 
 Before Bolt sees a request, it must be signed with the app's signing secret within Slack's
 five-minute window and not be a byte-for-byte replay of an earlier one: otherwise 401 and nothing
-is processed. A signed body that cannot be parsed is a 400. Bolt's ``dispatch`` runs on a worker
-thread, so a slow acknowledgement never blocks the event loop; nothing escapes as a 500.
+is processed. A signed body that cannot be parsed (or that Bolt cannot take apart) is a 400.
+Bolt's ``dispatch`` runs on a worker thread, so it never blocks the event loop; nothing escapes
+as a 500.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qs
 
 from slack_bolt import App, BoltRequest
-from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,12 +33,16 @@ __all__ = ["MAX_BODY_BYTES", "build_web"]
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000
-"""Slack's payloads are far smaller; anything bigger is refused before it is read whole."""
+"""Slack's payloads are far smaller; anything bigger is refused (413)."""
+_DRAIN_CAP = 16_000_000
+"""Past this, an oversized body is no longer read at all: the connection is dropped."""
+_WINDOW = 300
+"""Slack's replay window: a request signed longer ago (or ahead) than this is refused."""
 
 
 def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette:
     """The ASGI application around the Bolt app."""
-    verifier = SignatureVerifier(signing_secret)
+    key = signing_secret.encode()
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
@@ -47,7 +54,7 @@ def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette
                 response = PlainTextResponse("request body too large", status_code=413)
                 return response
             headers: dict[str, str | Sequence[str]] = dict(request.headers)
-            if not verifier.is_valid_request(body, dict(request.headers)):
+            if not _signed(body, request.headers, key=key, now=time.time()):
                 response = PlainTextResponse("invalid or stale signature", status_code=401)
                 return response
             kind = _kind(body, request.headers.get("content-type", ""))
@@ -66,7 +73,13 @@ def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette
             bolt_request = BoltRequest(
                 body=body.decode("utf-8"), query=dict(request.query_params), headers=headers
             )
-            bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+            try:
+                bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+            except Exception:  # a body Bolt could not take apart: the request's fault, logged
+                ref = uuid.uuid4().hex[:8]
+                log.exception("could not dispatch a %s request (ref %s)", kind, ref)
+                response = PlainTextResponse(f"unprocessable request (ref {ref})", 400)
+                return response
             response = Response(
                 content=bolt_response.body,
                 status_code=bolt_response.status,
@@ -103,16 +116,44 @@ def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette
 
 
 async def _body(request: Request) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
+    """The body, or None when it is over the limit (read and dropped, up to a hard cap, so the
+    client gets the 413 instead of a reset connection)."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if size > _DRAIN_CAP:
+            break
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+    return b"".join(chunks) if size <= MAX_BODY_BYTES else None
+
+
+def _signed(body: bytes, headers: Mapping[str, str], *, key: bytes, now: float) -> bool:
+    """Slack's v0 signature over ``v0:timestamp:body``, within the five-minute window.
+
+    Any malformed header (missing, not a number, another scheme) is simply not signed.
+    """
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    signature = headers.get("x-slack-signature", "")
+    if not timestamp.isdigit() or len(timestamp) > 12 or abs(now - int(timestamp)) > _WINDOW:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(key, base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _interaction_ok(payload: Mapping[str, object]) -> bool:
+    """A button click must say who clicked what."""
+    if payload.get("type") != "block_actions":
+        return True
+    user, actions = payload.get("user"), payload.get("actions")
+    return (
+        isinstance(user, dict)
+        and isinstance(user.get("id"), str)
+        and isinstance(actions, list)
+        and bool(actions)
+        and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    )
 
 
 def _kind(body: bytes, content_type: str) -> str:
@@ -125,7 +166,9 @@ def _kind(body: bytes, content_type: str) -> str:
         form = parse_qs(text, strict_parsing=bool(text))
         if "payload" in form:
             payload = json.loads(form["payload"][0])
-            return str(payload.get("type", "unknown")) if isinstance(payload, dict) else "malformed"
+            if not isinstance(payload, dict) or not _interaction_ok(payload):
+                return "malformed"
+            return str(payload.get("type", "unknown"))
         if "command" in form:
             return "command"
         return "malformed"
