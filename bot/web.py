@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from bot.services import Services
 
-__all__ = ["MAX_BODY_BYTES", "build_web"]
+__all__ = ["MAX_BODY_BYTES", "build_web", "is_signed"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette
                 response = PlainTextResponse("request body too large", status_code=413)
                 return response
             headers: dict[str, str | Sequence[str]] = dict(request.headers)
-            if not _signed(body, request.headers, key=key, now=time.time()):
+            if not is_signed(body, request.headers, key=key, now=time.time()):
                 response = PlainTextResponse("invalid or stale signature", status_code=401)
                 return response
             kind = _kind(body, request.headers.get("content-type", ""))
@@ -128,7 +128,7 @@ async def _body(request: Request) -> bytes | None:
     return b"".join(chunks) if size <= MAX_BODY_BYTES else None
 
 
-def _signed(body: bytes, headers: Mapping[str, str], *, key: bytes, now: float) -> bool:
+def is_signed(body: bytes, headers: Mapping[str, str], *, key: bytes, now: float) -> bool:
     """Slack's v0 signature over ``v0:timestamp:body``, within the five-minute window.
 
     Any malformed header (missing, not a number, another scheme) is simply not signed.
