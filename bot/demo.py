@@ -69,25 +69,38 @@ def _play(world: BotWorld, story: Story) -> bool:
         (3, "Deployed adservice from v0.9.8 to v0.9.9 in production by <@U0DEV3>"),
     ):
         ts = f"{now - minutes * 60:.6f}"
-        event = {"type": "message", "channel": world.deploys_channel, "bot_id": "B0CI",
-                 "username": "deploy-bot", "text": text, "ts": ts}  # fmt: skip
+        event = {
+            "type": "message",
+            "channel": world.deploys_channel,
+            "bot_id": "B0CI",
+            "username": "deploy-bot",
+            "text": text,
+            "ts": ts,
+        }
         world.post(slack.event_callback(event, secret=world.secret))
     story.show()
 
     story.say("Alertmanager posts a firing alert in #alerts")
     alert_ts = f"{now:.6f}"
     alert = {
-        "type": "message", "subtype": "bot_message", "bot_id": "B0ALERTMGR",
-        "username": "AlertManager", "channel": world.alerts_channel, "ts": alert_ts, "text": "",
-        "attachments": [{
-            "color": "danger",
-            "title": "[FIRING:2] HighErrorRate checkoutservice frontend",
-            "text": "*Summary:* checkout fails: cart unavailable\n"
-                    "*Labels:* service=checkoutservice severity=critical\n"
-                    "*Labels:* service=frontend severity=warning",
-            "fallback": "[FIRING:2] HighErrorRate checkoutservice frontend",
-        }],
-    }  # fmt: skip
+        "type": "message",
+        "subtype": "bot_message",
+        "bot_id": "B0ALERTMGR",
+        "username": "AlertManager",
+        "channel": world.alerts_channel,
+        "ts": alert_ts,
+        "text": "",
+        "attachments": [
+            {
+                "color": "danger",
+                "title": "[FIRING:2] HighErrorRate checkoutservice frontend",
+                "text": "*Summary:* checkout fails: cart unavailable\n"
+                "*Labels:* service=checkoutservice severity=critical\n"
+                "*Labels:* service=frontend severity=warning",
+                "fallback": "[FIRING:2] HighErrorRate checkoutservice frontend",
+            }
+        ],
+    }
     world.post(slack.event_callback(alert, secret=world.secret))
     plans = world.wait_for(lambda: _live_plans(world))
     plan_id = plans[0].id
@@ -116,12 +129,18 @@ def _play(world: BotWorld, story: Story) -> bool:
     story.show(settle=1.0)
 
     story.say("Alertmanager posts the resolution")
-    resolved = dict(alert, ts=f"{time.time():.6f}", attachments=[{
-        "color": "good",
-        "title": "[RESOLVED] HighErrorRate checkoutservice frontend",
-        "text": "*Labels:* service=checkoutservice\n*Labels:* service=frontend",
-        "fallback": "[RESOLVED] HighErrorRate checkoutservice frontend",
-    }])  # fmt: skip
+    resolved = dict(
+        alert,
+        ts=f"{time.time():.6f}",
+        attachments=[
+            {
+                "color": "good",
+                "title": "[RESOLVED] HighErrorRate checkoutservice frontend",
+                "text": "*Labels:* service=checkoutservice\n*Labels:* service=frontend",
+                "fallback": "[RESOLVED] HighErrorRate checkoutservice frontend",
+            }
+        ],
+    )
     world.post(slack.event_callback(resolved, secret=world.secret))
     story.show(settle=1.0)
 
@@ -152,10 +171,14 @@ def _live_plans(world: BotWorld) -> list[object]:
 def _click(world: BotWorld, action_id: str, value: str, user: str, ts: str) -> None:
     world.post(
         slack.block_action(
-            action_id, value, user=user, channel=world.alerts_channel, message_ts=ts,
+            action_id,
+            value,
+            user=user,
+            channel=world.alerts_channel,
+            message_ts=ts,
             secret=world.secret,
         )
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -82,17 +82,31 @@ def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundSc
     """Tick the outbox and plan resumption in the background."""
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(
-        services.notifier.flush_outbox, "interval", seconds=seconds, max_instances=1,
-        coalesce=True, id="outbox",
-    )  # fmt: skip
+        services.notifier.flush_outbox,
+        "interval",
+        seconds=seconds,
+        max_instances=1,
+        coalesce=True,
+        id="outbox",
+    )
     scheduler.add_job(
-        resume_plans, "interval", args=[services], seconds=seconds * 6, max_instances=1,
-        coalesce=True, id="resume",
-    )  # fmt: skip
+        resume_plans,
+        "interval",
+        args=[services],
+        seconds=seconds * 6,
+        max_instances=1,
+        coalesce=True,
+        id="resume",
+    )
     scheduler.add_job(
-        services.conversations.forget_events, "interval", kwargs={"older_than": timedelta(days=1)},
-        hours=1, max_instances=1, coalesce=True, id="forget-events",
-    )  # fmt: skip
+        services.conversations.forget_events,
+        "interval",
+        kwargs={"older_than": timedelta(days=1)},
+        hours=1,
+        max_instances=1,
+        coalesce=True,
+        id="forget-events",
+    )
     scheduler.start()
     resume_plans(services)
     return scheduler

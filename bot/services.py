@@ -181,9 +181,14 @@ def build_services(
         on_change=notifier.step_changed,
     )
     backout = Backout(
-        store=store, topology=topology, policy=policy, executors=executors, engine=engine,
-        notifier=notifier, clock=clock,
-    )  # fmt: skip
+        store=store,
+        topology=topology,
+        policy=policy,
+        executors=executors,
+        engine=engine,
+        notifier=notifier,
+        clock=clock,
+    )
     try:
         patterns = compile_patterns(settings.channels.deploy_patterns or None)
     except ValueError as exc:

@@ -57,9 +57,14 @@ class ChannelSettings(BaseModel):
     deploy_patterns: list[str] = Field(default_factory=list)
     alert_service_labels: list[str] = Field(
         default_factory=lambda: [
-            "service", "app", "app_kubernetes_io_name", "deployment", "job", "container",
+            "service",
+            "app",
+            "app_kubernetes_io_name",
+            "deployment",
+            "job",
+            "container",
         ]
-    )  # fmt: skip
+    )
 
 
 class Settings(BaseSettings):

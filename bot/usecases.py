@@ -134,9 +134,13 @@ class Backout:
             source="slack:command",
         )
         return self._draft(
-            [alert], requester=requester, channel=channel, thread_ts=None, window=window,
+            [alert],
+            requester=requester,
+            channel=channel,
+            thread_ts=None,
+            window=window,
             pin=(service, to_version) if to_version else None,
-        )  # fmt: skip
+        )
 
     def replan(
         self, incident_id: str, *, requester: str, channel: str, window: timedelta | None = None
@@ -250,9 +254,11 @@ class Backout:
         contain = [s.id for s in plan.steps if self.policy.autopilot_may_run(s)]
         if contain:
             self.store.audit(
-                actor="autopilot", action="autopilot.queued", subject=plan_id,
+                actor="autopilot",
+                action="autopilot.queued",
+                subject=plan_id,
                 details={"steps": contain, "why": "mode autopilot runs the contain stage"},
-            )  # fmt: skip
+            )
             self.engine.queue(plan_id, contain, actor="autopilot")
             self._run(plan_id)
 
@@ -267,9 +273,10 @@ class Backout:
             return Approval(refused=(f"this plan is {stored.status}: nothing to approve",))
         rows = {r.step_id: r for r in stored.steps}
         targets = [
-            s for s in stored.plan.steps
+            s
+            for s in stored.plan.steps
             if rows[s.id].status == StepStatus.PENDING and (stage is None or s.stage == stage)
-        ]  # fmt: skip
+        ]
         allowed, refused = [], []
         for step in targets:
             decision = self.policy.may_approve(user, step)
@@ -297,9 +304,11 @@ class Backout:
         else:
             self.notifier.refresh_plan(plan_id)
         return Approval(
-            approved=tuple(new), queued=tuple(queued), refused=tuple(refused),
+            approved=tuple(new),
+            queued=tuple(queued),
+            refused=tuple(refused),
             waiting=tuple(waiting),
-        )  # fmt: skip
+        )
 
     def reject(self, plan_id: str, *, user: str) -> bool:
         """A responder rejects the plan: nothing of it will run. Needs approver rights."""
@@ -374,8 +383,9 @@ class Backout:
         return message.requester if message else None
 
     def _audit_refusal(self, plan_id: str, user: str, reason: str) -> None:
-        self.store.audit(actor=user, action="approval.refused", subject=plan_id,
-                         details={"reason": reason})  # fmt: skip
+        self.store.audit(
+            actor=user, action="approval.refused", subject=plan_id, details={"reason": reason}
+        )
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -399,8 +409,9 @@ class Backout:
     def feedback(self, plan_id: str, *, user: str, right: bool) -> None:
         """Whether the top suspect was the cause; feeds the planner's history factor."""
         self.incidents.record_feedback(plan_id, user=user, right=right)
-        self.store.audit(actor=user, action="feedback", subject=plan_id,
-                         details={"suspect_right": right})  # fmt: skip
+        self.store.audit(
+            actor=user, action="feedback", subject=plan_id, details={"suspect_right": right}
+        )
 
     def _resolved(self, alert: Alert, *, channel: str) -> None:
         incident = self.incidents.find_open_incident(

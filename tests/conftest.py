@@ -7,6 +7,10 @@ turn, and ``database_url`` an empty, unmigrated database of each backend. ``sqli
 process). PostgreSQL databases are created on the server named by ``BACKOUT_TEST_POSTGRES_URL``
 and dropped afterwards. When that server is unreachable the PostgreSQL tests are skipped, except
 under CI (``CI`` set), where they fail: the suite must not go green there without them.
+
+Hygiene: every test starts without ``BACKOUT_*`` and ``SLACK_*`` variables (a developer's own
+settings never leak in), and hypothesis has no per-example deadline (this suite runs on two
+cores next to real servers; speed is measured by ``make bench``, never asserted).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from sqlmodel import SQLModel
 
 from bot.store import GENESIS_HASH, Store, create_engine, upgrade
@@ -31,6 +36,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
 IN_CI = bool(os.environ.get("CI"))
 
 BACKENDS = ("sqlite", "postgresql")
+
+settings.register_profile("backout", deadline=None)
+settings.load_profile("backout")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("BACKOUT_", "SLACK_")):
+            monkeypatch.delenv(name)
 
 
 # -- databases ----------------------------------------------------------------------------------

@@ -22,8 +22,12 @@ def test_demo_tells_the_whole_story(tmp_path):
     transcript = tmp_path / "transcript.txt"
     result = subprocess.run(
         [sys.executable, "-m", "bot.demo", "--transcript", str(transcript)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     text = transcript.read_text()
     assert "Rollback plan for checkoutservice, frontend" in text

@@ -23,8 +23,9 @@ def test_quick_start_targets_exist_in_the_makefile():
 
 def test_every_command_in_the_readme_is_a_real_command(capsys):
     """Each ``backout <command>`` the README shows answers ``--help``."""
-    commands = set(re.findall(r"^backout ([a-z]+(?: (?:check|list|upgrade|verify))?)", README,
-                              re.MULTILINE))  # fmt: skip
+    commands = set(
+        re.findall(r"^backout ([a-z]+(?: (?:check|list|upgrade|verify))?)", README, re.MULTILINE)
+    )
     assert {"plan", "simulate", "serve", "db upgrade", "audit verify", "topology check"} <= commands
     for command in commands:
         with pytest.raises(SystemExit) as exc:

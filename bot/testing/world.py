@@ -104,9 +104,11 @@ class BotWorld:
             **self.extra,
         )
         self.services: Services = build_services(
-            settings, clock=self.clock, health=self.health,
+            settings,
+            clock=self.clock,
+            health=self.health,
             executors={"kubernetes": self.executor},
-        )  # fmt: skip
+        )
         self.services.notifier.graphs = False
         app = build_app(settings, self.services)
         self.server = BotServer(build_web(app, self.services, signing_secret=SECRET)).__enter__()

@@ -26,12 +26,16 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def example_args(*extra: str) -> list[str]:
     return [
         "plan",
-        "--topology", str(EXAMPLE / "topology.yaml"),
-        "--changes", str(EXAMPLE / "changes.json"),
-        "--alerts", str(EXAMPLE / "alert.json"),
-        "--at", AT,
+        "--topology",
+        str(EXAMPLE / "topology.yaml"),
+        "--changes",
+        str(EXAMPLE / "changes.json"),
+        "--alerts",
+        str(EXAMPLE / "alert.json"),
+        "--at",
+        AT,
         *extra,
-    ]  # fmt: skip
+    ]
 
 
 class TestPlan:
@@ -59,10 +63,18 @@ class TestPlan:
         """``--service`` stands in for an alert on that service at ``--at``."""
         code, out, _ = run(
             capsys,
-            "plan", "--topology", str(EXAMPLE / "topology.yaml"),
-            "--changes", str(EXAMPLE / "changes.json"),
-            "--service", "cartservice", "--at", "2026-11-27T10:12:00Z", "--format", "json",
-        )  # fmt: skip
+            "plan",
+            "--topology",
+            str(EXAMPLE / "topology.yaml"),
+            "--changes",
+            str(EXAMPLE / "changes.json"),
+            "--service",
+            "cartservice",
+            "--at",
+            "2026-11-27T10:12:00Z",
+            "--format",
+            "json",
+        )
         assert code == 0
         assert json.loads(out)["incident"]["services"] == ["cartservice"]
 

@@ -78,13 +78,17 @@ def alertmanager(*services: str) -> dict[str, object]:
 def world(tmp_path: Path) -> Iterator[tuple[FakeKubernetes, HealthApp, str]]:
     with FakeKubernetes() as k8s, HealthApp() as app:
         k8s.add_deployment(
-            "shop", "cartservice", image=IMAGE.format("cart", "v1.4.3"),
+            "shop",
+            "cartservice",
+            image=IMAGE.format("cart", "v1.4.3"),
             revisions=[IMAGE.format("cart", "v1.4.2")],
-        )  # fmt: skip
+        )
         k8s.add_deployment(
-            "shop", "currencyservice", image=IMAGE.format("currency", "v2.3.1"),
+            "shop",
+            "currencyservice",
+            image=IMAGE.format("currency", "v2.3.1"),
             revisions=[IMAGE.format("currency", "v2.3.0")],
-        )  # fmt: skip
+        )
         for name in SERVICES:
             app.set_error_ratio(name, 0.0 if name == "currencyservice" else 0.12)
         with running_prometheus(scrape_port=app.port) as prometheus:
@@ -97,20 +101,39 @@ def test_bad_deploy_is_rolled_back_and_health_recovers(world, tmp_path, monkeypa
     (tmp_path / "catalog.json").write_text(json.dumps(catalog()))
     (tmp_path / "alert.json").write_text(json.dumps(alertmanager("checkoutservice", "frontend")))
     changes = [
-        {"id": "chg-cart", "service": "cartservice", "at": "2026-11-27T10:05:00Z",
-         "from_version": "v1.4.2", "to_version": "v1.4.3"},
-        {"id": "chg-currency", "service": "currencyservice", "at": "2026-11-27T09:05:00Z",
-         "from_version": "v2.3.0", "to_version": "v2.3.1"},
-    ]  # fmt: skip
+        {
+            "id": "chg-cart",
+            "service": "cartservice",
+            "at": "2026-11-27T10:05:00Z",
+            "from_version": "v1.4.2",
+            "to_version": "v1.4.3",
+        },
+        {
+            "id": "chg-currency",
+            "service": "currencyservice",
+            "at": "2026-11-27T09:05:00Z",
+            "from_version": "v2.3.0",
+            "to_version": "v2.3.1",
+        },
+    ]
     (tmp_path / "changes.json").write_text(json.dumps(changes))
     url = f"sqlite:///{tmp_path / 'backout.db'}"
     monkeypatch.setenv("BACKOUT_DATABASE_URL", url)
 
-    code = main([
-        "plan", "--topology", str(tmp_path / "catalog.json"),
-        "--changes", str(tmp_path / "changes.json"), "--alerts", str(tmp_path / "alert.json"),
-        "--at", "2026-11-27T10:20:00Z", "--save",
-    ])  # fmt: skip
+    code = main(
+        [
+            "plan",
+            "--topology",
+            str(tmp_path / "catalog.json"),
+            "--changes",
+            str(tmp_path / "changes.json"),
+            "--alerts",
+            str(tmp_path / "alert.json"),
+            "--at",
+            "2026-11-27T10:20:00Z",
+            "--save",
+        ]
+    )
     assert code == 0
     plan_id = capsys.readouterr().err.split("saved as ")[1].split()[0]
 
@@ -131,9 +154,11 @@ def test_bad_deploy_is_rolled_back_and_health_recovers(world, tmp_path, monkeypa
     store = Store.from_url(url)
     try:
         engine = Engine(
-            store=store, executors={"kubernetes": executor}, health=gate,
+            store=store,
+            executors={"kubernetes": executor},
+            health=gate,
             config=EngineConfig(lease_seconds=30),
-        )  # fmt: skip
+        )
         plan = store.get_plan(plan_id).plan
         engine.queue(plan_id, [s.id for s in plan.steps], actor="U_ONCALL")
         report = engine.run(plan_id)

@@ -104,9 +104,14 @@ def test_permanent_failure_halts_and_keeps_the_reason(store):
     """A failed step halts the plan: its dependents do not run; retry finishes the plan."""
     plan = synthetic_plan(3, seed=0, width=0)
     plan = plan.model_copy(
-        update={"steps": (plan.steps[0], plan.steps[1].model_copy(update={"after": ("s1",)}),
-                          plan.steps[2].model_copy(update={"after": ("s2",)}))}
-    )  # fmt: skip
+        update={
+            "steps": (
+                plan.steps[0],
+                plan.steps[1].model_copy(update={"after": ("s1",)}),
+                plan.steps[2].model_copy(update={"after": ("s2",)}),
+            )
+        }
+    )
     executor = SimulatedExecutor(versions=start_versions(plan))
     executor.fail(
         "svc-1", error=PermanentIntegrationError("deployment is paused", integration="simulated")
@@ -260,9 +265,14 @@ def test_a_crashed_engines_step_is_reconciled_not_repeated(store):
     for step_id in ("s1", "s2"):
         store.transition(plan_id, step_id, from_statuses=["pending"], to="queued", actor="U_A")
         store.transition(
-            plan_id, step_id, from_statuses=["queued"], to="running", actor="dead",
-            worker="dead-engine", lease_seconds=0.001,
-        )  # fmt: skip
+            plan_id,
+            step_id,
+            from_statuses=["queued"],
+            to="running",
+            actor="dead",
+            worker="dead-engine",
+            lease_seconds=0.001,
+        )
     engine = engine_for(store, executor)
 
     report = engine.run(plan_id)

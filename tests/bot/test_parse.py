@@ -17,8 +17,9 @@ from bot.handlers.parse import Command, Usage, parse_command
         ("plan cartservice", Command(verb="plan", target="cartservice")),
         (
             "plan cartservice --window 90m --to v1.8.1",
-            Command(verb="plan", target="cartservice", window=timedelta(minutes=90),
-                    to_version="v1.8.1"),
+            Command(
+                verb="plan", target="cartservice", window=timedelta(minutes=90), to_version="v1.8.1"
+            ),
         ),
         ("plan inc-0123456789", Command(verb="replan", target="inc-0123456789")),
         ("status", Command(verb="status")),
@@ -27,7 +28,7 @@ from bot.handlers.parse import Command, Usage, parse_command
         ("ABORT pl-1a2b3c4d", Command(verb="abort", target="pl-1a2b3c4d")),
         ("history cartservice", Command(verb="history", target="cartservice")),
     ],
-)  # fmt: skip
+)
 def test_commands_parse(text, expected):
     """Each documented form parses to its command."""
     assert parse_command(text) == expected

@@ -46,8 +46,12 @@ def test_serve_answers_signed_requests_and_stops_on_sigterm(tmp_path):
         (tmp_path / "absent.yaml").write_text("{}\n")
         proc = subprocess.Popen(
             [exe, "serve", "--port", str(port)],
-            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30

@@ -267,10 +267,17 @@ def test_standby_plan_is_shown_in_the_deploy_thread(world):
     """Each announced deploy gets a standby plan; asking in its thread posts it there."""
     ts = now_ts(-60)
     deploy(world, "Deployed cartservice from v1.4.2 to v1.4.3 in production by <@U0DEV>", ts)
-    standby = world.wait_for(lambda: world.services.backout.standby_for(
-        channel=world.deploys_channel, thread_ts=ts))  # fmt: skip
-    reply = {"type": "message", "channel": world.deploys_channel, "user": ONCALL,
-             "text": "show me the rollback plan", "ts": now_ts(), "thread_ts": ts}  # fmt: skip
+    standby = world.wait_for(
+        lambda: world.services.backout.standby_for(channel=world.deploys_channel, thread_ts=ts)
+    )
+    reply = {
+        "type": "message",
+        "channel": world.deploys_channel,
+        "user": ONCALL,
+        "text": "show me the rollback plan",
+        "ts": now_ts(),
+        "thread_ts": ts,
+    }
     world.post(slack.event_callback(reply, secret=world.secret))
     posted = world.wait_for(lambda: plan_posted(world, world.deploys_channel))
     assert posted["thread_ts"] == ts
@@ -294,15 +301,21 @@ def test_a_plan_slack_could_not_take_is_kept_and_posted_later(world):
     )
     assert world.slack.message(message.channel, message.ts) is not None
     assert world.services.conversations.pending_count() == 0
-    posts = [c for c in world.slack.calls_to("chat.postMessage")
-             if c.args.get("channel") == INCIDENT]  # fmt: skip
+    posts = [
+        c for c in world.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT
+    ]
     assert len(posts) == 4  # three refused, one delivered
 
 
 def test_events_from_unwatched_channels_are_ignored(world):
     """An alert in a channel Backout does not watch starts nothing."""
-    event = {"type": "message", "bot_id": "B0ALERTMGR", "channel": "C0RANDOM", "ts": now_ts(),
-             "text": "[FIRING:1] HighErrorRate cartservice service=cartservice"}  # fmt: skip
+    event = {
+        "type": "message",
+        "bot_id": "B0ALERTMGR",
+        "channel": "C0RANDOM",
+        "ts": now_ts(),
+        "text": "[FIRING:1] HighErrorRate cartservice service=cartservice",
+    }
     assert world.post(slack.event_callback(event, secret=world.secret)).status_code == 200
     time.sleep(0.4)
     assert live_plans(world) == []
@@ -315,10 +328,13 @@ def test_a_restarted_bot_resumes_approved_steps(tmp_path):
 
     plan = synthetic_plan(2, width=0, executor="kubernetes")
     plan = plan.model_copy(
-        update={"steps": tuple(s.model_copy(update={"service": "cartservice" if i == 0 else
-                                                    "currencyservice"})
-                               for i, s in enumerate(plan.steps))}
-    )  # fmt: skip
+        update={
+            "steps": tuple(
+                s.model_copy(update={"service": "cartservice" if i == 0 else "currencyservice"})
+                for i, s in enumerate(plan.steps)
+            )
+        }
+    )
     with Store.from_url(f"sqlite:///{tmp_path / 'backout.db'}") as store:
         plan_id = store.save_plan(plan)
         for step in plan.steps:
@@ -332,8 +348,13 @@ def test_plan_for_a_known_incident_drafts_a_fresh_plan(world):
     """``/rollback plan inc-…`` re-plans an incident Backout saw; an unknown one is refused."""
     record_bad_deploy(world)
     text = "[FIRING:1] HighErrorRate service=checkoutservice"
-    event = {"type": "message", "bot_id": "B0ALERTMGR", "channel": world.alerts_channel,
-             "ts": now_ts(), "text": text}  # fmt: skip
+    event = {
+        "type": "message",
+        "bot_id": "B0ALERTMGR",
+        "channel": world.alerts_channel,
+        "ts": now_ts(),
+        "text": text,
+    }
     world.post(slack.event_callback(event, secret=world.secret))
     first = world.wait_for(lambda: live_plans(world))[0]
     incident = first.plan.incident.id

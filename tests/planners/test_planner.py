@@ -305,15 +305,33 @@ class TestOutput:
         data = p.to_json_dict()
         assert data["schema"] == "backout.plan/v1"
         assert set(data) >= {
-            "schema", "incident", "impacted", "suspects", "excluded", "steps",
-            "critical_path_seconds", "explanation", "drafted_by",
-        }  # fmt: skip
+            "schema",
+            "incident",
+            "impacted",
+            "suspects",
+            "excluded",
+            "steps",
+            "critical_path_seconds",
+            "explanation",
+            "drafted_by",
+        }
         assert data["incident"]["started_at"] == "2026-11-27T10:00:00Z"
         step = data["steps"][0]
         assert set(step) >= {
-            "id", "stage", "action", "service", "change_id", "target_version", "after", "risk",
-            "approvals_required", "executor", "estimated_seconds", "verify", "why",
-        }  # fmt: skip
+            "id",
+            "stage",
+            "action",
+            "service",
+            "change_id",
+            "target_version",
+            "after",
+            "risk",
+            "approvals_required",
+            "executor",
+            "estimated_seconds",
+            "verify",
+            "why",
+        }
         assert step["target_version"] == "v1"
         assert data["drafted_by"] == "graph"
 

@@ -41,9 +41,13 @@ def test_an_entry_is_hashed_over_the_previous_hash_and_its_canonical_json(store)
     )
     second = clocked.audit(actor="U2", action="plan.note", subject="pl-1")
     body = {
-        "seq": 1, "at": "2026-11-27T10:14:00.250000Z", "actor": "U1", "action": "plan.note",
-        "subject": "pl-1", "details": {"a": "é", "b": 2},
-    }  # fmt: skip
+        "seq": 1,
+        "at": "2026-11-27T10:14:00.250000Z",
+        "actor": "U1",
+        "action": "plan.note",
+        "subject": "pl-1",
+        "details": {"a": "é", "b": 2},
+    }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert first.prev_hash == GENESIS_HASH
     assert first.hash == hashlib.sha256((GENESIS_HASH + text).encode()).hexdigest()

@@ -72,9 +72,14 @@ def test_timestamps_come_back_timezone_aware_in_utc(store):
     clocked = Store(store.engine, clock=Ticking(start))
     plan_id = clocked.save_plan(make_plan(1))
     clocked.transition(
-        plan_id, "s1", from_statuses={"pending"}, to="running", actor="e", worker="w",
+        plan_id,
+        "s1",
+        from_statuses={"pending"},
+        to="running",
+        actor="e",
+        worker="w",
         lease_seconds=30,
-    )  # fmt: skip
+    )
     stored = clocked.get_plan(plan_id)
     [step] = stored.steps
     [entry, _] = clocked.audit_entries(subject_prefix=plan_id)
@@ -91,9 +96,15 @@ def test_a_naive_datetime_is_refused(store):
     naive = datetime(2026, 11, 27, 10, 0)  # noqa: DTZ001 (the point of the test)
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
         store.record_execution(
-            plan_id, "s1", attempt=1, phase="execute", outcome="ok", detail="",
-            started_at=naive, finished_at=naive,
-        )  # fmt: skip
+            plan_id,
+            "s1",
+            attempt=1,
+            phase="execute",
+            outcome="ok",
+            detail="",
+            started_at=naive,
+            finished_at=naive,
+        )
     assert store.executions(plan_id) == []
 
 

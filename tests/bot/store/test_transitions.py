@@ -97,9 +97,15 @@ def test_finishing_sets_finished_at_and_keeps_the_worker(clocked, clock):
     assert claim(clocked, plan_id)
     clock.now += timedelta(seconds=42)
     assert clocked.transition(
-        plan_id, "s1", from_statuses={"running"}, to="done", actor="engine", worker="w1",
-        reason="rolled back", result={"revision": 7, "tags": ("a", "b")},
-    )  # fmt: skip
+        plan_id,
+        "s1",
+        from_statuses={"running"},
+        to="done",
+        actor="engine",
+        worker="w1",
+        reason="rolled back",
+        result={"revision": 7, "tags": ("a", "b")},
+    )
     row = step(clocked, plan_id)
     assert row.status in TERMINAL
     assert row.started_at == clock.now - timedelta(seconds=42)
@@ -126,9 +132,14 @@ def test_every_successful_transition_is_audited_in_order(store):
     assert claim(store, plan_id, worker="w1")
     assert not claim(store, plan_id, worker="w2")
     assert store.transition(
-        plan_id, "s1", from_statuses={"running"}, to="done", actor="engine", worker="w1",
+        plan_id,
+        "s1",
+        from_statuses={"running"},
+        to="done",
+        actor="engine",
+        worker="w1",
         reason="healthy",
-    )  # fmt: skip
+    )
     entries = store.audit_entries(subject_prefix=f"{plan_id}/")
     assert [e.action for e in entries] == ["step.queued", "step.running", "step.done"]
     running = entries[1]
@@ -251,9 +262,15 @@ def test_executions_are_recorded_per_attempt_and_phase(store):
     t0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     for phase in ("preview", "execute", "verify"):
         store.record_execution(
-            plan_id, "s1", attempt=1, phase=phase, outcome="ok", detail=f"{phase} fine",
-            started_at=t0, finished_at=t0 + timedelta(seconds=5),
-        )  # fmt: skip
+            plan_id,
+            "s1",
+            attempt=1,
+            phase=phase,
+            outcome="ok",
+            detail=f"{phase} fine",
+            started_at=t0,
+            finished_at=t0 + timedelta(seconds=5),
+        )
     runs = store.executions(plan_id)
     assert [(r.phase, r.detail) for r in runs] == [
         ("preview", "preview fine"),
@@ -263,6 +280,12 @@ def test_executions_are_recorded_per_attempt_and_phase(store):
     assert runs[0].finished_at - runs[0].started_at == timedelta(seconds=5)
     with pytest.raises(StepNotFoundError, match="'s7'"):
         store.record_execution(
-            plan_id, "s7", attempt=1, phase="execute", outcome="ok", detail="",
-            started_at=t0, finished_at=t0,
-        )  # fmt: skip
+            plan_id,
+            "s7",
+            attempt=1,
+            phase="execute",
+            outcome="ok",
+            detail="",
+            started_at=t0,
+            finished_at=t0,
+        )

@@ -21,9 +21,24 @@ JSON = st.recursive(
     max_leaves=20,
 )
 VENDOR_KEYS = st.sampled_from(
-    ["alerts", "orgId", "version", "event", "event_type", "data", "action", "alert",
-     "alert_transition", "tags", "labels", "startsAt", "status", "createdAt", "date"]
-)  # fmt: skip
+    [
+        "alerts",
+        "orgId",
+        "version",
+        "event",
+        "event_type",
+        "data",
+        "action",
+        "alert",
+        "alert_transition",
+        "tags",
+        "labels",
+        "startsAt",
+        "status",
+        "createdAt",
+        "date",
+    ]
+)
 KEYED_JSON = st.recursive(
     SCALARS,
     lambda children: (
