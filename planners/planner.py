@@ -43,7 +43,7 @@ class PlanningOptions:
 
     window: timedelta = timedelta(hours=2)
     clock_skew: timedelta = timedelta(minutes=2)
-    min_score: float = 0.15
+    min_score: float = 0.12
     full_stage_ratio: float = 0.5
     max_suspects: int = 20
     default_seconds: Mapping[Action, int] = field(default_factory=lambda: dict(DEFAULT_SECONDS))

@@ -3,11 +3,12 @@
 A change's score in [0, 1] is the product of four factors (DESIGN.md, planning rule 1):
 
 * **explains**: how well its service explains the alerting services, averaged over them, times
-  the share of them it explains. The alerting service itself counts 1; a service it depends on
-  counts 0.85, decaying by 0.8 a hop; a consumer of it counts 0.15, halving a hop (a consumer
-  rarely breaks its provider, and does not explain its alert). When several services alert, the
-  cause must explain them all: a dependency they share beats a more recent deploy of one of them
-  (whose own alert may only be a symptom), and unrelated changes score zero.
+  the square root of the share of them it explains. The alerting service itself counts 1; a
+  service it depends on counts 0.9, decaying by 0.9 a hop; a consumer of it counts 0.15, halving
+  a hop (a consumer rarely breaks its provider, and does not explain its alert). When several
+  services alert, the cause should explain them all: a dependency they share beats a more recent
+  deploy of one of them (whose own alert may only be a symptom); the square root keeps one
+  unrelated, flapping alert from sinking the real cause. Unrelated changes score zero.
 * **recency**: 1 at the first alert, easing towards 0.55 over the window, so that the graph
   decides and time breaks ties.
 * **kind**: deploys weigh most; flags, config and migrations a shade less; infra less.
@@ -35,12 +36,13 @@ class ScoringWeights:
     """The constants of the scoring model; see the module docstring."""
 
     self_weight: float = 1.0
-    dependency_weight: float = 0.85
-    dependency_decay: float = 0.8
+    dependency_weight: float = 0.9
+    dependency_decay: float = 0.9
     consumer_weight: float = 0.15
     consumer_decay: float = 0.5
     recency_floor: float = 0.55
     recency_minutes: float = 45.0
+    coverage: float = 0.5
     history_step: float = 0.05
     history_cap: int = 4
     kind: Mapping[ChangeKind, float] | None = None
@@ -191,7 +193,7 @@ def _explanation(
     if explained and len(explained) < len(alerting):
         reasons.append(f"explains {len(explained)} of {len(alerting)} alerting services")
     share = len(explained) / max(len(alerting), 1)
-    return total / max(len(alerting), 1) * share, reasons, tuple(explained)
+    return total / max(len(alerting), 1) * share**weights.coverage, reasons, tuple(explained)
 
 
 def _timing(change: Change, minutes: float) -> str:
