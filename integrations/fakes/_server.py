@@ -182,3 +182,38 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, owner: LoopbackServer, port: int) -> None:
         self.owner = owner
         super().__init__(("127.0.0.1", port), _Handler11 if owner.http11 else _Handler)
+
+
+@dataclass
+class Fault:
+    """An injected failure: answer ``status`` with ``body`` after ``delay`` seconds."""
+
+    status: int
+    method: str | None
+    path: str | None
+    body: Any
+    delay: float
+
+
+class Faults:
+    """Queued failures for a fake's ``fail_next``, matched by method and path prefix, first
+    queued first. Not locked itself: fakes use it under their own lock."""
+
+    def __init__(self) -> None:
+        self._queue: list[Fault] = []
+
+    def add(
+        self, status: int, *, method: str | None, path: str | None, body: Any, delay: float
+    ) -> None:
+        """Queue one failure."""
+        self._queue.append(Fault(status, method, path, body, delay))
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first queued failure matching this request, removed from the queue."""
+        for fault in self._queue:
+            if fault.method in (None, method) and (
+                fault.path is None or path.startswith(fault.path)
+            ):
+                self._queue.remove(fault)
+                return fault
+        return None

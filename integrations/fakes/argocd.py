@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from integrations.fakes._server import Incoming, LoopbackServer, Reply
+from integrations.fakes._server import Faults, Incoming, LoopbackServer, Reply
 from integrations.fakes.kubernetes import merge_patch
 
 __all__ = ["REFUSAL", "FakeArgoCD", "RecordedRequest"]
@@ -39,15 +39,6 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any = None
-
-
-@dataclass
-class _Fault:
-    status: int
-    method: str | None
-    path: str | None
-    body: Any
-    delay: float
 
 
 @dataclass
@@ -81,7 +72,7 @@ class FakeArgoCD(LoopbackServer):
         self.running_polls = running_polls
         self.requests: list[RecordedRequest] = []
         self._apps: dict[str, _App] = {}
-        self._faults: list[_Fault] = []
+        self._faults = Faults()
         self._lock = threading.Lock()
 
     def add_app(
@@ -150,7 +141,7 @@ class FakeArgoCD(LoopbackServer):
         """Answer the next matching request (``path`` is a prefix) with ``status`` after
         ``delay`` seconds, instead of serving it."""
         with self._lock:
-            self._faults.append(_Fault(status, method, path, body, delay))
+            self._faults.add(status, method=method, path=path, body=body, delay=delay)
 
     def fail_next_operation(self, name: str, message: str = "one or more objects failed") -> None:
         """Make the next rollback of ``name`` end in phase ``Failed``."""
@@ -169,13 +160,10 @@ class FakeArgoCD(LoopbackServer):
         )
         with self._lock:
             self.requests.append(request)
-            for fault in self._faults:
-                if (fault.method in (None, request.method)) and (
-                    fault.path is None or request.path.startswith(fault.path)
-                ):
-                    self._faults.remove(fault)
-                    body = fault.body if fault.body is not None else _error("injected fault", 13)
-                    return Reply(fault.status, body, delay=fault.delay)
+            fault = self._faults.take(request.method, request.path)
+            if fault is not None:
+                body = fault.body if fault.body is not None else _error("injected fault", 13)
+                return Reply(fault.status, body, delay=fault.delay)
             if request.headers.get("authorization") != f"Bearer {self.token}":
                 return Reply(401, _error("no session information", 16))
             return Reply(*self._route(request))

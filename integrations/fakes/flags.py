@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from integrations.fakes._server import Incoming, LoopbackServer, Reply
+from integrations.fakes._server import Faults, Incoming, LoopbackServer, Reply
 
 __all__ = ["SEMANTIC_PATCH", "FakeFlagService", "FlagRequest"]
 
@@ -34,15 +34,6 @@ class FlagRequest:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any = None
-
-
-@dataclass
-class _Fault:
-    status: int
-    method: str | None
-    path: str | None
-    body: Any
-    delay: float
 
 
 class FakeFlagService(LoopbackServer):
@@ -63,7 +54,7 @@ class FakeFlagService(LoopbackServer):
         self.token = token
         self.requests: list[FlagRequest] = []
         self._flags: dict[tuple[str, str], dict[str, bool]] = {}
-        self._faults: list[_Fault] = []
+        self._faults = Faults()
         self._lock = threading.Lock()
 
     def add_flag(
@@ -96,7 +87,7 @@ class FakeFlagService(LoopbackServer):
         """Answer the next matching request (``path``: a prefix of the raw path) with ``status``
         after ``delay`` seconds, instead of serving it."""
         with self._lock:
-            self._faults.append(_Fault(status, method, path, body, delay))
+            self._faults.add(status, method=method, path=path, body=body, delay=delay)
 
     def writes(self) -> list[FlagRequest]:
         """The recorded requests that were not GETs."""
@@ -115,13 +106,10 @@ class FakeFlagService(LoopbackServer):
         )
         with self._lock:
             self.requests.append(request)
-            for fault in self._faults:
-                if fault.method in (None, request.method) and (
-                    fault.path is None or request.raw_path.startswith(fault.path)
-                ):
-                    self._faults.remove(fault)
-                    body = fault.body if fault.body is not None else {"message": "injected fault"}
-                    return Reply(fault.status, body, delay=fault.delay)
+            fault = self._faults.take(request.method, request.raw_path)
+            if fault is not None:
+                body = fault.body if fault.body is not None else {"message": "injected fault"}
+                return Reply(fault.status, body, delay=fault.delay)
             if request.headers.get("authorization") != self.token:
                 return Reply(401, {"message": "unauthorized: invalid token"})
             return Reply(*self._route(request))
