@@ -16,18 +16,19 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from bot.engine import simulate_plan
 from bot.inputs import InputError, manual_alert, read_alerts, read_changes, read_topology
-from bot.services import build_executors
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import PlanNotFoundError, Store
 from bot.text import render_plan, render_plan_list, render_simulation, render_topology_report
 from integrations.topology import load_topology
 from planners.graph import critical_services
 from planners.model import Plan
 from planners.planner import PlanningOptions, plan_rollback
 from planners.topology import Severity
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 __all__ = ["main"]
 
@@ -42,7 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, SettingsError) as exc:
         print(f"backout: {exc}", file=sys.stderr)
         return 2
-    except PlanNotFoundError as exc:
+    except LookupError as exc:
+        from bot.store import PlanNotFoundError  # imported here: plan/topology need no database
+
+        if not isinstance(exc, PlanNotFoundError):
+            raise
         print(f"backout: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `backout plan … | head` is fine
@@ -160,6 +165,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from bot.engine import simulate_plan  # the store and executors load only when needed
+    from bot.services import build_executors
+
     settings = load_settings()
     if args.plan_id and args.topology:
         raise InputError("simulate: give a stored plan id or --topology …, not both")
@@ -192,6 +200,8 @@ def _plans_show(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    from bot.store import Store
+
     settings = load_settings()
     with Store.from_url(settings.database_url, upgrade=True):
         pass
@@ -224,6 +234,8 @@ def _topology_check(args: argparse.Namespace) -> int:
 
 
 def _store(settings: Settings) -> Store:
+    from bot.store import Store  # the database stack loads only for commands that use it
+
     return Store.from_url(settings.database_url, upgrade=settings.auto_upgrade)
 
 
