@@ -398,10 +398,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.state is not None:
         for entry in json.loads(args.state.read_text())["deployments"]:
             fake.add_deployment(entry.pop("namespace"), entry.pop("name"), **entry)
-    with fake:
+    fake.start(port=args.port)
+    try:
         print(fake.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
+    finally:
+        fake.stop()
 
 
 if __name__ == "__main__":
