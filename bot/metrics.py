@@ -12,7 +12,7 @@ __all__ = ["Metrics"]
 
 
 class Metrics:
-    """Counters and histograms of Slack requests and plans."""
+    """Counters and histograms of the Slack requests the bot answers."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -28,9 +28,6 @@ class Metrics:
             ["kind"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0),
             registry=self.registry,
-        )
-        self.plans = Counter(
-            "backout_plans_total", "Plans drafted, by trigger.", ["trigger"], registry=self.registry
         )
 
     def render(self) -> bytes:

@@ -24,7 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.store import StepStatus, Store, StoredPlan
-from bot.store.conversations import Conversations
+from bot.store.conversations import Conversations, PlanMessage
 from bot.views import (
     PlanView,
     StepState,
@@ -38,6 +38,8 @@ __all__ = ["SlackNotifier", "make_web_client"]
 
 log = logging.getLogger(__name__)
 
+_PENDING = "pending:"
+"""The ``ts`` a plan message has until Slack has taken it (it may be waiting in the outbox)."""
 _RETRY_DELAYS = (5.0, 15.0, 60.0, 300.0)
 _PERMANENT_ERRORS = frozenset(
     {
@@ -100,7 +102,7 @@ class SlackNotifier:
         self.conversations.set_plan_message(
             plan_id,
             channel=channel,
-            ts=f"pending:{plan_id}",
+            ts=f"{_PENDING}{plan_id}",
             thread_ts=thread_ts,
             requester=requester,
         )
@@ -113,32 +115,28 @@ class SlackNotifier:
 
     def refresh_plan(self, plan_id: str) -> None:
         """Update the plan message in place to show approvals and progress."""
-        message = self.conversations.plan_message(plan_id)
-        if message is None or message.ts.startswith("pending:"):
-            return
-        with self._update_lock:
-            stored = self.store.get_plan(plan_id)
-            args = {"channel": message.channel, "ts": message.ts, **plan_message(self.view(stored))}
-            self._call("chat.update", args, key=None)
+        message = self._posted_message(plan_id)
+        if message is not None:
+            self._update(message, self.view(self.store.get_plan(plan_id)))
 
     def step_changed(self, plan_id: str, step_id: str) -> None:
         """A step moved: update the message, and say so in the thread when it finished."""
-        self.refresh_plan(plan_id)
-        message = self.conversations.plan_message(plan_id)
-        if message is None or message.ts.startswith("pending:"):
+        message = self._posted_message(plan_id)
+        if message is None:
             return
         stored = self.store.get_plan(plan_id)
-        row = next(r for r in stored.steps if r.step_id == step_id)
-        if row.status not in (StepStatus.DONE, StepStatus.FAILED, StepStatus.NOT_NEEDED):
+        view = self.view(stored)
+        self._update(message, view)
+        state = view.steps[step_id]
+        if state.status not in (StepStatus.DONE, StepStatus.FAILED, StepStatus.NOT_NEEDED):
             return
         step = next(s for s in stored.plan.steps if s.id == step_id)
-        state = self.view(stored).steps[step_id]
         args = {
             "channel": message.channel,
             "thread_ts": message.ts,
             **progress_reply(step_id, step=step, state=state),
         }
-        self._call("chat.postMessage", args, key=f"progress:{plan_id}:{step_id}:{row.status}")
+        self._call("chat.postMessage", args, key=f"progress:{plan_id}:{step_id}:{state.status}")
 
     def post_summary(self, plan_id: str) -> None:
         """The post-incident summary, in the plan's thread."""
@@ -154,7 +152,7 @@ class SlackNotifier:
             )
             for e in self.store.audit_entries(subject_prefix=plan_id)
         ]
-        thread = message.thread_ts or (None if message.ts.startswith("pending:") else message.ts)
+        thread = message.thread_ts or (None if message.ts.startswith(_PENDING) else message.ts)
         args: dict[str, Any] = {
             "channel": message.channel,
             **incident_summary(self.view(stored), timeline=timeline),
@@ -205,6 +203,18 @@ class SlackNotifier:
                 self._posted(item.key.split(":", 1)[1], result)
             sent += 1
         return sent
+
+    def _posted_message(self, plan_id: str) -> PlanMessage | None:
+        """Where the plan's message is, once Slack has taken it (not while it waits to be sent)."""
+        message = self.conversations.plan_message(plan_id)
+        if message is None or message.ts.startswith(_PENDING):
+            return None
+        return message
+
+    def _update(self, message: PlanMessage, view: PlanView) -> None:
+        with self._update_lock:
+            args = {"channel": message.channel, "ts": message.ts, **plan_message(view)}
+            self._call("chat.update", args, key=None)
 
     def _call(
         self, method: str, args: Mapping[str, Any], *, key: str | None

@@ -40,8 +40,6 @@ class Notifier(Protocol):
 
     def refresh_plan(self, plan_id: str) -> None: ...
 
-    def step_changed(self, plan_id: str, step_id: str) -> None: ...
-
     def post_summary(self, plan_id: str) -> None: ...
 
 
@@ -312,42 +310,28 @@ class Backout:
 
     def reject(self, plan_id: str, *, user: str) -> bool:
         """A responder rejects the plan: nothing of it will run. Needs approver rights."""
-        stored = self.store.get_plan(plan_id)
-        if not any(self.policy.may_approve(user, s).allowed for s in stored.plan.steps):
-            self._audit_refusal(plan_id, user, "not an approver of any step: cannot reject")
+        if not self._approver_of_plan(plan_id, user, "reject"):
             return False
         self.engine.abort(plan_id, actor=user, reason=f"rejected by {user}")
         self.store.set_plan_status(plan_id, "rejected", actor=user, reason="rejected")
         self.notifier.refresh_plan(plan_id)
         return True
 
-    def retry(self, plan_id: str, step_id: str, *, user: str) -> bool:
-        """Retry a failed step (approver rights on that step)."""
-        if not self._may_act(plan_id, step_id, user, "retry"):
-            return False
-        ok = self.engine.retry(plan_id, step_id, actor=user)
-        if ok:
-            self._run(plan_id)
-        return ok
-
-    def skip(self, plan_id: str, step_id: str, *, user: str) -> bool:
-        """Skip a failed step and let the plan go on (approver rights on that step)."""
-        if not self._may_act(plan_id, step_id, user, "skip"):
-            return False
-        ok = self.engine.skip(plan_id, step_id, actor=user)
-        if ok:
-            self._run(plan_id)
-        return ok
-
     def abort(self, plan_id: str, *, user: str) -> bool:
-        """Stop a plan: nothing that has not started will run."""
-        stored = self.store.get_plan(plan_id)
-        if not any(self.policy.may_approve(user, s).allowed for s in stored.plan.steps):
-            self._audit_refusal(plan_id, user, "not an approver of any step: cannot abort")
+        """Stop a plan: nothing that has not started will run. Needs approver rights."""
+        if not self._approver_of_plan(plan_id, user, "abort"):
             return False
         self.engine.abort(plan_id, actor=user)
         self.notifier.refresh_plan(plan_id)
         return True
+
+    def retry(self, plan_id: str, step_id: str, *, user: str) -> bool:
+        """Retry a failed step (approver rights on that step)."""
+        return self._step_command(plan_id, step_id, user, "retry", self.engine.retry)
+
+    def skip(self, plan_id: str, step_id: str, *, user: str) -> bool:
+        """Skip a failed step and let the plan go on (approver rights on that step)."""
+        return self._step_command(plan_id, step_id, user, "skip", self.engine.skip)
 
     def simulate(self, plan_id: str) -> list[tuple[Step, str | None, str]]:
         """Preview every step through the executors, touching nothing: per step, the preview's
@@ -368,7 +352,15 @@ class Backout:
             log.exception("running plan %s failed", plan_id)
         self.notifier.refresh_plan(plan_id)
 
-    def _may_act(self, plan_id: str, step_id: str, user: str, what: str) -> bool:
+    def _step_command(
+        self,
+        plan_id: str,
+        step_id: str,
+        user: str,
+        what: str,
+        act: Callable[..., bool],
+    ) -> bool:
+        """Retry or skip one step, if ``user`` may approve it; then the engine goes on."""
         stored = self.store.get_plan(plan_id)
         step = next((s for s in stored.plan.steps if s.id == step_id), None)
         if step is None:
@@ -376,7 +368,19 @@ class Backout:
         decision = self.policy.may_approve(user, step)
         if not decision.allowed:
             self._audit_refusal(plan_id, user, f"{what} {step_id}: {decision.reason}")
-        return decision.allowed
+            return False
+        ok = act(plan_id, step_id, actor=user)
+        if ok:
+            self._run(plan_id)
+        return ok
+
+    def _approver_of_plan(self, plan_id: str, user: str, what: str) -> bool:
+        """Whether ``user`` may approve at least one step (audited when not)."""
+        stored = self.store.get_plan(plan_id)
+        if any(self.policy.may_approve(user, s).allowed for s in stored.plan.steps):
+            return True
+        self._audit_refusal(plan_id, user, f"not an approver of any step: cannot {what}")
+        return False
 
     def _requester(self, plan_id: str) -> str | None:
         message = self.conversations.plan_message(plan_id)
@@ -388,10 +392,6 @@ class Backout:
         )
 
     # -- reading ----------------------------------------------------------------------------
-
-    def stored(self, plan_id: str) -> StoredPlan:
-        """A stored plan with its steps' progress."""
-        return self.store.get_plan(plan_id)
 
     def latest_plan(self) -> str | None:
         """The newest plan (that is not a standby one)."""

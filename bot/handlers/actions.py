@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import messages
+from bot import messages, views
 from bot.services import Services
 from bot.store import PlanNotFoundError
 from bot.views import errors, simulation_message
@@ -22,15 +22,15 @@ from planners.model import Stage
 __all__ = ["ACTION_IDS", "register"]
 
 ACTION_IDS = (
-    "backout_approve_stage",
-    "backout_approve_plan",
-    "backout_simulate",
-    "backout_reject",
-    "backout_retry",
-    "backout_skip",
-    "backout_abort",
-    "backout_feedback_right",
-    "backout_feedback_wrong",
+    views.ACTION_APPROVE_STAGE,
+    views.ACTION_APPROVE_PLAN,
+    views.ACTION_SIMULATE,
+    views.ACTION_REJECT,
+    views.ACTION_RETRY,
+    views.ACTION_SKIP,
+    views.ACTION_ABORT,
+    views.ACTION_FEEDBACK_RIGHT,
+    views.ACTION_FEEDBACK_WRONG,
 )
 
 
@@ -57,37 +57,24 @@ def register(app: App, services: Services) -> None:
 def _click(action_id: str, value: str, user: str, services: Services) -> dict[str, Any] | None:
     backout = services.backout
     plan_id, _, detail = value.partition(":")
-    if action_id in ("backout_approve_stage", "backout_approve_plan"):
-        stage = _stage(detail) if action_id == "backout_approve_stage" else None
+    if action_id in (views.ACTION_APPROVE_STAGE, views.ACTION_APPROVE_PLAN):
+        stage = _stage(detail) if action_id == views.ACTION_APPROVE_STAGE else None
         result = backout.approve(plan_id, user=user, stage=stage)
         if result.refused and not result.approved:
             return errors.not_authorized("; ".join(result.refused))
         return {"text": messages.approval(result)}
-    if action_id == "backout_simulate":
+    if action_id == views.ACTION_SIMULATE:
         return simulation_message(plan_id, results=backout.simulate(plan_id))
-    if action_id == "backout_reject":
-        return (
-            None
-            if backout.reject(plan_id, user=user)
-            else errors.not_authorized(messages.NOT_AN_APPROVER)
-        )
-    if action_id in ("backout_retry", "backout_skip"):
-        act = backout.retry if action_id == "backout_retry" else backout.skip
-        return (
-            None
-            if act(plan_id, detail, user=user)
-            else errors.not_authorized(messages.NOT_AN_APPROVER)
-        )
-    if action_id == "backout_abort":
-        return (
-            None
-            if backout.abort(plan_id, user=user)
-            else errors.not_authorized(messages.NOT_AN_APPROVER)
-        )
-    if action_id in ("backout_feedback_right", "backout_feedback_wrong"):
-        backout.feedback(plan_id, user=user, right=action_id.endswith("right"))
+    if action_id in (views.ACTION_FEEDBACK_RIGHT, views.ACTION_FEEDBACK_WRONG):
+        backout.feedback(plan_id, user=user, right=action_id == views.ACTION_FEEDBACK_RIGHT)
         return {"text": messages.THANKS_FEEDBACK}
-    return None
+    done = {
+        views.ACTION_REJECT: lambda: backout.reject(plan_id, user=user),
+        views.ACTION_ABORT: lambda: backout.abort(plan_id, user=user),
+        views.ACTION_RETRY: lambda: backout.retry(plan_id, detail, user=user),
+        views.ACTION_SKIP: lambda: backout.skip(plan_id, detail, user=user),
+    }[action_id]()
+    return None if done else errors.not_authorized(messages.NOT_AN_APPROVER)
 
 
 def _stage(value: str) -> Stage | None:
