@@ -14,12 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-EXAMPLE := examples/onlineboutique
+EXAMPLE := fakes/onlineboutique
 DEMO_INPUTS := --topology $(EXAMPLE)/topology.yaml --changes $(EXAMPLE)/changes.json \
 	--alerts $(EXAMPLE)/alert.json --at 2026-11-27T10:20:00Z
 
 demo: install
-	$(BIN)/python -m bot.demo --transcript demo-transcript.txt
+	$(BIN)/python -m fakes.demo --transcript demo-transcript.txt
 
 plan-demo: install
 	$(BIN)/backout plan $(DEMO_INPUTS)

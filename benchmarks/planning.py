@@ -1,7 +1,7 @@
 """How fast the graph planner is at 100, 1,000 and 10,000 services (``make bench``).
 
 Run from the repository root as ``python -m benchmarks.planning``. Each size is a generated
-catalog (:func:`tests.scenarios.generate_large`) with 500 changes and 5 alerting services. In the
+catalog (:func:`fakes.scenarios.generate_large`) with 500 changes and 5 alerting services. In the
 process it measures the topology build and the planning separately (the median of several runs,
 after one warm-up) and the planner's peak memory (``tracemalloc``, a run of its own since tracing
 slows Python down). Then it times the whole ``backout plan --format json`` process on the
@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from fakes.scenarios import Scenario, build, generate_large, write_files
 from planners.model import Plan
 from planners.planner import PlanningOptions, plan_rollback
 from planners.topology import Topology
-from tests.scenarios import Scenario, build, generate_large, write_files
 
 SIZES = (100, 1_000, 10_000)
 CHANGES = 500
@@ -113,7 +113,7 @@ def _backout() -> list[str]:
     script = Path(sys.executable).with_name("backout")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from bot.cli.main import main; sys.exit(main())"]
 
 
 def measure_process(scenario: Scenario, runs: int = PROCESS_RUNS) -> tuple[float, bool]:
@@ -190,7 +190,7 @@ def table(rows: list[InProcess], process_s: float, process_found: bool) -> str:
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
         f"Machine: {machine()}.",
         f"Each catalog: {CHANGES} changes, {ALERTING} alerting services "
-        "(`tests.scenarios.generate_large`); times are medians after a warm-up.",
+        "(`fakes.scenarios.generate_large`); times are medians after a warm-up.",
         "",
         f"| measure | {sizes} | target at {largest.size:,} |",
         "|---|" + "---|" * len(rows) + "---|",

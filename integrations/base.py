@@ -1,7 +1,7 @@
 """The ports adapters implement: executors (change things) and health checks (read things).
 
 Interfaces are ``typing.Protocol`` so that fakes need no inheritance; the value types that cross
-them are frozen dataclasses. The engine (``bot/engine.py``) drives executors through
+them are frozen dataclasses. The engine (``bot/core/engine.py``) drives executors through
 :class:`Executor` only: ``current_state`` before acting (idempotency, crash recovery), ``preview``
 (dry run), ``execute``; then a :class:`HealthCheck` verifies.
 """

@@ -9,19 +9,19 @@ from pathlib import Path
 
 import yaml
 
-from bot.handlers.actions import ACTION_IDS
-from bot.views import plan as plan_views
-from bot.views import summary as summary_views
+from bot.slack.handlers.actions import ACTION_IDS
+from bot.slack.views import plan as plan_views
+from bot.slack.views import summary as summary_views
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_tells_the_whole_story(tmp_path):
-    """``python -m bot.demo`` (what ``make demo`` runs) rolls back the bad deploy, refuses the
+    """``python -m fakes.demo`` (what ``make demo`` runs) rolls back the bad deploy, refuses the
     stranger, needs two approvers, and posts the summary; its transcript says so."""
     transcript = tmp_path / "transcript.txt"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.demo", "--transcript", str(transcript)],
+        [sys.executable, "-m", "fakes.demo", "--transcript", str(transcript)],
         cwd=ROOT,
         capture_output=True,
         text=True,

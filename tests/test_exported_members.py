@@ -26,10 +26,10 @@ PACKAGES = [
     "integrations.health",
     "integrations.errors",
     "bot.store",
-    "bot.views",
-    "bot.policy",
-    "bot.channels",
-    "bot.testing",
+    "bot.slack.views",
+    "bot.core.policy",
+    "bot.slack.channels",
+    "fakes",
 ]
 
 

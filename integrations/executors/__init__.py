@@ -2,7 +2,7 @@
 
 Each module implements :class:`integrations.base.Executor` for one kind of target and has a
 ``from_config`` factory. :func:`builtin_executors` returns a fresh registry of them by kind; the
-composition root (``bot/services.py``) builds the configured ones at startup.
+composition root (``bot/runtime/services.py``) builds the configured ones at startup.
 """
 
 from __future__ import annotations

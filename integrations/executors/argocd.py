@@ -1,7 +1,8 @@
 """The Argo CD executor: rolls an Application back to an earlier entry of its sync history.
 
 One of the executors of ``integrations/executors/`` behind :class:`integrations.base.Executor`;
-the engine (``bot/engine.py``) builds it from the registry with :meth:`ArgoCDExecutor.from_config`.
+the engine (``bot/core/engine.py``) builds it from the registry with
+:meth:`ArgoCDExecutor.from_config`.
 It speaks Argo CD's REST API (``/api/v1/applications``) with a bearer token through the shared
 ``httpx`` client of ``integrations/http.py``. Argo CD refuses a rollback while auto-sync is on;
 the refusal is recognised by its message (the status is 400 or 500 depending on the version), and

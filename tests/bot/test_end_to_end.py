@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.engine import Engine, EngineConfig
-from bot.services import CatalogHealthGate
+from bot.cli.main import main
+from bot.core.engine import Engine, EngineConfig
+from bot.runtime.services import CatalogHealthGate
 from bot.store import Store
+from fakes.kubernetes import FakeKubernetes
+from fakes.metrics_app import HealthApp
 from integrations.executors.kubernetes import KubernetesExecutor
-from integrations.fakes.health_app import HealthApp
-from integrations.fakes.kubernetes import FakeKubernetes
 from integrations.http import make_client
 from integrations.topology import load_topology
 from tests.integrations.health.prom import running_prometheus

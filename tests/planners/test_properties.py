@@ -3,7 +3,7 @@
 Hypothesis draws small random dependency graphs (acyclic ones, and ones with cycles), changes of
 every kind from long before the incident to after it (including the exact window and clock-skew
 boundaries), and alerts of both statuses, some naming services the topology does not know. Each
-plan is checked with the independent oracle of :mod:`tests.scenarios`: consumers roll back before
+plan is checked with the independent oracle of :mod:`fakes.scenarios`: consumers roll back before
 their providers, ``after`` never forms a cycle, nothing from after the incident start (beyond the
 two-minute clock skew) is ever a suspect, and the same input always gives the same JSON plan.
 """
@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fakes.scenarios import CLOCK_SKEW, WINDOW, Scenario, build, incident_start, plan_violations
 from planners.model import Alert, AlertStatus, Change, ChangeKind, Service, ServiceKind, Tier
 from planners.planner import PlanningOptions, plan_rollback
-from tests.scenarios import CLOCK_SKEW, WINDOW, Scenario, build, incident_start, plan_violations
 
 _START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 _OPTIONS = PlanningOptions(window=WINDOW, clock_skew=CLOCK_SKEW)

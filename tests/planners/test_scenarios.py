@@ -1,9 +1,9 @@
 """The graph planner against hundreds of generated incidents: does it find the culprit, safely?
 
-Scenarios come from :mod:`tests.scenarios` (seeded, adversarial, fair). The planner must put the
+Scenarios come from :mod:`fakes.scenarios` (seeded, adversarial, fair). The planner must put the
 culprit first in at least 90 % of them, far above the naive "most recent deploy" guess, and every
 plan must obey DESIGN.md's planning rules as checked by the independent oracle
-:func:`tests.scenarios.plan_violations`. A handful of scenarios also run through the real
+:func:`fakes.scenarios.plan_violations`. A handful of scenarios also run through the real
 ``backout plan`` process, from the files an operator would hand it.
 """
 
@@ -23,9 +23,7 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from planners.model import Alert, Change, ChangeKind, Service, ServiceKind, Tier
-from planners.planner import PlanningOptions, plan_rollback
-from tests.scenarios import (
+from fakes.scenarios import (
     CLOCK_SKEW,
     WINDOW,
     Scenario,
@@ -37,6 +35,8 @@ from tests.scenarios import (
     plan_violations,
     write_files,
 )
+from planners.model import Alert, Change, ChangeKind, Service, ServiceKind, Tier
+from planners.planner import PlanningOptions, plan_rollback
 
 SEEDS = range(400)
 ACCURACY_TARGET = 0.90
@@ -445,7 +445,7 @@ def _backout() -> list[str]:
     script = Path(sys.executable).with_name("backout")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from bot.cli.main import main; sys.exit(main())"]
 
 
 @pytest.mark.parametrize("seed", _cli_seeds())

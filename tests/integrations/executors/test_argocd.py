@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from fakes.argocd import REFUSAL, FakeArgoCD
 from integrations.base import Operation
 from integrations.errors import (
     ConfigError,
@@ -17,7 +18,6 @@ from integrations.errors import (
     UnavailableError,
 )
 from integrations.executors.argocd import ArgoCDExecutor
-from integrations.fakes.argocd import REFUSAL, FakeArgoCD
 from integrations.http import make_client
 from planners.model import Action
 

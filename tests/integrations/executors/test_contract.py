@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes.argocd import FakeArgoCD
+from fakes.flags import FakeFlagService
 from integrations.base import Executor, Operation
 from integrations.errors import (
     ConflictError,
@@ -26,8 +28,6 @@ from integrations.executors.feature_flags import HttpFlagExecutor
 from integrations.executors.helm import HelmExecutor
 from integrations.executors.simulated import SimulatedExecutor
 from integrations.executors.webhook import WebhookExecutor
-from integrations.fakes.argocd import FakeArgoCD
-from integrations.fakes.flags import FakeFlagService
 from planners.model import Action
 from tests.integrations.executors.support import FakeHelm, WebhookReceiver
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from fakes.flags import FakeFlagService
 from integrations.base import Operation
 from integrations.errors import (
     ConfigError,
@@ -16,7 +17,6 @@ from integrations.errors import (
     UnavailableError,
 )
 from integrations.executors.feature_flags import HttpFlagExecutor
-from integrations.fakes.flags import FakeFlagService
 from planners.model import Action
 
 CREDENTIAL = "flag-api-key"

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes.kubernetes import REVISION, FakeKubernetes
 from integrations.base import Executor, Operation
 from integrations.errors import (
     ConfigError,
@@ -22,7 +23,6 @@ from integrations.errors import (
     UnavailableError,
 )
 from integrations.executors.kubernetes import ROLLBACK_ANNOTATION, KubernetesExecutor
-from integrations.fakes.kubernetes import REVISION, FakeKubernetes
 from integrations.http import make_client
 from planners.model import Action
 
@@ -396,14 +396,14 @@ def test_from_config_takes_an_api_url_and_token(k8s: FakeKubernetes) -> None:
 
 
 def test_the_fake_runs_standalone(tmp_path: Path) -> None:
-    """``python -m integrations.fakes.kubernetes`` prints its URL and serves the seeded state."""
+    """``python -m fakes.kubernetes`` prints its URL and serves the seeded state."""
     seed = tmp_path / "seed.json"
     entry = {"namespace": "shop", "name": "cartservice", "image": "img:v2", "revisions": ["img:v1"]}
     seed.write_text(json.dumps({"deployments": [entry]}))
     command = [
         sys.executable,
         "-m",
-        "integrations.fakes.kubernetes",
+        "fakes.kubernetes",
         "--port",
         "0",
         "--state",

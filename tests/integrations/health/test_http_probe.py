@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from fakes.metrics_app import HealthApp
 from integrations.errors import ConfigError
-from integrations.fakes.health_app import HealthApp
 from integrations.health import HttpProbe
 from integrations.http import make_client
 from tests.integrations.health.prom import free_port

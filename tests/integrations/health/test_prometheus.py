@@ -14,9 +14,9 @@ import time
 import httpx
 import pytest
 
+from fakes.metrics_app import HealthApp
 from integrations.base import HealthReading
 from integrations.errors import ConfigError, UnavailableError
-from integrations.fakes.health_app import HealthApp
 from integrations.health import PrometheusHealthCheck, verify
 from integrations.http import make_client
 from tests.integrations.health.prom import free_port, running_prometheus

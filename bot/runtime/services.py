@@ -1,0 +1,232 @@
+"""The composition root: builds everything the bot runs on from the settings, once, at startup.
+
+Settings say which executors exist (``executors: {name: {kind: …, …}}``, ``kind`` defaulting to
+the name); the catalog says how each service's health is checked (``health:``); the policy who
+may approve. :func:`build_services` wires the store, topology, policy, engine, Slack client and
+use cases into :class:`Services`, which the handlers receive. A configuration that cannot be used
+stops the start with a :class:`bot.runtime.settings.SettingsError` naming the setting and the
+problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.core.engine import Engine, EngineConfig, HealthGate, HealthResult
+from bot.core.policy import CachingGroupResolver, Policy
+from bot.core.usecases import Backout
+from bot.runtime.settings import Settings, SettingsError
+from bot.slack.channels import compile_patterns
+from bot.slack.metrics import Metrics
+from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.store import Store
+from bot.store.conversations import Conversations
+from integrations.base import Executor
+from integrations.errors import ConfigError, IntegrationError
+from integrations.executors import builtin_executors
+from integrations.health import ServiceHealth, checks_from_catalog
+from integrations.registry import Registry
+from integrations.topology import load_topology
+from planners.topology import Severity, Topology
+
+__all__ = ["CatalogHealthGate", "Services", "build_executors", "build_services"]
+
+log = logging.getLogger(__name__)
+
+
+def build_executors(
+    settings: Settings, *, registry: Registry[Executor] | None = None
+) -> dict[str, Executor]:
+    """Every executor named in the settings, built from its configuration.
+
+    Raises:
+        SettingsError: an unknown kind or an unusable configuration (names which executor).
+    """
+    registry = registry or builtin_executors()
+    built: dict[str, Executor] = {}
+    for name, config in settings.executors.items():
+        kind = str(config.get("kind", name))
+        options = {k: v for k, v in config.items() if k != "kind"}
+        try:
+            built[name] = registry.create(kind, options)
+        except (LookupError, ConfigError) as exc:
+            raise SettingsError(f"executors.{name}: {exc}") from exc
+    return built
+
+
+class CatalogHealthGate:
+    """Verifies services with the checks their catalog ``health`` entries describe.
+
+    Services are verified one after the other; all must be healthy. A service with no ``health``
+    entry is reported as unchecked, not as healthy by assumption. Checks are built on first use
+    and kept.
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        prometheus_url: str | None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._topology = topology
+        self._prometheus_url = prometheus_url
+        self._sleep = sleep
+        self._built: dict[str, ServiceHealth] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, services: Sequence[str]) -> HealthResult:
+        healthy, parts = True, []
+        for name in services:
+            try:
+                health = self._health(name)
+                if health is None:
+                    parts.append(f"{name}: no health check configured")
+                    continue
+                verdict = health.verify(sleep=self._sleep)
+            except IntegrationError as exc:
+                healthy = False
+                parts.append(f"{name}: cannot check: {exc}")
+                continue
+            healthy = healthy and verdict.healthy
+            parts.append(f"{name}: {verdict.reason}")
+        return HealthResult(healthy=healthy, reason="; ".join(parts) or "no services to verify")
+
+    def _health(self, name: str) -> ServiceHealth | None:
+        service = self._topology.services.get(name)
+        if service is None or not service.health:
+            return None
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = checks_from_catalog(
+                    service.health, prometheus_url=self._prometheus_url
+                )
+            return self._built[name]
+
+    def close(self) -> None:
+        """Close every check's HTTP client."""
+        for health in self._built.values():
+            health.close()
+
+
+@dataclass(kw_only=True)
+class Services:
+    """Everything the Slack handlers need, built once at startup by :func:`build_services`."""
+
+    settings: Settings
+    store: Store
+    backout: Backout
+    notifier: SlackNotifier
+    conversations: Conversations
+    client: WebClient
+    bot_user_id: str
+    bot_id: str
+    alert_channels: frozenset[str]
+    deploy_channels: frozenset[str]
+    deploy_patterns: list[re.Pattern[str]]
+    environments: tuple[str, ...]
+    service_labels: tuple[str, ...]
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def close(self) -> None:
+        """Stop background work and release connections."""
+        self.backout.runner.shutdown(wait=True)
+        self.store.close()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    health: HealthGate | None = None,
+    executors: dict[str, Executor] | None = None,
+) -> Services:
+    """Build the store, topology, policy, executors, engine, Slack client and use cases.
+
+    Args:
+        settings: the configuration.
+        clock: the current time (the demo runs on a script's clock).
+        health: the health gate; by default the catalog's checks.
+        executors: executors by name; by default built from the settings.
+
+    Raises:
+        SettingsError: anything unusable in the configuration, named.
+    """
+    if settings.slack_bot_token is None:
+        raise SettingsError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
+    clock = clock or (lambda: datetime.now(UTC))
+    topology = _topology(settings)
+    client = make_web_client(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    identity = client.auth_test()
+    store = Store.from_url(settings.database_url, upgrade=settings.auto_upgrade)
+    groups = CachingGroupResolver(lambda group: _group_members(client, group))
+    policy = Policy(settings.policy, topology=topology, groups=groups, mode=settings.mode)
+    executors = executors if executors is not None else build_executors(settings)
+    notifier = SlackNotifier(client=client, store=store)
+    engine = Engine(
+        store=store,
+        executors=executors,
+        health=health or CatalogHealthGate(topology, prometheus_url=settings.prometheus_url),
+        config=EngineConfig(**settings.engine.model_dump()),
+        on_change=notifier.step_changed,
+    )
+    backout = Backout(
+        store=store,
+        topology=topology,
+        policy=policy,
+        executors=executors,
+        engine=engine,
+        notifier=notifier,
+        clock=clock,
+    )
+    try:
+        patterns = compile_patterns(settings.channels.deploy_patterns or None)
+    except ValueError as exc:
+        raise SettingsError(f"channels.deploy_patterns: {exc}") from exc
+    return Services(
+        settings=settings,
+        store=store,
+        backout=backout,
+        notifier=notifier,
+        conversations=Conversations.of(store),
+        client=client,
+        bot_user_id=str(identity.get("user_id", "")),
+        bot_id=str(identity.get("bot_id", "")),
+        alert_channels=frozenset(settings.channels.alerts),
+        deploy_channels=frozenset(settings.channels.deploys),
+        deploy_patterns=patterns,
+        environments=tuple(settings.channels.environments),
+        service_labels=tuple(settings.channels.alert_service_labels),
+    )
+
+
+def _topology(settings: Settings) -> Topology:
+    if not settings.topology:
+        raise SettingsError("topology: name at least one topology source (file or folder)")
+    topology, problems = load_topology(settings.topology)
+    errors = [p for p in problems if p.severity == Severity.ERROR]
+    if errors:
+        raise SettingsError(f"topology: {errors[0].describe()} ({len(errors)} error(s))")
+    for problem in problems:
+        log.warning("topology: %s", problem)
+    return topology
+
+
+def _group_members(client: WebClient, group: str) -> frozenset[str]:
+    try:
+        response = client.usergroups_users_list(usergroup=group)
+    except SlackApiError as exc:
+        raise LookupError(f"user group {group}: {exc.response.get('error')}") from exc
+    users: list[str] = response.get("users", [])
+    return frozenset(str(user) for user in users)

@@ -1,0 +1,151 @@
+"""Backout's configuration: environment variables over an optional ``backout.yaml``.
+
+The only module that reads the environment. Everything else receives a :class:`Settings`.
+Environment variables use the prefix ``BACKOUT_`` (``BACKOUT_DATABASE_URL``); nested values use
+``__`` (``BACKOUT_ENGINE__MAX_PARALLEL=8``). The YAML file is ``backout.yaml`` in the working
+directory, or the path in ``BACKOUT_CONFIG``. Secrets are ``SecretStr`` and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.core.policy import Mode, PolicyConfig
+
+__all__ = ["ChannelSettings", "EngineSettings", "Settings", "SettingsError", "load_settings"]
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message names the file or variable and the field."""
+
+
+class EngineSettings(BaseModel):
+    """How the engine runs steps (see ``bot.core.engine.EngineConfig``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_parallel: int = Field(default=4, ge=1, le=64)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_seconds: float = Field(default=2.0, ge=0)
+
+
+class ChannelSettings(BaseModel):
+    """Which Slack channels Backout watches, and how it reads them.
+
+    Attributes:
+        alerts: channel ids where alerting bots post; firing alerts get a plan in the thread.
+        deploys: channel ids where CI bots announce deploys; each becomes a recorded change.
+        environments: deploy environments that count (production-like).
+        deploy_patterns: regular expressions for deploy announcements, with named groups
+            ``service`` (required), ``version``, ``env``, ``actor``; the built-in ones if empty.
+        alert_service_labels: the labels naming an alert's service, first present wins.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    alerts: list[str] = Field(default_factory=list)
+    deploys: list[str] = Field(default_factory=list)
+    environments: list[str] = Field(default_factory=lambda: ["prod", "production", "live"])
+    deploy_patterns: list[str] = Field(default_factory=list)
+    alert_service_labels: list[str] = Field(
+        default_factory=lambda: [
+            "service",
+            "app",
+            "app_kubernetes_io_name",
+            "deployment",
+            "job",
+            "container",
+        ]
+    )
+
+
+class Settings(BaseSettings):
+    """Everything Backout can be told.
+
+    Attributes:
+        database_url: SQLAlchemy URL; SQLite by default, ``postgresql+psycopg://…`` for replicas.
+        auto_upgrade: run database migrations on start.
+        executors: executor name → its configuration (``kind`` defaults to the name), e.g.
+            ``{"kubernetes": {"kubeconfig": "~/.kube/config"}}``.
+        prometheus_url: where health checks written as bare PromQL run.
+        engine: engine tuning.
+        slack_bot_token: the bot token (``xoxb-…``), env ``SLACK_BOT_TOKEN``.
+        slack_signing_secret: verifies Slack's requests, env ``SLACK_SIGNING_SECRET``.
+        slack_app_token: the app-level token (``xapp-…``) for Socket Mode, env ``SLACK_APP_TOKEN``.
+        slack_api_url: where the Slack Web API is (tests, the demo, proxies), env ``SLACK_API_URL``.
+        mode: ``suggest`` (nothing runs), ``approve`` (default) or ``autopilot`` (contain runs).
+        topology: topology sources the bot plans with (files or folders).
+        channels: watched channels.
+        policy: who may approve what.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="BACKOUT_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
+    )
+
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_bot_token", "SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_signing_secret", "SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_app_token", "SLACK_APP_TOKEN")
+    )
+    slack_api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("slack_api_url", "SLACK_API_URL")
+    )
+    mode: Mode = Mode.APPROVE
+    topology: list[str] = Field(default_factory=list)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    database_url: str = "sqlite:///backout.db"
+    auto_upgrade: bool = True
+    executors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    prometheus_url: str | None = None
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file arrives through init_settings (load_settings reads it), so env wins over it.
+        return env_settings, init_settings
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``backout.yaml`` (or ``$BACKOUT_CONFIG``) and the environment.
+
+    Raises:
+        SettingsError: unreadable or invalid file, or an invalid value; names where and what.
+    """
+    env = os.environ if environ is None else environ
+    path = Path(env.get("BACKOUT_CONFIG", "backout.yaml"))
+    data: dict[str, Any] = {}
+    if path.exists() or "BACKOUT_CONFIG" in env:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"{path}: cannot read: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise SettingsError(f"{path}: expected a mapping at the top level")
+        data = loaded or {}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SettingsError(f"{path} or environment: {where}: {first['msg']}") from exc

@@ -1,0 +1,375 @@
+"""Every user-facing string of the Slack surface, in one place (bolt's ``logger/messages.py`` idea).
+
+The views in :mod:`bot.slack.views` fill these templates with ``str.format``; whatever they put
+in has already been escaped (:func:`bot.slack.views.escape.escape`). Each template is itself
+valid mrkdwn: it may
+use ``*bold*``, `` `code` `` and ``_italic_``, and writes a literal angle bracket as ``&lt;`` or
+``&gt;``, so that no template can start a mention or a link. Keeping the words here lets a
+reviewer read the whole tone of the bot in one file and keeps the views about structure only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from bot.store import StoredPlan
+    from planners.model import Change
+
+# -- shared -------------------------------------------------------------------------------------
+
+EMPTY: Final = "–"
+"""Shown where an untrusted value turned out empty once control characters were removed."""
+ELLIPSIS: Final = "…"
+LIST_SEPARATOR: Final = ", "
+AND_MORE: Final = "and {count} more"
+
+STATUS_EMOJI: Final[dict[str, str]] = {
+    "pending": "⏳",
+    "queued": "🕒",
+    "running": "🔄",
+    "done": "✅",
+    "failed": "❌",
+    "skipped": "⏭️",
+    "not_needed": "💤",
+    "aborted": "🛑",
+}
+UNKNOWN_STATUS_EMOJI: Final = "❔"
+STATUS_WORDS: Final[dict[str, str]] = {
+    "pending": "pending",
+    "queued": "queued",
+    "running": "running",
+    "done": "done",
+    "failed": "failed",
+    "skipped": "skipped",
+    "not_needed": "not needed",
+    "aborted": "aborted",
+}
+STATUS_WITH_REASON: Final = "{status}: {reason}"
+
+ACTION_WORDS: Final[dict[str, str]] = {
+    "disable_flag": "Turn off flag {flag} on *{service}*",
+    "revert_config": "Revert the config of *{service}*",
+    "rollback_deploy": "Roll back *{service}*",
+    "revert_migration": "Revert the migration on *{service}*",
+    "manual": "✋ By hand: undo {change} on *{service}*",
+}
+STATUS_COMMAND: Final = "/rollback status {plan_id}"
+UNKNOWN_ACTION: Final = "{action} on *{service}*"
+TO_VERSION: Final = " to {version}"
+
+STAGE_TITLE: Final = "*Stage {number} · {stage}* {description}"
+STAGE_DESCRIPTIONS: Final[dict[str, str]] = {
+    "contain": "_(flags and config first)_",
+    "partial": "_(the top suspect and what is coupled to it)_",
+    "full": "_(the remaining suspects, only if health has not recovered)_",
+}
+STAGE_COUNTS: Final = "{count} step(s): {statuses}"
+STAGE_HIDDEN: Final = "_… {count} more step(s) in this stage_"
+
+# -- the plan message ---------------------------------------------------------------------------
+
+PLAN_HEADER: Final = "Rollback plan for {services}"
+PLAN_HEADER_NO_SERVICE: Final = "Rollback plan for incident {incident}"
+PLAN_STATUS_LINE: Final = (
+    "Plan {plan_id} · status *{status}* · mode *{mode}* · incident {incident}, "
+    "first alert {started}"
+)
+PLAN_STARTED_UNKNOWN: Final = "unknown"
+PLAN_FALLBACK: Final = (
+    "Rollback plan for {services}: {steps} step(s), most likely cause {change} on {service}. "
+    "Status: {status}."
+)
+PLAN_FALLBACK_ABSTAINED: Final = "Backout proposes no rollback for {services}: {reason}"
+
+ABSTAINED_TITLE: Final = "🤷 *No rollback proposed.*"
+ABSTAINED_HINT: Final = (
+    "_Look at the alerts and recent changes by hand, or widen the window "
+    "(`/rollback plan &lt;service&gt; --window 4h`)._"
+)
+
+SUSPECT_TOP: Final = "*Most likely cause:* {kind} of *{service}* ({change}) at {at} · score {score}"
+SUSPECT_CLOSEST: Final = (
+    "*Closest candidate:* {kind} of *{service}* ({change}) at {at} · score {score}"
+)
+SUSPECT_OTHERS_TITLE: Final = "*Also suspected:*"
+SUSPECT_OTHER: Final = "*{rank}.* {kind} of *{service}* ({change}) at {at} · score {score}"
+SUSPECT_REASON: Final = "• {reason}"
+SUSPECTS_MORE: Final = "_… {count} more suspect(s): {command} lists them._"
+RULED_OUT: Final = "Ruled out {count} change(s), e.g. {change}: {why}"
+
+IMPACTED: Final = "*Impacted:* {services}"
+EXPLANATION_TITLE: Final = "*In plain words* _(drafted by {drafted_by})_"
+NEEDS_A_HUMAN: Final = (
+    "⚠️ *{count} step(s) need a human* (irreversible, or no automatic rollback): {steps}"
+)
+
+STEP_LINE: Final = "*{number}.* {action} · {step_id}"
+STEP_DETAILS: Final = "{risk} risk · {approvals} · ~{duration} · {status}"
+STEP_APPROVALS: Final = "{given}/{required} approvals"
+STEP_NO_APPROVALS: Final = "no approval needed"
+STEP_WHY: Final = "_why: {why}_"
+STEP_AFTER: Final = "after {steps}"
+STEP_WARNING: Final = "⚠️ {warning}"
+STEP_INDENT: Final = "      "
+
+PARALLEL: Final = "⇉ May run in parallel: {groups}"
+PARALLEL_GROUP_JOIN: Final = " & "
+PARALLEL_GROUP_SEPARATOR: Final = "; "
+CRITICAL_PATH: Final = "⏱️ Critical path ~{duration}: steps {chain}"
+CRITICAL_PATH_ARROW: Final = " → "
+STEPS_COLLAPSED: Final = "… and {count} more step(s) (see {command})"
+NOTES_TITLE: Final = "📝 {notes}"
+NOTES_MORE: Final = "… {count} more note(s)"
+GRAPH_LINK_LABEL: Final = "Dependency graph"
+GRAPH_LINK: Final = "🗺️ {link}"
+
+DRAFTED_BY: Final = "🤖 Drafted by {drafted_by} at {at}"
+MODE_SUGGEST: Final = (
+    "🎓 Learning mode (`suggest`): Backout posts plans for review and never executes them. "
+    "Simulate shows what each step would do."
+)
+MODE_AUTOPILOT: Final = (
+    "🚀 Autopilot: the `contain` stage runs at once; later stages still need approval."
+)
+MODE_UNKNOWN: Final = "Mode {mode} is not known: nothing can be approved from this message."
+PLAN_FINISHED: Final = "This plan is {status}: nothing more can be run from this message."
+
+BUTTON_APPROVE_STAGE: Final = "Approve stage {stage}"
+BUTTON_APPROVE_PLAN: Final = "Approve all"
+BUTTON_SIMULATE: Final = "Simulate"
+BUTTON_REJECT: Final = "Reject"
+BUTTON_ABORT: Final = "Abort"
+BUTTON_RETRY: Final = "Retry step {number}"
+BUTTON_SKIP: Final = "Skip step {number}"
+FAILED_STEP: Final = "❌ *Step {number} failed* ({action}): {reason}"
+FAILED_MORE: Final = "{count} more failed step(s): {command} shows them all."
+
+CONFIRM_APPROVE_PLAN_TITLE: Final = "Approve every stage?"
+CONFIRM_APPROVE_PLAN_TEXT: Final = (
+    "Every step of this plan will run once it has its approvals, stage after stage, "
+    "unless health recovers first."
+)
+CONFIRM_APPROVE_PLAN_YES: Final = "Approve all"
+CONFIRM_REJECT_TITLE: Final = "Reject this plan?"
+CONFIRM_REJECT_TEXT: Final = "Nobody will be able to run it. It stays in the history."
+CONFIRM_REJECT_YES: Final = "Reject"
+CONFIRM_ABORT_TITLE: Final = "Abort this plan?"
+CONFIRM_ABORT_TEXT: Final = (
+    "Steps that have not started will not run. Steps already running finish."
+)
+CONFIRM_ABORT_YES: Final = "Abort"
+CONFIRM_SKIP_TITLE: Final = "Skip this step?"
+CONFIRM_SKIP_TEXT: Final = "The plan goes on without step {number}; it will not be retried."
+CONFIRM_SKIP_YES: Final = "Skip"
+CONFIRM_NO: Final = "Cancel"
+
+# -- progress and simulation --------------------------------------------------------------------
+
+PROGRESS: Final = "{emoji} Step {step_id}: {action} · {status}"
+SIMULATION_TITLE: Final = "🧪 *Dry run of plan {plan_id}*: nothing was changed."
+SIMULATION_STEP: Final = "{step_id} [{stage}] {action}: {summary}"
+SIMULATION_BLOCKED: Final = "{step_id} [{stage}] {action}: 🚫 cannot preview: {problem}"
+SIMULATION_ALREADY_DONE: Final = " (already done)"
+SIMULATION_CHANGES: Final = ": {changes}"
+SIMULATION_TOTALS: Final = "{previewed} step(s) previewed, {blocked} cannot run as configured"
+SIMULATION_EMPTY: Final = "The plan has no steps: there is nothing to simulate."
+SIMULATION_MORE: Final = "… and {count} more step(s)"
+SIMULATION_FALLBACK: Final = "Dry run of plan {plan_id}: {previewed} previewed, {blocked} blocked"
+
+# -- the post-incident summary --------------------------------------------------------------------
+
+SUMMARY_HEADER: Final = "Post-incident summary: {services}"
+SUMMARY_OUTCOME: Final = "*Outcome:* plan {plan_id} is *{status}*; {counts}"
+SUMMARY_DURATION: Final = "*How long:* {start} → {end} UTC ({duration})"
+SUMMARY_NO_DURATION: Final = "*How long:* unknown (no timeline)"
+SUMMARY_APPROVERS: Final = "*Approved by:* {approvers}"
+SUMMARY_NO_APPROVERS: Final = "*Approved by:* nobody (nothing was approved)"
+SUMMARY_RAN_TITLE: Final = "*What ran:*"
+SUMMARY_RAN_NOTHING: Final = "*What ran:* nothing"
+SUMMARY_RAN_STEP: Final = "{emoji} *{number}.* {action} · {status}"
+SUMMARY_TIMELINE_TITLE: Final = "*Timeline (UTC):*"
+SUMMARY_TIMELINE_ENTRY: Final = "`{at}` {actor}: {what}"
+SUMMARY_TIMELINE_GAP: Final = "_… {count} more event(s)_"
+SUMMARY_TIMELINE_EMPTY: Final = "*Timeline:* no audit entries"
+SUMMARY_FEEDBACK_SUSPECT: Final = (
+    "*Was the suspect right?* Backout blamed the {kind} of *{service}* ({change})."
+)
+SUMMARY_FEEDBACK_ABSTAINED: Final = (
+    "*Was Backout right?* It proposed no rollback for this incident."
+)
+SUMMARY_FALLBACK: Final = "Post-incident summary for {services}: plan {status}, {counts}"
+BUTTON_FEEDBACK_RIGHT: Final = "👍 Yes, it was right"
+BUTTON_FEEDBACK_WRONG: Final = "👎 No, it was wrong"
+
+# -- ephemeral errors -----------------------------------------------------------------------------
+
+UNKNOWN_SERVICE: Final = "🤔 I don't know a service called {name}."
+UNKNOWN_SERVICE_SUGGEST: Final = "Did you mean {suggestions}?"
+UNKNOWN_SERVICE_HINT: Final = "Names must match the topology exactly; `/rollback help` shows usage."
+USAGE_TITLE: Final = "I couldn't read {text}{problem}. Here is what I understand:"
+USAGE_PROBLEM: Final = " ({problem})"
+USAGE_EMPTY_TITLE: Final = "Here is what I understand:"
+USAGE_COMMANDS: Final = (
+    "• `/rollback plan &lt;service|incident&gt; [--window 2h] [--to VERSION]`: draft a plan now\n"
+    "• `/rollback status [plan]`: where a plan is (the latest when none is named)\n"
+    "• `/rollback simulate &lt;plan&gt;`: what each step would do, touching nothing\n"
+    "• `/rollback abort &lt;plan&gt;`: stop a plan; running steps finish\n"
+    "• `/rollback history &lt;service&gt;`: past plans for a service\n"
+    "• `/rollback help`: this message"
+)
+NOT_AUTHORIZED: Final = "🔒 You can't do that: {reason}"
+PLAN_NOT_FOUND: Final = (
+    "🔍 There is no plan {plan_id}. `/rollback status` shows the latest plans in this channel."
+)
+INTERNAL_ERROR: Final = (
+    "💥 Something went wrong on our side. `/rollback status` shows what the plan did. "
+    "If it happens again, give the Backout admins this reference: {ref}"
+)
+
+# -- short replies of the handlers (``bot/slack/handlers``) -----------------------------------
+# These take data, so they escape it themselves; the escaping helpers are imported when called
+# because :mod:`bot.slack.views` imports this module.
+
+NOT_AN_APPROVER: Final = (
+    "only the plan's approvers can do this, and only while the plan is still open "
+    "(`/rollback status` shows where it is)"
+)
+NOT_ALLOWED_ABORT: Final = (
+    "🔒 You can't abort this plan: only its approvers can, and only before it has finished."
+)
+THANKS_FEEDBACK: Final = "🙏 Thanks: your answer goes into how Backout ranks suspects next time."
+NO_PLANS: Final = "No plan yet. `/rollback plan &lt;service&gt;` drafts one."
+WORKING: Final[dict[str, str]] = {
+    "plan": "⏳ Drafting a rollback plan for {target}…",
+    "status": "⏳ Looking up {target}…",
+    "simulate": "🧪 Simulating plan {target}…",
+    "abort": "🛑 Aborting plan {target}…",
+    "history": "⏳ Looking up the history of {target}…",
+    "replan": "⏳ Drafting a fresh plan for incident {target}…",
+}
+WORKING_OTHER: Final = "⏳ Working on it…"
+WORKING_LATEST: Final = "the latest plan"
+UNKNOWN_INCIDENT: Final = (
+    "🤷 No incident {incident} is known here. `/rollback plan &lt;service&gt;` works too."
+)
+ABORTED: Final = "🛑 Plan {plan_id} aborted: steps that had not started will not run."
+APPROVED: Final = "👍 You approved {count} step(s): {steps}."
+APPROVED_QUEUED: Final = "Running now: {steps}."
+APPROVED_WAITING: Final = "Waiting for another approver: {steps}."
+APPROVED_REFUSED: Final = "Not approved: {reasons}."
+APPROVED_NOTHING: Final = "Nothing is left to approve in this plan."
+HISTORY_CHANGES: Final = "*Recent changes to {service}:*"
+HISTORY_NO_CHANGES: Final = "*Recent changes to {service}:* none recorded"
+HISTORY_CHANGE: Final = "• {at} {change} {kind}{versions}{actor}{summary}"
+HISTORY_VERSIONS: Final = " {before} → {after}"
+HISTORY_ACTOR: Final = " by {actor}"
+HISTORY_SUMMARY: Final = ": {summary}"
+HISTORY_PLANS: Final = "*Plans that touched it:*"
+HISTORY_NO_PLANS: Final = "*Plans that touched it:* none"
+HISTORY_PLAN: Final = "• {at} {plan_id} *{status}*, incident {incident}, top suspect {suspect}"
+
+
+def working(verb: str, target: str | None) -> str:
+    """The ephemeral line ``ack()`` answers a command with, before the slow work starts."""
+    from bot.slack.views.escape import code  # here: bot.slack.views imports this module
+
+    template = WORKING.get(verb)
+    if template is None:
+        return WORKING_OTHER
+    return template.format(target=code(target, limit=100) if target else WORKING_LATEST)
+
+
+def unknown_incident(incident_id: str) -> str:
+    """The answer to ``/rollback plan inc-…`` for an incident Backout has not seen."""
+    from bot.slack.views.escape import code  # here: bot.slack.views imports this module
+
+    return UNKNOWN_INCIDENT.format(incident=code(incident_id, limit=100))
+
+
+def aborted(plan_id: str) -> str:
+    """The answer to ``/rollback abort`` when the plan was aborted."""
+    from bot.slack.views.escape import code  # here: bot.slack.views imports this module
+
+    return ABORTED.format(plan_id=code(plan_id, limit=100))
+
+
+def approval(result: ApprovalLike) -> str:
+    """What an approve click did: approved, now running, waiting for a second approver, refused."""
+    from bot.slack.views.escape import code, escape, truncate  # here, as above
+
+    def steps(ids: Sequence[str]) -> str:
+        shown = LIST_SEPARATOR.join(code(i, limit=40) for i in list(ids)[:20])
+        more = len(ids) - 20
+        return shown + (LIST_SEPARATOR + AND_MORE.format(count=more) if more > 0 else "")
+
+    parts = []
+    if result.approved:
+        parts.append(APPROVED.format(count=len(result.approved), steps=steps(result.approved)))
+    if result.queued:
+        parts.append(APPROVED_QUEUED.format(steps=steps(result.queued)))
+    if result.waiting:
+        parts.append(APPROVED_WAITING.format(steps=steps(result.waiting)))
+    if result.refused:
+        reasons = "; ".join(truncate(escape(r), 300) for r in list(result.refused)[:5])
+        parts.append(APPROVED_REFUSED.format(reasons=reasons))
+    return " ".join(parts) or APPROVED_NOTHING
+
+
+def history(service: str, changes: Sequence[Change], plans: Sequence[StoredPlan]) -> str:
+    """``/rollback history <service>``: its recent changes and the plans that touched it."""
+    from bot.slack.views.escape import code, escape, truncate  # here, as above
+
+    name = code(service, limit=100)
+    lines = [
+        HISTORY_CHANGES.format(service=name) if changes else HISTORY_NO_CHANGES.format(service=name)
+    ]
+    for change in list(changes)[:10]:
+        versions = (
+            HISTORY_VERSIONS.format(
+                before=code(change.from_version or EMPTY, limit=40),
+                after=code(change.to_version or EMPTY, limit=40),
+            )
+            if change.from_version or change.to_version
+            else ""
+        )
+        line = HISTORY_CHANGE.format(
+            at=change.at.strftime("%Y-%m-%d %H:%M UTC"),
+            change=code(change.id, limit=60),
+            kind=str(change.kind).replace("_", " "),
+            versions=versions,
+            actor=HISTORY_ACTOR.format(actor=truncate(escape(change.actor), 60))
+            if change.actor
+            else "",
+            summary=HISTORY_SUMMARY.format(summary=truncate(escape(change.summary), 200))
+            if change.summary.strip()
+            else "",
+        )
+        lines.append(line)
+    lines.append(HISTORY_PLANS if plans else HISTORY_NO_PLANS)
+    for stored in list(plans)[:5]:
+        top = stored.plan.suspects[0].change_id if stored.plan.suspects else EMPTY
+        lines.append(
+            HISTORY_PLAN.format(
+                at=stored.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                plan_id=code(stored.id, limit=60),
+                status=truncate(escape(stored.status), 40),
+                incident=code(stored.plan.incident.id, limit=60),
+                suspect=code(top, limit=60),
+            )
+        )
+    return "\n".join(lines)
+
+
+class ApprovalLike(Protocol):
+    """What an approve click did (:class:`bot.core.usecases.Approval`)."""
+
+    @property
+    def approved(self) -> Sequence[str]: ...
+    @property
+    def queued(self) -> Sequence[str]: ...
+    @property
+    def refused(self) -> Sequence[str]: ...
+    @property
+    def waiting(self) -> Sequence[str]: ...

@@ -1,0 +1,271 @@
+"""Showing things in Slack: the plan message (posted, then updated in place), threaded progress,
+the graph picture, summaries; with an outbox so that nothing is lost when Slack is down.
+
+Implements :class:`bot.core.usecases.Notifier` over the real ``slack_sdk`` client. The client
+retries
+429s (honouring ``Retry-After``), 5xx and connection errors itself; a call that still fails goes
+to the store's outbox with an idempotency key and is retried later by :meth:`flush_outbox` (the
+scheduler calls it), so a plan that cannot be posted now is posted when Slack recovers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.slack.views import (
+    PlanView,
+    StepState,
+    incident_summary,
+    plan_message,
+    progress_reply,
+)
+from bot.slack.views.graph import GraphRenderError, plan_graph_dot, render_png
+from bot.store import StepStatus, Store, StoredPlan
+from bot.store.conversations import Conversations, PlanMessage
+
+__all__ = ["SlackNotifier", "make_web_client"]
+
+log = logging.getLogger(__name__)
+
+_PENDING = "pending:"
+"""The ``ts`` a plan message has until Slack has taken it (it may be waiting in the outbox)."""
+_RETRY_DELAYS = (5.0, 15.0, 60.0, 300.0)
+_PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_blocks",
+        "msg_too_long",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "no_permission",
+        "message_not_found",
+    }
+)
+
+
+def make_web_client(*, token: str, base_url: str | None, timeout: int = 10) -> WebClient:
+    """The real Slack client, retrying rate limits, server errors and dropped connections."""
+    client = WebClient(
+        token=token,
+        base_url=base_url or WebClient.BASE_URL,
+        timeout=timeout,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+    return client
+
+
+class SlackNotifier:
+    """Posts and updates plan messages for the use cases.
+
+    Args:
+        client: the Slack client (bot token).
+        store: plans and the audit log.
+        graphs: whether to render and upload a graph picture with each new plan.
+    """
+
+    def __init__(self, *, client: WebClient, store: Store, graphs: bool = True) -> None:
+        self.client = client
+        self.store = store
+        self.conversations = Conversations.of(store)
+        self.graphs = graphs
+        self.worker = f"outbox-{uuid.uuid4().hex[:8]}"
+        self._update_lock = threading.Lock()
+
+    # -- the Notifier port ------------------------------------------------------------------
+
+    def post_plan(
+        self, plan_id: str, *, channel: str, thread_ts: str | None, requester: str | None = None
+    ) -> None:
+        """Post the plan message (in a thread when ``thread_ts``) and, if possible, its graph."""
+        stored = self.store.get_plan(plan_id)
+        args: dict[str, Any] = {"channel": channel, **plan_message(self.view(stored))}
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        self.conversations.set_plan_message(
+            plan_id,
+            channel=channel,
+            ts=f"{_PENDING}{plan_id}",
+            thread_ts=thread_ts,
+            requester=requester,
+        )
+        result = self._call("chat.postMessage", args, key=f"plan:{plan_id}")
+        if result is not None:
+            self._posted(plan_id, result)
+            if self.graphs and stored.plan.steps:
+                thread = thread_ts or str(result.get("ts"))
+                self._upload_graph(stored, channel=channel, thread_ts=thread)
+
+    def refresh_plan(self, plan_id: str) -> None:
+        """Update the plan message in place to show approvals and progress."""
+        message = self._posted_message(plan_id)
+        if message is not None:
+            self._update(message, self.view(self.store.get_plan(plan_id)))
+
+    def step_changed(self, plan_id: str, step_id: str) -> None:
+        """A step moved: update the message, and say so in the thread when it finished."""
+        message = self._posted_message(plan_id)
+        if message is None:
+            return
+        stored = self.store.get_plan(plan_id)
+        view = self.view(stored)
+        self._update(message, view)
+        state = view.steps[step_id]
+        if state.status not in (StepStatus.DONE, StepStatus.FAILED, StepStatus.NOT_NEEDED):
+            return
+        step = next(s for s in stored.plan.steps if s.id == step_id)
+        args = {
+            "channel": message.channel,
+            "thread_ts": message.ts,
+            **progress_reply(step_id, step=step, state=state),
+        }
+        self._call("chat.postMessage", args, key=f"progress:{plan_id}:{step_id}:{state.status}")
+
+    def post_summary(self, plan_id: str) -> None:
+        """The post-incident summary, in the plan's thread."""
+        message = self.conversations.plan_message(plan_id)
+        if message is None:
+            return
+        stored = self.store.get_plan(plan_id)
+        timeline = [
+            (
+                e.at,
+                e.actor,
+                e.action + (f" {e.subject.split('/', 1)[1]}" if "/" in e.subject else ""),
+            )
+            for e in self.store.audit_entries(subject_prefix=plan_id)
+        ]
+        thread = message.thread_ts or (None if message.ts.startswith(_PENDING) else message.ts)
+        args: dict[str, Any] = {
+            "channel": message.channel,
+            **incident_summary(self.view(stored), timeline=timeline),
+        }
+        if thread:
+            args["thread_ts"] = thread
+        self._call("chat.postMessage", args, key=f"summary:{plan_id}")
+
+    def status_message(self, plan_id: str) -> dict[str, Any]:
+        """The plan as it stands, for an ephemeral ``/rollback status`` answer."""
+        return plan_message(self.view(self.store.get_plan(plan_id)))
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def view(self, stored: StoredPlan) -> PlanView:
+        """What the views need to draw a stored plan."""
+        approvals = self.store.approvals(stored.id)
+        return PlanView(
+            plan_id=stored.id,
+            plan=stored.plan,
+            plan_status=stored.status,
+            mode=stored.mode,
+            steps={
+                r.step_id: StepState(
+                    status=str(r.status),
+                    reason=r.reason,
+                    approvers=approvals.get(r.step_id, frozenset()),
+                )
+                for r in stored.steps
+            },
+        )
+
+    def flush_outbox(self, *, limit: int = 20) -> int:
+        """Send what earlier calls could not; returns how many were sent."""
+        sent = 0
+        for item in self.conversations.claim_due(worker=self.worker, limit=limit):
+            try:
+                response = self.client.api_call(item.method, json=dict(item.args))
+            except SlackApiError as exc:
+                self._failed_again(item.id, item.attempts, exc.response.get("error", "error"))
+                continue
+            except (SlackClientError, OSError) as exc:
+                self._failed_again(item.id, item.attempts, str(exc))
+                continue
+            result = dict(response.data) if isinstance(response.data, dict) else {}
+            self.conversations.mark_sent(item.id, result=result)
+            if item.key.startswith("plan:"):
+                self._posted(item.key.split(":", 1)[1], result)
+            sent += 1
+        return sent
+
+    def _posted_message(self, plan_id: str) -> PlanMessage | None:
+        """Where the plan's message is, once Slack has taken it (not while it waits to be sent)."""
+        message = self.conversations.plan_message(plan_id)
+        if message is None or message.ts.startswith(_PENDING):
+            return None
+        return message
+
+    def _update(self, message: PlanMessage, view: PlanView) -> None:
+        with self._update_lock:
+            args = {"channel": message.channel, "ts": message.ts, **plan_message(view)}
+            self._call("chat.update", args, key=None)
+
+    def _call(
+        self, method: str, args: Mapping[str, Any], *, key: str | None
+    ) -> dict[str, Any] | None:
+        """Call Slack; on failure keep the call in the outbox (when it has a key)."""
+        try:
+            response = self.client.api_call(method, json=dict(args))
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "error"))
+            log.warning("slack %s failed: %s", method, error)
+            if key is not None and error not in _PERMANENT_ERRORS:
+                self.conversations.enqueue(method, args, key=key)
+            return None
+        except (SlackClientError, OSError) as exc:  # connection failures, timeouts
+            # A timeout may hide a call that Slack did perform: the outbox may then post twice,
+            # which is better than never. The key keeps it to one queued copy.
+            log.warning("slack %s failed: %s", method, exc)
+            if key is not None:
+                self.conversations.enqueue(method, args, key=key)
+            return None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _posted(self, plan_id: str, result: Mapping[str, Any]) -> None:
+        message = self.conversations.plan_message(plan_id)
+        self.conversations.set_plan_message(
+            plan_id,
+            channel=str(result.get("channel") or (message.channel if message else "")),
+            ts=str(result.get("ts")),
+            thread_ts=message.thread_ts if message else None,
+            requester=message.requester if message else None,
+        )
+
+    def _failed_again(self, item_id: int, attempts: int, error: str) -> None:
+        if error in _PERMANENT_ERRORS or attempts >= len(_RETRY_DELAYS):
+            self.conversations.mark_failed(item_id, error=error)
+        else:
+            self.conversations.mark_retry(item_id, error=error, delay=_RETRY_DELAYS[attempts])
+
+    def _upload_graph(self, stored: StoredPlan, *, channel: str, thread_ts: str) -> None:
+        statuses = {r.step_id: str(r.status) for r in stored.steps}
+        try:
+            png = render_png(plan_graph_dot(stored.plan, statuses))
+            self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                content=png,
+                filename=f"{stored.id}.png",
+                title=f"Rollback order for {stored.id}",
+            )
+        except GraphRenderError as exc:
+            log.warning("no graph for %s: %s", stored.id, exc)
+        except SlackClientError as exc:  # the picture is a nicety: the plan is already posted
+            log.warning("graph upload for %s failed: %s", stored.id, exc)

@@ -1,0 +1,208 @@
+"""The post-incident summary posted in the plan's thread once the incident's alerts resolve.
+
+A pure view like :mod:`bot.slack.views.plan`: the plan and its final state, plus the audit log's
+entries for the plan, become one Block Kit message: what happened when (the timeline), what ran,
+how long it took, who approved, and a "was the suspect right?" control whose answer feeds the
+suspect scoring's history. The scheduler decides when to post it; nothing here calls Slack.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from bot.slack import messages
+from bot.slack.views.escape import code
+from bot.slack.views.plan import (
+    PlanView,
+    _action_words,
+    _actions,
+    _at,
+    _blocks,
+    _button,
+    _divider,
+    _header,
+    _message,
+    _names,
+    _numbers,
+    _pack,
+    _section,
+    _short,
+    _status_emoji,
+    _status_words,
+)
+from planners.explain import format_seconds
+
+__all__ = ["ACTION_FEEDBACK_RIGHT", "ACTION_FEEDBACK_WRONG", "incident_summary"]
+
+ACTION_FEEDBACK_RIGHT: Final = "backout_feedback_right"
+"""The suspect was the cause; value ``plan_id``."""
+ACTION_FEEDBACK_WRONG: Final = "backout_feedback_wrong"
+"""The suspect was not the cause; value ``plan_id``."""
+
+_NOT_RUN = frozenset({"pending", "queued"})
+_TIMELINE_HEAD = 15
+_TIMELINE_TAIL = 15
+_MAX_RAN = 25
+_MAX_TIMELINE_SECTIONS = 6
+# A Slack user (U…) or enterprise user (W…) id: only such an approver is shown as a mention.
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+def incident_summary(
+    plan_view: PlanView, timeline: Sequence[tuple[datetime, str, str]]
+) -> dict[str, Any]:
+    """The post-incident summary: outcome, duration, approvers, what ran, timeline, feedback.
+
+    Args:
+        plan_view: the plan and its final state.
+        timeline: audit entries ``(when, actor, what)`` in any order; shown oldest first, the
+            first and last fifteen when there are more.
+
+    Returns:
+        ``{"text", "blocks"}`` within Slack's limits, with the buttons
+        ``backout_feedback_right`` and ``backout_feedback_wrong`` (value ``plan_id``).
+    """
+    plan = plan_view.plan
+    entries = sorted(timeline, key=lambda entry: _utc(entry[0]))
+    services = (
+        _names(plan.incident.services, limit=5)
+        if plan.incident.services
+        else _short(plan.incident.id)
+    )
+    blocks = _blocks(
+        _header(messages.SUMMARY_HEADER.format(services=services)),
+        _section(
+            "\n".join(
+                [
+                    messages.SUMMARY_OUTCOME.format(
+                        plan_id=code(plan_view.plan_id, limit=60),
+                        status=_short(plan_view.plan_status, 40),
+                        counts=_counts(plan_view),
+                    ),
+                    _duration(plan_view, entries),
+                    _approvers(plan_view),
+                ]
+            )
+        ),
+        [_section(text) for text in _pack(_ran(plan_view))],
+        [_section(text) for text in _timeline(entries)[:_MAX_TIMELINE_SECTIONS]],
+        _divider(),
+        _section(_question(plan_view)),
+        _actions(
+            [
+                _button(
+                    messages.BUTTON_FEEDBACK_RIGHT,
+                    action_id=ACTION_FEEDBACK_RIGHT,
+                    value=plan_view.plan_id,
+                    style="primary",
+                ),
+                _button(
+                    messages.BUTTON_FEEDBACK_WRONG,
+                    action_id=ACTION_FEEDBACK_WRONG,
+                    value=plan_view.plan_id,
+                ),
+            ]
+        ),
+    )
+    fallback = messages.SUMMARY_FALLBACK.format(
+        services=services, status=_short(plan_view.plan_status, 40), counts=_counts(plan_view)
+    )
+    return _message(fallback, blocks)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _counts(view: PlanView) -> str:
+    counts: dict[str, int] = {}
+    for step in view.plan.steps:
+        status = str(view.state(step.id).status)
+        counts[status] = counts.get(status, 0) + 1
+    if not counts:
+        return messages.EMPTY
+    return messages.LIST_SEPARATOR.join(
+        f"{_status_emoji(status)} {count} {_short(messages.STATUS_WORDS.get(status, status), 40)}"
+        for status, count in counts.items()
+    )
+
+
+def _duration(view: PlanView, entries: Sequence[tuple[datetime, str, str]]) -> str:
+    moments = [_utc(at) for at, _, _ in entries]
+    if view.plan.incident.started_at is not None:
+        moments.append(_utc(view.plan.incident.started_at))
+    if len(moments) < 2:
+        return messages.SUMMARY_NO_DURATION
+    start, end = min(moments), max(moments)
+    return messages.SUMMARY_DURATION.format(
+        start=_at(start, "%H:%M:%S"),
+        end=_at(end, "%H:%M:%S"),
+        duration=format_seconds(int((end - start).total_seconds())),
+    )
+
+
+def _approvers(view: PlanView) -> str:
+    everyone = sorted({a for state in view.steps.values() for a in state.approvers})
+    if not everyone:
+        return messages.SUMMARY_NO_APPROVERS
+    shown = [f"<@{a}>" if _USER_ID.fullmatch(a) else _short(a, 60) for a in everyone[:20]]
+    if len(everyone) > 20:
+        shown.append(messages.AND_MORE.format(count=len(everyone) - 20))
+    return messages.SUMMARY_APPROVERS.format(approvers=messages.LIST_SEPARATOR.join(shown))
+
+
+def _ran(view: PlanView) -> list[str]:
+    numbers = _numbers(view.plan)
+    ran = [s for s in view.plan.steps if str(view.state(s.id).status) not in _NOT_RUN]
+    if not ran:
+        return [messages.SUMMARY_RAN_NOTHING]
+    lines = [messages.SUMMARY_RAN_TITLE]
+    for step in ran[:_MAX_RAN]:
+        state = view.state(step.id)
+        lines.append(
+            messages.SUMMARY_RAN_STEP.format(
+                emoji=_status_emoji(str(state.status)),
+                number=numbers[step.id],
+                action=_action_words(step),
+                status=_status_words(state),
+            )
+        )
+    if len(ran) > _MAX_RAN:
+        lines.append(messages.SUMMARY_TIMELINE_GAP.format(count=len(ran) - _MAX_RAN))
+    return lines
+
+
+def _timeline(entries: Sequence[tuple[datetime, str, str]]) -> list[str]:
+    if not entries:
+        return [messages.SUMMARY_TIMELINE_EMPTY]
+    lines = [messages.SUMMARY_TIMELINE_TITLE]
+    shown: Sequence[tuple[datetime, str, str] | None] = entries
+    if len(entries) > _TIMELINE_HEAD + _TIMELINE_TAIL:
+        shown = [*entries[:_TIMELINE_HEAD], None, *entries[-_TIMELINE_TAIL:]]
+    for entry in shown:
+        if entry is None:
+            hidden = len(entries) - _TIMELINE_HEAD - _TIMELINE_TAIL
+            lines.append(messages.SUMMARY_TIMELINE_GAP.format(count=hidden))
+            continue
+        at, actor, what = entry
+        lines.append(
+            messages.SUMMARY_TIMELINE_ENTRY.format(
+                at=_at(at, "%H:%M:%S"), actor=_short(actor, 60), what=_short(what, 300)
+            )
+        )
+    return _pack(lines)
+
+
+def _question(view: PlanView) -> str:
+    plan = view.plan
+    if plan.abstained or not plan.suspects:
+        return messages.SUMMARY_FEEDBACK_ABSTAINED
+    top = plan.suspects[0]
+    return messages.SUMMARY_FEEDBACK_SUSPECT.format(
+        kind=_short(str(top.kind).replace("_", " "), 40),
+        service=_short(top.service),
+        change=code(top.change_id, limit=80),
+    )

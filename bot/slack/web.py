@@ -1,0 +1,176 @@
+"""The bot's HTTP face: ``POST /slack/events`` for everything Slack sends, plus ``/healthz``,
+``/readyz`` and ``/metrics``. An ASGI app served by uvicorn (``backout serve``).
+
+Before Bolt sees a request, it must be signed with the app's signing secret within Slack's
+five-minute window and not be a byte-for-byte replay of an earlier one: otherwise 401 and nothing
+is processed. A signed body that cannot be parsed (or that Bolt cannot take apart) is a 400.
+Bolt's ``dispatch`` runs on a worker thread, so it never blocks the event loop; nothing escapes
+as a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qs
+
+from slack_bolt import App, BoltRequest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.runtime.services import Services
+
+__all__ = ["MAX_BODY_BYTES", "build_web", "is_signed"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000
+"""Slack's payloads are far smaller; anything bigger is refused (413)."""
+_DRAIN_CAP = 16_000_000
+"""Past this, an oversized body is no longer read at all: the connection is dropped."""
+_WINDOW = 300
+"""Slack's replay window: a request signed longer ago (or ahead) than this is refused."""
+
+
+def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette:
+    """The ASGI application around the Bolt app."""
+    key = signing_secret.encode()
+
+    async def slack_events(request: Request) -> Response:
+        started = time.perf_counter()
+        kind = "unknown"
+        response: Response | None = None
+        try:
+            body = await _body(request)
+            if body is None:
+                response = PlainTextResponse("request body too large", status_code=413)
+                return response
+            headers: dict[str, str | Sequence[str]] = dict(request.headers)
+            if not is_signed(body, request.headers, key=key, now=time.time()):
+                response = PlainTextResponse("invalid or stale signature", status_code=401)
+                return response
+            kind = _kind(body, request.headers.get("content-type", ""))
+            # An exact replay is refused. Slack's own event retries are deduplicated by event_id
+            # (bot.slack.app), so they skip this check.
+            retry = "x-slack-retry-num" in headers and kind == "event_callback"
+            signature = request.headers.get("x-slack-signature", "")
+            if not retry and not await run_in_threadpool(
+                services.conversations.claim_event, f"sig:{signature}"
+            ):
+                response = PlainTextResponse("replayed request", status_code=401)
+                return response
+            if kind == "malformed":
+                response = PlainTextResponse("malformed body", status_code=400)
+                return response
+            bolt_request = BoltRequest(
+                body=body.decode("utf-8"), query=dict(request.query_params), headers=headers
+            )
+            try:
+                bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+            except Exception:  # a body Bolt could not take apart: the request's fault, logged
+                ref = uuid.uuid4().hex[:8]
+                log.exception("could not dispatch a %s request (ref %s)", kind, ref)
+                response = PlainTextResponse(f"unprocessable request (ref {ref})", 400)
+                return response
+            response = Response(
+                content=bolt_response.body,
+                status_code=bolt_response.status,
+                headers=bolt_response.first_headers_without_set_cookie(),
+            )
+            return response
+        finally:
+            status = response.status_code if response is not None else 500
+            services.metrics.requests.labels(kind=kind, status=str(status)).inc()
+            services.metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        try:
+            await run_in_threadpool(services.store.list_plans, limit=1)
+        except Exception as exc:  # readiness reports any failure of the database as not ready
+            log.warning("not ready: %s", exc)
+            return JSONResponse({"ready": False, "database": "unreachable"}, status_code=503)
+        return JSONResponse({"ready": True, "services": len(services.backout.topology.services)})
+
+    async def metrics(_: Request) -> Response:
+        return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )
+
+
+async def _body(request: Request) -> bytes | None:
+    """The body, or None when it is over the limit (read and dropped, up to a hard cap, so the
+    client gets the 413 instead of a reset connection)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _DRAIN_CAP:
+            break
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+    return b"".join(chunks) if size <= MAX_BODY_BYTES else None
+
+
+def is_signed(body: bytes, headers: Mapping[str, str], *, key: bytes, now: float) -> bool:
+    """Slack's v0 signature over ``v0:timestamp:body``, within the five-minute window.
+
+    Any malformed header (missing, not a number, another scheme) is simply not signed.
+    """
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    signature = headers.get("x-slack-signature", "")
+    if not timestamp.isdigit() or len(timestamp) > 12 or abs(now - int(timestamp)) > _WINDOW:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(key, base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _interaction_ok(payload: Mapping[str, object]) -> bool:
+    """A button click must say who clicked what."""
+    if payload.get("type") != "block_actions":
+        return True
+    user, actions = payload.get("user"), payload.get("actions")
+    return (
+        isinstance(user, dict)
+        and isinstance(user.get("id"), str)
+        and isinstance(actions, list)
+        and bool(actions)
+        and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    )
+
+
+def _kind(body: bytes, content_type: str) -> str:
+    """What Slack sent (``command``, ``block_actions``, ``event_callback``…), or ``malformed``."""
+    try:
+        text = body.decode("utf-8")
+        if content_type.startswith("application/json"):
+            data = json.loads(text)
+            return str(data.get("type", "unknown")) if isinstance(data, dict) else "malformed"
+        form = parse_qs(text, strict_parsing=bool(text))
+        if "payload" in form:
+            payload = json.loads(form["payload"][0])
+            if not isinstance(payload, dict) or not _interaction_ok(payload):
+                return "malformed"
+            return str(payload.get("type", "unknown"))
+        if "command" in form:
+            return "command"
+        return "malformed"
+    except (UnicodeDecodeError, ValueError):
+        return "malformed"

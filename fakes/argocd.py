@@ -1,0 +1,264 @@
+"""A fake Argo CD API server on loopback, for the executor's tests and the demo.
+
+It stands in for Argo CD in the "Real parts and their fakes" table of DESIGN.md: a stdlib
+``ThreadingHTTPServer`` on ``127.0.0.1`` port 0, used as a context manager, that the real
+:class:`integrations.executors.argocd.ArgoCDExecutor` talks to over HTTP. It keeps Applications
+with their sync history, ``spec.syncPolicy.automated`` and ``status.operationState``; a rollback
+really changes what the next GET returns, and it is refused with Argo CD's own message while
+auto-sync is on. Requests are recorded and faults are injected with :meth:`FakeArgoCD.fail_next`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from fakes.kubernetes import merge_patch
+from fakes.server import Faults, Incoming, LoopbackServer, Reply
+
+__all__ = ["REFUSAL", "FakeArgoCD", "RecordedRequest"]
+
+REFUSAL = "rollback cannot be initiated when auto-sync is enabled"
+"""What Argo CD answers a rollback with while auto-sync is on."""
+
+_PREFIX = "/api/v1/applications/"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received: method, decoded path, query, headers and JSON body."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any = None
+
+
+@dataclass
+class _App:
+    data: dict[str, Any]
+    polls_left: int = 0
+    fail_message: str | None = None
+
+
+class FakeArgoCD(LoopbackServer):
+    """Argo CD's application API, in memory: GET, rollback, PATCH (merge) of an Application.
+
+    Args:
+        token: the bearer token it accepts; anything else gets 401.
+        refusal_status: the status of the auto-sync refusal (400 on recent versions, 500 on some).
+        running_polls: how many GETs see a rollback ``Running`` before it has ``Succeeded``.
+    """
+
+    methods = frozenset({"GET", "POST", "PATCH", "PUT"})
+
+    def __init__(
+        self,
+        *,
+        token: str = "argocd-token",  # noqa: S107 (a fake's test credential, not a secret)
+        refusal_status: int = 400,
+        running_polls: int = 0,
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.refusal_status = refusal_status
+        self.running_polls = running_polls
+        self.requests: list[RecordedRequest] = []
+        self._apps: dict[str, _App] = {}
+        self._faults = Faults()
+        self._lock = threading.Lock()
+
+    def add_app(
+        self,
+        name: str,
+        *,
+        revisions: Sequence[str],
+        auto_sync: bool = False,
+        project: str = "default",
+        namespace: str = "argocd",
+        repo_url: str = "https://git.example.com/shop/deploy.git",
+    ) -> None:
+        """Add an application whose history deployed ``revisions`` in order (ids 0, 1, ...)."""
+        source = {"repoURL": repo_url, "path": name, "targetRevision": "HEAD"}
+        history = [
+            {"id": i, "revision": rev, "deployedAt": _now(), "source": dict(source)}
+            for i, rev in enumerate(revisions)
+        ]
+        head = revisions[-1] if revisions else ""
+        data: dict[str, Any] = {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "project": project,
+                "source": source,
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+                "syncPolicy": {"automated": {"prune": True, "selfHeal": True}} if auto_sync else {},
+            },
+            "status": {
+                "sync": {"status": "Synced", "revision": head},
+                "health": {"status": "Healthy"},
+                "history": history,
+                "operationState": {
+                    "phase": "Succeeded",
+                    "message": "successfully synced (all tasks run)",
+                    "operation": {"sync": {"revision": head}},
+                    "syncResult": {"revision": head},
+                },
+            },
+        }
+        with self._lock:
+            self._apps[name] = _App(data=data)
+
+    def app(self, name: str) -> dict[str, Any]:
+        """A copy of the application as a GET would return it (without advancing anything)."""
+        with self._lock:
+            return copy.deepcopy(self._apps[name].data)
+
+    def deployed_revision(self, name: str) -> str:
+        """The revision of the application's last history entry."""
+        history: list[dict[str, Any]] = self.app(name)["status"]["history"]
+        return str(history[-1]["revision"])
+
+    def auto_sync(self, name: str) -> bool:
+        """Whether ``spec.syncPolicy.automated`` is set."""
+        return bool((self.app(name)["spec"].get("syncPolicy") or {}).get("automated"))
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next matching request (``path`` is a prefix) with ``status`` after
+        ``delay`` seconds, instead of serving it."""
+        with self._lock:
+            self._faults.add(status, method=method, path=path, body=body, delay=delay)
+
+    def fail_next_operation(self, name: str, message: str = "one or more objects failed") -> None:
+        """Make the next rollback of ``name`` end in phase ``Failed``."""
+        with self._lock:
+            self._apps[name].fail_message = message
+
+    def writes(self) -> list[RecordedRequest]:
+        """The recorded requests that were not GETs."""
+        return [r for r in self.requests if r.method != "GET"]
+
+    # Request handling, called from the handler threads.
+
+    def _respond(self, incoming: Incoming) -> Reply:
+        request = RecordedRequest(
+            incoming.method, unquote(incoming.path), incoming.query, incoming.headers, incoming.body
+        )
+        with self._lock:
+            self.requests.append(request)
+            fault = self._faults.take(request.method, request.path)
+            if fault is not None:
+                body = fault.body if fault.body is not None else _error("injected fault", 13)
+                return Reply(fault.status, body, delay=fault.delay)
+            if request.headers.get("authorization") != f"Bearer {self.token}":
+                return Reply(401, _error("no session information", 16))
+            return Reply(*self._route(request))
+
+    def _route(self, request: RecordedRequest) -> tuple[int, Any]:
+        if not request.path.startswith(_PREFIX):
+            return 404, _error(f"no route for {request.path}", 5)
+        name, _, action = request.path[len(_PREFIX) :].partition("/")
+        app = self._apps.get(name)
+        if app is None:
+            return 404, _error(f'applications.argoproj.io "{name}" not found', 5)
+        body = request.body if isinstance(request.body, dict) else {}
+        project = request.query.get("project") or body.get("project")
+        if project and project != app.data["spec"]["project"]:
+            return 403, _error("permission denied", 7)
+        if request.method == "GET" and not action:
+            self._advance(app)
+            return 200, copy.deepcopy(app.data)
+        if request.method == "POST" and action == "rollback":
+            return self._rollback(app, body)
+        if request.method == "PATCH" and not action:
+            return self._patch(app, body)
+        return 405, _error(f"{request.method} {request.path} is not supported", 12)
+
+    def _rollback(self, app: _App, body: dict[str, Any]) -> tuple[int, Any]:
+        data = app.data
+        if (data["spec"].get("syncPolicy") or {}).get("automated"):
+            return self.refusal_status, _error(REFUSAL, 9)
+        if data["status"]["operationState"]["phase"] == "Running":
+            return 400, _error("another operation is already in progress", 9)
+        entry = next((e for e in data["status"]["history"] if e["id"] == body.get("id")), None)
+        if entry is None:
+            name = data["metadata"]["name"]
+            message = f"application {name} does not have deployment with id {body.get('id')}"
+            return 400, _error(message, 3)
+        if body.get("dryRun"):
+            return 200, copy.deepcopy(data)
+        data["status"]["operationState"] = {
+            "phase": "Running",
+            "message": "",
+            "startedAt": _now(),
+            "operation": {
+                "sync": {"revision": entry["revision"], "prune": bool(body.get("prune"))}
+            },
+        }
+        app.polls_left = self.running_polls
+        if app.polls_left == 0:
+            self._advance(app)
+        return 200, copy.deepcopy(data)
+
+    def _advance(self, app: _App) -> None:
+        state = app.data["status"]["operationState"]
+        if state["phase"] != "Running":
+            return
+        if app.polls_left > 0:
+            app.polls_left -= 1
+            return
+        revision = state["operation"]["sync"]["revision"]
+        if app.fail_message is not None:
+            state.update(phase="Failed", message=app.fail_message, finishedAt=_now())
+            app.fail_message = None
+            return
+        history = app.data["status"]["history"]
+        history.append(
+            {
+                "id": max(e["id"] for e in history) + 1,
+                "revision": revision,
+                "deployedAt": _now(),
+                "source": dict(app.data["spec"]["source"]),
+            }
+        )
+        state.update(
+            phase="Succeeded",
+            message="successfully synced (all tasks run)",
+            finishedAt=_now(),
+            syncResult={"revision": revision},
+        )
+        sync = app.data["status"]["sync"]
+        sync["status"] = "Synced" if sync["revision"] == revision else "OutOfSync"
+
+    def _patch(self, app: _App, body: dict[str, Any]) -> tuple[int, Any]:
+        if body.get("patchType", "json") != "merge":
+            return 400, _error("the fake supports patchType 'merge' only", 3)
+        try:
+            patch = json.loads(body.get("patch") or "")
+        except ValueError:
+            return 400, _error("patch is not JSON", 3)
+        app.data = merge_patch(app.data, patch)
+        return 200, copy.deepcopy(app.data)
+
+
+def _error(message: str, code: int) -> dict[str, Any]:
+    """The body grpc-gateway gives an error."""
+    return {"error": message, "code": code, "message": message}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

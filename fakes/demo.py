@@ -1,0 +1,185 @@
+"""``python -m fakes.demo`` (``make demo``): the whole story on this machine, no Slack account.
+
+The bot runs for real (its HTTP server, store, policy, engine) against the fake Slack and a
+simulated cluster running the bundled Online Boutique. The script plays Slack: it sends signed
+requests to the bot's real endpoint as Slack would (deploy announcements, an Alertmanager alert,
+button clicks, the resolution) and prints the conversation as it unfolds; the transcript is also
+written to ``demo-transcript.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fakes import signing as slack
+from fakes.world import ONCALL, ONCALL_2, STRANGER, BotWorld
+
+__all__ = ["main"]
+
+
+class Story:
+    """Narration plus what appeared in the fake Slack since the last look."""
+
+    def __init__(self, world: BotWorld) -> None:
+        self.world = world
+        self.lines: list[str] = []
+        self._seen = 0
+
+    def say(self, text: str) -> None:
+        self._emit(f"\n▶ {text}")
+
+    def show(self, *, settle: float = 0.4) -> None:
+        time.sleep(settle)
+        transcript = self.world.slack.transcript()
+        for line in transcript[self._seen :]:
+            self._emit(f"  {_compact(line)}")
+        self._seen = len(transcript)
+
+    def _emit(self, line: str) -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Play the incident; returns 0 when the story ended as it should."""
+    parser = argparse.ArgumentParser(prog="python -m fakes.demo", description=__doc__)
+    parser.add_argument("--transcript", default="demo-transcript.txt")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="backout-demo-") as tmp, BotWorld(Path(tmp)) as world:
+        world.services.notifier.graphs = shutil.which("dot") is not None
+        story = Story(world)
+        ok = _play(world, story)
+    Path(args.transcript).write_text("\n".join(story.lines) + "\n", encoding="utf-8")
+    print(f"\nTranscript written to {args.transcript}")
+    return 0 if ok else 1
+
+
+def _play(world: BotWorld, story: Story) -> bool:
+    now = time.time()
+    story.say("CI announces three production deploys in #deploys")
+    for minutes, text in (
+        (67, "Deployed currencyservice from v2.3.0 to v2.3.1 in production by <@U0DEV1>"),
+        (7, "Deployed cartservice from v1.4.2 to v1.4.3 in production by <@U0DEV2>"),
+        (3, "Deployed adservice from v0.9.8 to v0.9.9 in production by <@U0DEV3>"),
+    ):
+        ts = f"{now - minutes * 60:.6f}"
+        event = {
+            "type": "message",
+            "channel": world.deploys_channel,
+            "bot_id": "B0CI",
+            "username": "deploy-bot",
+            "text": text,
+            "ts": ts,
+        }
+        world.post(slack.event_callback(event, secret=world.secret))
+    story.show()
+
+    story.say("Alertmanager posts a firing alert in #alerts")
+    alert_ts = f"{now:.6f}"
+    alert = {
+        "type": "message",
+        "subtype": "bot_message",
+        "bot_id": "B0ALERTMGR",
+        "username": "AlertManager",
+        "channel": world.alerts_channel,
+        "ts": alert_ts,
+        "text": "",
+        "attachments": [
+            {
+                "color": "danger",
+                "title": "[FIRING:2] HighErrorRate checkoutservice frontend",
+                "text": "*Summary:* checkout fails: cart unavailable\n"
+                "*Labels:* service=checkoutservice severity=critical\n"
+                "*Labels:* service=frontend severity=warning",
+                "fallback": "[FIRING:2] HighErrorRate checkoutservice frontend",
+            }
+        ],
+    }
+    world.post(slack.event_callback(alert, secret=world.secret))
+    plans = world.wait_for(lambda: _live_plans(world))
+    plan_id = plans[0].id
+    message = world.wait_for(
+        lambda: (
+            (m := world.services.conversations.plan_message(plan_id))
+            and not m.ts.startswith("pending:")
+            and m
+        )
+    )
+    story.show()
+
+    story.say(f"{STRANGER} (not on call) clicks Approve all")
+    _click(world, "backout_approve_plan", plan_id, STRANGER, message.ts)
+    story.show()
+
+    story.say(f"{ONCALL} approves the partial stage (cartservice is critical: two approvers)")
+    _click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL, message.ts)
+    story.show()
+
+    story.say(f"{ONCALL_2} approves the partial stage too: the rollback runs")
+    _click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL_2, message.ts)
+    world.wait_for(
+        lambda: world.services.store.get_plan(plan_id).status in ("done", "halted"), timeout=30
+    )
+    story.show(settle=1.0)
+
+    story.say("Alertmanager posts the resolution")
+    resolved = dict(
+        alert,
+        ts=f"{time.time():.6f}",
+        attachments=[
+            {
+                "color": "good",
+                "title": "[RESOLVED] HighErrorRate checkoutservice frontend",
+                "text": "*Labels:* service=checkoutservice\n*Labels:* service=frontend",
+                "fallback": "[RESOLVED] HighErrorRate checkoutservice frontend",
+            }
+        ],
+    )
+    world.post(slack.event_callback(resolved, secret=world.secret))
+    story.show(settle=1.0)
+
+    final = world.services.store.get_plan(plan_id)
+    cart = world.executor.version("cartservice")
+    story.say(f"Plan {plan_id} is {final.status}; cartservice now runs {cart}")
+    return final.status == "done" and cart == "v1.4.2"
+
+
+_STEP_STATUS = re.compile(
+    r"·\s(\S+)\s(pending|queued|running|done|failed|skipped|not needed|aborted)"
+)
+
+
+def _compact(line: str) -> str:
+    """An edit of the plan message, shortened to the step statuses it shows."""
+    if " edited: " not in line:
+        return line
+    head = line.split(" edited: ", 1)[0]
+    statuses = ", ".join(f"{emoji} {word}" for emoji, word in _STEP_STATUS.findall(line))
+    return f"{head} updated the plan message: steps {statuses}"
+
+
+def _live_plans(world: BotWorld) -> list[object]:
+    return [p for p in world.services.store.list_plans() if p.mode != "standby"]
+
+
+def _click(world: BotWorld, action_id: str, value: str, user: str, ts: str) -> None:
+    world.post(
+        slack.block_action(
+            action_id,
+            value,
+            user=user,
+            channel=world.alerts_channel,
+            message_ts=ts,
+            secret=world.secret,
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

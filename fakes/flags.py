@@ -1,0 +1,177 @@
+"""A fake feature-flag service on loopback: the Unleash and LaunchDarkly subsets Backout uses.
+
+It stands in for the flag services in the "Real parts and their fakes" table of DESIGN.md: a
+stdlib ``ThreadingHTTPServer`` on ``127.0.0.1`` port 0, used as a context manager, that the real
+:class:`integrations.executors.feature_flags.HttpFlagExecutor` talks to. Both dialects share one
+store of flags (project, flag -> environment -> on), so turning a flag off through one API really
+changes what the next read returns. Requests are recorded with their raw (still escaped) path;
+faults are injected with :meth:`FakeFlagService.fail_next`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from fakes.server import Faults, Incoming, LoopbackServer, Reply
+
+__all__ = ["SEMANTIC_PATCH", "FakeFlagService", "FlagRequest"]
+
+SEMANTIC_PATCH = "domain-model=launchdarkly.semanticpatch"
+"""What LaunchDarkly's content type must carry for a semantic patch."""
+
+
+@dataclass(frozen=True)
+class FlagRequest:
+    """One recorded request: ``raw_path`` as sent, ``segments`` decoded one by one."""
+
+    method: str
+    raw_path: str
+    segments: tuple[str, ...]
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any = None
+
+
+class FakeFlagService(LoopbackServer):
+    """Unleash's admin API and LaunchDarkly's flag API, over one in-memory flag store.
+
+    Args:
+        token: the value of ``Authorization`` it accepts (both vendors send the key raw).
+    """
+
+    methods = frozenset({"GET", "POST", "PATCH"})
+
+    def __init__(
+        self,
+        *,
+        token: str = "flags-token",  # noqa: S107 (a fake's test credential, not a secret)
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.requests: list[FlagRequest] = []
+        self._flags: dict[tuple[str, str], dict[str, bool]] = {}
+        self._faults = Faults()
+        self._lock = threading.Lock()
+
+    def add_flag(
+        self,
+        flag: str,
+        *,
+        project: str = "default",
+        environments: Mapping[str, bool] | None = None,
+    ) -> None:
+        """Add a flag, on in ``production`` unless ``environments`` says otherwise."""
+        with self._lock:
+            self._flags[(project, flag)] = dict(environments or {"production": True})
+
+    def is_on(
+        self, flag: str, *, project: str = "default", environment: str = "production"
+    ) -> bool:
+        """Whether the flag is on in that environment."""
+        with self._lock:
+            return self._flags[(project, flag)][environment]
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next matching request (``path``: a prefix of the raw path) with ``status``
+        after ``delay`` seconds, instead of serving it."""
+        with self._lock:
+            self._faults.add(status, method=method, path=path, body=body, delay=delay)
+
+    def writes(self) -> list[FlagRequest]:
+        """The recorded requests that were not GETs."""
+        return [r for r in self.requests if r.method != "GET"]
+
+    # Request handling, called from the handler threads.
+
+    def _respond(self, incoming: Incoming) -> Reply:
+        request = FlagRequest(
+            method=incoming.method,
+            raw_path=incoming.path,
+            segments=tuple(unquote(s) for s in incoming.path.strip("/").split("/")),
+            query=incoming.query,
+            headers=incoming.headers,
+            body=incoming.body,
+        )
+        with self._lock:
+            self.requests.append(request)
+            fault = self._faults.take(request.method, request.raw_path)
+            if fault is not None:
+                body = fault.body if fault.body is not None else {"message": "injected fault"}
+                return Reply(fault.status, body, delay=fault.delay)
+            if request.headers.get("authorization") != self.token:
+                return Reply(401, {"message": "unauthorized: invalid token"})
+            return Reply(*self._route(request))
+
+    def _route(self, request: FlagRequest) -> tuple[int, Any]:
+        seg = request.segments
+        match seg:
+            case ("api", "admin", "projects", project, "features", flag):
+                if request.method == "GET":
+                    return self._unleash_feature(project, flag)
+            case ("api", "admin", "projects", project, "features", flag, "environments", env, op):
+                if request.method == "POST" and op in ("on", "off"):
+                    return self._unleash_toggle(project, flag, env, on=op == "on")
+            case ("api", "v2", "flags", project, flag):
+                if request.method == "GET":
+                    return self._ld_flag(project, flag)
+                if request.method == "PATCH":
+                    return self._ld_patch(project, flag, request)
+            case _:
+                return 404, {"message": f"no route for {request.raw_path}"}
+        return 405, {"message": f"{request.method} is not allowed here"}
+
+    def _unleash_feature(self, project: str, flag: str) -> tuple[int, Any]:
+        envs = self._flags.get((project, flag))
+        if envs is None:
+            return 404, _unleash_not_found(flag)
+        environments = [{"name": n, "enabled": on, "type": n} for n, on in envs.items()]
+        return 200, {"name": flag, "project": project, "environments": environments}
+
+    def _unleash_toggle(self, project: str, flag: str, env: str, *, on: bool) -> tuple[int, Any]:
+        envs = self._flags.get((project, flag))
+        if envs is None:
+            return 404, _unleash_not_found(flag)
+        if env not in envs:
+            return 404, {"name": "NotFoundError", "message": f"environment {env} not found"}
+        envs[env] = on
+        return 200, {}
+
+    def _ld_flag(self, project: str, flag: str) -> tuple[int, Any]:
+        envs = self._flags.get((project, flag))
+        if envs is None:
+            return 404, {"code": "not_found", "message": "Unknown resource"}
+        environments = {n: {"on": on, "_environmentName": n} for n, on in envs.items()}
+        return 200, {"key": flag, "name": flag, "environments": environments}
+
+    def _ld_patch(self, project: str, flag: str, request: FlagRequest) -> tuple[int, Any]:
+        envs = self._flags.get((project, flag))
+        if envs is None:
+            return 404, {"code": "not_found", "message": "Unknown resource"}
+        body = request.body if isinstance(request.body, dict) else {}
+        if SEMANTIC_PATCH not in request.headers.get("content-type", ""):
+            return 400, {"code": "invalid_request", "message": "expected a semantic patch"}
+        env = body.get("environmentKey")
+        if env not in envs:
+            return 400, {"code": "invalid_request", "message": "unknown environmentKey"}
+        for instruction in body.get("instructions") or []:
+            kind = instruction.get("kind") if isinstance(instruction, dict) else None
+            if kind not in ("turnFlagOff", "turnFlagOn"):
+                return 400, {"code": "invalid_request", "message": f"unsupported kind {kind!r}"}
+            envs[env] = kind == "turnFlagOn"
+        return self._ld_flag(project, flag)
+
+
+def _unleash_not_found(flag: str) -> dict[str, str]:
+    return {"name": "NotFoundError", "message": f"Could not find feature flag with name {flag}"}
