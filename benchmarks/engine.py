@@ -295,8 +295,8 @@ def realised_chain(
     store: Store, plan: Plan, plan_id: str, *, started: datetime, ended: datetime
 ) -> Chain:
     """Walk back from the last step to finish through the dependency that finished last."""
-    rows = {r.step_id: r for r in store.steps(plan_id)}
-    execute = {e.step_id: e for e in store.executions(plan_id) if e.phase == "execute"}
+    rows = {r.step_id: r for r in store.steps.of(plan_id)}
+    execute = {e.step_id: e for e in store.steps.executions(plan_id) if e.phase == "execute"}
     after = {s.id: s.after for s in plan.steps}
 
     def finished(step_id: str) -> datetime:
@@ -338,7 +338,7 @@ def run_plan(url: str, plan: Plan, *, step_s: float, max_parallel: int) -> Run:
             executors={"simulated": executor},
             config=EngineConfig(max_parallel=max_parallel),
         )
-        plan_id = store.save_plan(plan)
+        plan_id = store.plans.save(plan)
         engine.queue(plan_id, [s.id for s in plan.steps], actor="U_BENCH")
         timer = StoreTimer(store)
         timer.reset()

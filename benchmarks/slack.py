@@ -64,9 +64,9 @@ import starlette.concurrency
 from slack_bolt import App
 from slack_sdk.signature import SignatureVerifier
 
+import bot.runtime.services
 import bot.slack.app
 import bot.slack.web
-import fakes.world as world_module
 from benchmarks.planning import machine
 from fakes import signing as slack
 from fakes.world import ONCALL, STRANGER, BotWorld
@@ -319,7 +319,7 @@ class Probe:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        """Patch ``bot.slack.web`` and the world's ``build_app`` while the bot is built and runs."""
+        """Patch ``bot.slack.web`` and the runtime's ``build_app`` while the bot runs."""
         probe = self
         original_run = starlette.concurrency.run_in_threadpool
         original_build_app = bot.slack.app.build_app
@@ -359,7 +359,7 @@ class Probe:
         patches: tuple[tuple[ModuleType, str, object], ...] = (
             (bot.slack.web, "SignatureVerifier", TimedVerifier),
             (bot.slack.web, "run_in_threadpool", timed_run),
-            (world_module, "build_app", capturing_build_app),  # BotWorld's own reference
+            (bot.runtime.services, "build_app", capturing_build_app),  # the composition root's
         )
         originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
         for module, name, value in patches:
@@ -557,7 +557,7 @@ def record_bad_deploy(world: BotWorld) -> None:
         "username": "ci",
     }
     world.post(slack.event_callback(event, secret=world.secret)).raise_for_status()
-    world.wait_for(lambda: world.services.backout.incidents.changes_of("cartservice"))
+    world.wait_for(lambda: world.services.store.incidents.changes_of("cartservice"))
 
 
 def _posts(world: BotWorld, channel: str) -> list[Any]:
@@ -571,8 +571,8 @@ def draft_plan(world: BotWorld) -> tuple[str, str]:
         slack.slash_command("plan cartservice", user=ONCALL, channel=INCIDENT, secret=world.secret)
     ).raise_for_status()
     world.wait_for(lambda: len(_posts(world, INCIDENT)) > before)
-    plan = next(p for p in world.services.store.list_plans() if p.mode != "standby")
-    message = world.wait_for(lambda: world.services.conversations.plan_message(plan.id))
+    plan = next(p for p in world.services.store.plans.recent() if p.mode != "standby")
+    message = world.wait_for(lambda: world.services.store.conversations.plan_message(plan.id))
     return plan.id, message.ts
 
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.lifecycle import PlanKind
 from fakes import signing as slack
 from fakes.world import ONCALL, ONCALL_2, STRANGER, BotWorld
 
@@ -34,8 +35,8 @@ class Story:
     def say(self, text: str) -> None:
         self._emit(f"\n▶ {text}")
 
-    def show(self, *, settle: float = 0.4) -> None:
-        time.sleep(settle)
+    def show(self) -> None:
+        self.world.settle(timeout=30)
         transcript = self.world.slack.transcript()
         for line in transcript[self._seen :]:
             self._emit(f"  {_compact(line)}")
@@ -106,7 +107,7 @@ def _play(world: BotWorld, story: Story) -> bool:
     plan_id = plans[0].id
     message = world.wait_for(
         lambda: (
-            (m := world.services.conversations.plan_message(plan_id))
+            (m := world.services.store.conversations.plan_message(plan_id))
             and not m.ts.startswith("pending:")
             and m
         )
@@ -124,9 +125,9 @@ def _play(world: BotWorld, story: Story) -> bool:
     story.say(f"{ONCALL_2} approves the partial stage too: the rollback runs")
     _click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL_2, message.ts)
     world.wait_for(
-        lambda: world.services.store.get_plan(plan_id).status in ("done", "halted"), timeout=30
+        lambda: world.services.store.plans.get(plan_id).status in ("done", "halted"), timeout=30
     )
-    story.show(settle=1.0)
+    story.show()
 
     story.say("Alertmanager posts the resolution")
     resolved = dict(
@@ -142,9 +143,9 @@ def _play(world: BotWorld, story: Story) -> bool:
         ],
     )
     world.post(slack.event_callback(resolved, secret=world.secret))
-    story.show(settle=1.0)
+    story.show()
 
-    final = world.services.store.get_plan(plan_id)
+    final = world.services.store.plans.get(plan_id)
     cart = world.executor.version("cartservice")
     story.say(f"Plan {plan_id} is {final.status}; cartservice now runs {cart}")
     return final.status == "done" and cart == "v1.4.2"
@@ -165,7 +166,7 @@ def _compact(line: str) -> str:
 
 
 def _live_plans(world: BotWorld) -> list[object]:
-    return [p for p in world.services.store.list_plans() if p.mode != "standby"]
+    return [p for p in world.services.store.plans.recent() if p.kind == PlanKind.LIVE]
 
 
 def _click(world: BotWorld, action_id: str, value: str, user: str, ts: str) -> None:

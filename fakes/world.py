@@ -20,11 +20,9 @@ from typing import Any
 import httpx
 
 from bot.core.engine import HealthResult
-from bot.runtime.serve import start_scheduler
-from bot.runtime.services import Services, build_services
+from bot.runtime.scheduler import start_scheduler
+from bot.runtime.services import Services, build_services, slack_app, web_app
 from bot.runtime.settings import Settings
-from bot.slack.app import build_app
-from bot.slack.web import build_web
 from fakes.bot_server import BotServer
 from fakes.signing import SignedRequest
 from fakes.slack import FakeSlack
@@ -112,8 +110,8 @@ class BotWorld:
             executors={"kubernetes": self.executor},
         )
         self.services.notifier.graphs = False
-        app = build_app(settings, self.services)
-        self.server = BotServer(build_web(app, self.services, signing_secret=SECRET)).__enter__()
+        app = slack_app(settings, self.services)
+        self.server = BotServer(web_app(app, self.services, settings=settings)).__enter__()
         self.scheduler = start_scheduler(self.services, seconds=0.5)
         self.http = httpx.Client(base_url=self.server.url, timeout=10)
         return self
@@ -135,6 +133,22 @@ class BotWorld:
         return self.http.post(
             "/slack/events", content=request.body, headers={**request.headers, **headers}
         )
+
+    def settle(self, *, timeout: float = 10.0) -> None:
+        """Wait until the bot has nothing left to do: no handler running, no plan run going, no
+        step queued or running, and nothing in the outbox (fails after ``timeout``)."""
+        services = self.services
+
+        def idle() -> bool:
+            return (
+                services.listeners.idle
+                and services.runner.idle
+                and not services.store.steps.in_status(["queued", "running"], limit=1)
+                and services.store.conversations.pending_count() == 0
+            )
+
+        # Twice in a row: a handler that just finished may have handed work to the runner.
+        self.wait_for(lambda: idle() and idle(), timeout=timeout)
 
     def wait_for(self, condition: Callable[[], Any], *, timeout: float = 10.0) -> Any:
         """Poll until ``condition()`` is truthy; returns its value (fails after ``timeout``)."""

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bot.store import StepRow, StepStatus, Store, StoredPlan
+from bot.lifecycle import FINISHED, PlanStatus, StepStatus
+from bot.store import StepRow, Store, StoredPlan
 from integrations.base import Executor, Operation, Preview, TargetState
 from integrations.errors import IntegrationError, TemporaryIntegrationError
 from planners.model import Stage, Step
@@ -100,7 +101,7 @@ class RunReport:
     """Where a run left the plan: its status and each step's."""
 
     plan_id: str
-    status: str
+    status: PlanStatus
     steps: Mapping[str, str]
     reasons: Mapping[str, str] = field(default_factory=dict)
 
@@ -152,7 +153,7 @@ class Engine:
         return [
             step_id
             for step_id in step_ids
-            if self.store.transition(
+            if self.store.steps.transition(
                 plan_id,
                 step_id,
                 from_statuses=[StepStatus.PENDING],
@@ -164,7 +165,7 @@ class Engine:
 
     def retry(self, plan_id: str, step_id: str, *, actor: str) -> bool:
         """Put a failed step back in the queue and resume the plan."""
-        ok = self.store.transition(
+        ok = self.store.steps.transition(
             plan_id,
             step_id,
             from_statuses=[StepStatus.FAILED],
@@ -173,12 +174,14 @@ class Engine:
             reason="retry requested",
         )
         if ok:
-            self.store.set_plan_status(plan_id, "running", actor=actor, reason=f"retry {step_id}")
+            self.store.plans.move(
+                plan_id, PlanStatus.RUNNING, actor=actor, reason=f"retry {step_id}"
+            )
         return ok
 
     def skip(self, plan_id: str, step_id: str, *, actor: str) -> bool:
         """Give up on a failed (or not yet run) step and let the plan go on without it."""
-        ok = self.store.transition(
+        ok = self.store.steps.transition(
             plan_id,
             step_id,
             from_statuses=[StepStatus.FAILED, StepStatus.PENDING, StepStatus.QUEUED],
@@ -187,15 +190,25 @@ class Engine:
             reason="skip requested",
         )
         if ok:
-            self.store.set_plan_status(plan_id, "running", actor=actor, reason=f"skip {step_id}")
+            self.store.plans.move(
+                plan_id, PlanStatus.RUNNING, actor=actor, reason=f"skip {step_id}"
+            )
         return ok
 
-    def abort(self, plan_id: str, *, actor: str, reason: str = "abort requested") -> list[str]:
-        """Stop the plan: every step that has not started is aborted. Running steps finish."""
+    def abort(
+        self,
+        plan_id: str,
+        *,
+        actor: str,
+        reason: str = "abort requested",
+        status: PlanStatus = PlanStatus.ABORTED,
+    ) -> list[str]:
+        """Stop the plan: every step that has not started is aborted (running steps finish) and
+        the plan ends in ``status`` (``aborted``, or ``rejected`` when nothing of it ran)."""
         aborted = [
             row.step_id
-            for row in self.store.steps(plan_id)
-            if self.store.transition(
+            for row in self.store.steps.of(plan_id)
+            if self.store.steps.transition(
                 plan_id,
                 row.step_id,
                 from_statuses=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.FAILED],
@@ -204,7 +217,7 @@ class Engine:
                 reason=reason,
             )
         ]
-        self.store.set_plan_status(plan_id, "aborted", actor=actor, reason=reason)
+        self.store.plans.move(plan_id, status, actor=actor, reason=reason)
         return aborted
 
     # -- running ------------------------------------------------------------------------------
@@ -215,14 +228,15 @@ class Engine:
         Returns when the plan is finished, halted by a failure, or waiting for approvals.
         Steps left running by a crashed engine are reclaimed once their lease expires.
         """
-        stored = self.store.get_plan(plan_id)
+        stored = self.store.plans.get(plan_id)
         steps = {s.id: s for s in stored.plan.steps}
-        if stored.status not in ("running", "aborted", "rejected"):
-            self.store.set_plan_status(plan_id, "running", actor=self.worker)
+        if stored.status in FINISHED:
+            return self._report(plan_id, halted=False)
+        self.store.plans.move(plan_id, PlanStatus.RUNNING, actor=self.worker)
         with self._heartbeat(), ThreadPoolExecutor(self.config.max_parallel) as pool:
             running: dict[Future[None], str] = {}
             while True:
-                rows = {r.step_id: r for r in self.store.steps(plan_id)}
+                rows = {r.step_id: r for r in self.store.steps.of(plan_id)}
                 halted = any(r.status == StepStatus.FAILED for r in rows.values())
                 if not halted and self._stage_gate(stored, steps, rows):
                     continue
@@ -277,7 +291,7 @@ class Engine:
     def _claim(self, plan_id: str, row: StepRow) -> bool:
         """Compare-and-set: queued (or running with an expired lease) becomes ours."""
         if row.status == StepStatus.RUNNING:
-            ok = self.store.reclaim(
+            ok = self.store.steps.reclaim(
                 plan_id,
                 row.step_id,
                 worker=self.worker,
@@ -285,7 +299,7 @@ class Engine:
                 actor=self.worker,
             )
         else:
-            ok = self.store.transition(
+            ok = self.store.steps.transition(
                 plan_id,
                 row.step_id,
                 from_statuses=[StepStatus.QUEUED],
@@ -313,7 +327,7 @@ class Engine:
         finally:
             with self._held_lock:
                 self._held.discard((plan_id, step.id))
-        if self.store.transition(
+        if self.store.steps.transition(
             plan_id,
             step.id,
             from_statuses=[StepStatus.RUNNING],
@@ -345,7 +359,7 @@ class Engine:
             except IntegrationError as exc:
                 raise _StepFailed(f"permanent failure: {exc}") from exc
             finally:  # one write per attempt: its phases, in one transaction
-                self.store.record_executions(plan_id, step.id, phases)
+                self.store.steps.record_executions(plan_id, step.id, phases)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
@@ -433,7 +447,7 @@ class Engine:
                 verdict = self.health(services)
             except IntegrationError as exc:
                 verdict = HealthResult(healthy=False, reason=f"cannot verify: {exc}")
-            self.store.audit(
+            self.store.audit.append(
                 actor=self.worker,
                 action=gate_key,
                 subject=stored.id,
@@ -442,7 +456,7 @@ class Engine:
             if verdict.healthy:
                 why = f"healthy after stage {stage.value} ({verdict.reason})"
                 for step_id in later:
-                    if self.store.transition(
+                    if self.store.steps.transition(
                         stored.id,
                         step_id,
                         from_statuses=[StepStatus.PENDING, StepStatus.QUEUED],
@@ -455,14 +469,15 @@ class Engine:
         return False
 
     def _report(self, plan_id: str, *, halted: bool) -> RunReport:
-        rows = self.store.steps(plan_id)
+        rows = self.store.steps.of(plan_id)
         if halted:
-            status = "halted"
+            status = PlanStatus.HALTED
         elif all(r.status in _SETTLED for r in rows):
-            status = "done"
+            status = PlanStatus.DONE
         else:
-            status = "waiting"
-        self.store.set_plan_status(plan_id, status, actor=self.worker)
+            status = PlanStatus.WAITING
+        if not self.store.plans.move(plan_id, status, actor=self.worker):
+            status = self.store.plans.get(plan_id).status  # finished meanwhile (aborted, …)
         return RunReport(
             plan_id=plan_id,
             status=status,
@@ -489,7 +504,7 @@ class Engine:
                 with self._held_lock:
                     held = list(self._held)
                 for plan_id, step_id in held:
-                    self.store.renew_lease(
+                    self.store.steps.renew_lease(
                         plan_id,
                         step_id,
                         worker=self.worker,

@@ -16,14 +16,14 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from bot.lifecycle import Mode
 from planners.model import Action, Risk, Service, Stage, Step
 from planners.topology import Topology
 
@@ -31,7 +31,6 @@ __all__ = [
     "CachingGroupResolver",
     "Decision",
     "GroupResolver",
-    "Mode",
     "Policy",
     "PolicyConfig",
     "SlackId",
@@ -68,17 +67,6 @@ def _slack_id(value: str) -> str:
 
 SlackId = Annotated[str, AfterValidator(_slack_id)]
 """A Slack user id (``U…``/``W…``) or user-group id (``S…``); anything else fails validation."""
-
-
-class Mode(StrEnum):
-    """How far Backout may act on its own (DESIGN.md, "Modes")."""
-
-    SUGGEST = "suggest"
-    """Learning mode: plans are posted, nothing can be approved or executed."""
-    APPROVE = "approve"
-    """The default: steps run after the required approvals."""
-    AUTOPILOT = "autopilot"
-    """The ``contain`` stage runs at once; later stages still need approval."""
 
 
 class PolicyConfig(BaseModel):
@@ -224,7 +212,6 @@ class Policy:
         topology: the service graph; a service's ``team`` and ``owners`` come from it.
         groups: resolves user-group members.
         mode: the mode Backout runs in.
-        handles: group id → its handle (``oncall-payments``), used only to word messages.
     """
 
     def __init__(
@@ -234,23 +221,16 @@ class Policy:
         topology: Topology,
         groups: GroupResolver,
         mode: Mode,
-        handles: Mapping[str, str] | None = None,
     ) -> None:
         self._config = config
         self._topology = topology
         self._groups = groups
         self._mode = Mode(mode)
-        self._handles: Mapping[str, str] = handles or {}
 
     @property
     def mode(self) -> Mode:
         """The mode Backout runs in."""
         return self._mode
-
-    @property
-    def config(self) -> PolicyConfig:
-        """The ``policy:`` settings this policy applies."""
-        return self._config
 
     def warnings(self) -> list[str]:
         """Configuration that grants nothing: services or teams the topology does not know."""
@@ -305,7 +285,7 @@ class Policy:
             if user_id in seen[grant.id]:
                 return Decision(
                     allowed=True,
-                    reason=f"{user_id} is in {self._label(grant.id)}, {grant.why}",
+                    reason=f"{user_id} is in {grant.id}, {grant.why}",
                 )
         return Decision(allowed=False, reason=self._refusal(user_id, step, unresolved))
 
@@ -350,7 +330,7 @@ class Policy:
         plural = "" if tally.need == 1 else "s"
         counted = set(tally.counted)
         candidates = [
-            self._label(grant_id)
+            grant_id
             for grant_id in dict.fromkeys(g.id for g in self._grants(step.service))
             if grant_id not in counted
         ]
@@ -446,7 +426,7 @@ class Policy:
                 exc,
                 extra={"group_id": group_id},
             )
-            unresolved.append(f"{self._label(group_id)} could not be resolved ({exc})")
+            unresolved.append(f"{group_id} could not be resolved ({exc})")
             return frozenset()
 
     def _refusal(self, user_id: str, step: Step, unresolved: list[str]) -> str:
@@ -487,10 +467,6 @@ class Policy:
             requester_alone=requester_alone,
             need=need,
         )
-
-    def _label(self, slack_id: str) -> str:
-        handle = self._handles.get(slack_id)
-        return f"@{handle} ({slack_id})" if handle else slack_id
 
 
 _SUGGEST_REASON = (

@@ -11,25 +11,30 @@ problem.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from starlette.applications import Starlette
 
 from bot.core.engine import Engine, EngineConfig, HealthGate, HealthResult
 from bot.core.policy import CachingGroupResolver, Policy
-from bot.core.usecases import Backout
+from bot.core.ports import Clock
+from bot.core.runner import ThreadRunner
+from bot.core.usecases import Decisions, Execution, Planning, Queries
 from bot.runtime.settings import Settings, SettingsError
+from bot.slack.app import build_app
 from bot.slack.channels import compile_patterns
+from bot.slack.handlers import UseCases, Watch
 from bot.slack.metrics import Metrics
 from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.slack.web import build_web
 from bot.store import Store
-from bot.store.conversations import Conversations
 from integrations.base import Executor
 from integrations.errors import ConfigError, IntegrationError
 from integrations.executors import builtin_executors
@@ -38,7 +43,14 @@ from integrations.registry import Registry
 from integrations.topology import load_topology
 from planners.topology import Severity, Topology
 
-__all__ = ["CatalogHealthGate", "Services", "build_executors", "build_services"]
+__all__ = [
+    "CatalogHealthGate",
+    "Services",
+    "build_executors",
+    "build_services",
+    "slack_app",
+    "web_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +115,7 @@ class CatalogHealthGate:
 
     def _health(self, name: str) -> ServiceHealth | None:
         service = self._topology.services.get(name)
-        if service is None or not service.health:
+        if service is None or service.health is None:
             return None
         with self._lock:
             if name not in self._built:
@@ -120,33 +132,31 @@ class CatalogHealthGate:
 
 @dataclass(kw_only=True)
 class Services:
-    """Everything the Slack handlers need, built once at startup by :func:`build_services`."""
+    """Everything the bot runs on, built once at startup by :func:`build_services`."""
 
     settings: Settings
     store: Store
-    backout: Backout
+    topology: Topology
+    use_cases: UseCases
     notifier: SlackNotifier
-    conversations: Conversations
+    runner: ThreadRunner
+    listeners: ThreadRunner
     client: WebClient
-    bot_user_id: str
-    bot_id: str
-    alert_channels: frozenset[str]
-    deploy_channels: frozenset[str]
-    deploy_patterns: list[re.Pattern[str]]
-    environments: tuple[str, ...]
-    service_labels: tuple[str, ...]
+    watch: Watch
+    clock: Clock
     metrics: Metrics = field(default_factory=Metrics)
 
     def close(self) -> None:
-        """Stop background work and release connections."""
-        self.backout.runner.shutdown(wait=True)
+        """Finish background work and release connections."""
+        self.listeners.shutdown()
+        self.runner.shutdown()
         self.store.close()
 
 
 def build_services(
     settings: Settings,
     *,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock | None = None,
     health: HealthGate | None = None,
     executors: dict[str, Executor] | None = None,
 ) -> Services:
@@ -165,6 +175,10 @@ def build_services(
         raise SettingsError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
     clock = clock or (lambda: datetime.now(UTC))
     topology = _topology(settings)
+    try:
+        patterns = compile_patterns(settings.channels.deploy_patterns or None)
+    except ValueError as exc:
+        raise SettingsError(f"channels.deploy_patterns: {exc}") from exc
     client = make_web_client(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
@@ -172,6 +186,8 @@ def build_services(
     store = Store.from_url(settings.database_url, upgrade=settings.auto_upgrade)
     groups = CachingGroupResolver(lambda group: _group_members(client, group))
     policy = Policy(settings.policy, topology=topology, groups=groups, mode=settings.mode)
+    for warning in policy.warnings():
+        log.warning("%s", warning)
     executors = executors if executors is not None else build_executors(settings)
     notifier = SlackNotifier(client=client, store=store)
     engine = Engine(
@@ -181,34 +197,81 @@ def build_services(
         config=EngineConfig(**settings.engine.model_dump()),
         on_change=notifier.step_changed,
     )
-    backout = Backout(
-        store=store,
-        topology=topology,
-        policy=policy,
-        executors=executors,
-        engine=engine,
-        notifier=notifier,
-        clock=clock,
+    runner = ThreadRunner()
+    execution = Execution(
+        store=store, engine=engine, executors=executors, notifier=notifier, runner=runner
     )
-    try:
-        patterns = compile_patterns(settings.channels.deploy_patterns or None)
-    except ValueError as exc:
-        raise SettingsError(f"channels.deploy_patterns: {exc}") from exc
-    return Services(
-        settings=settings,
-        store=store,
-        backout=backout,
-        notifier=notifier,
-        conversations=Conversations.of(store),
-        client=client,
-        bot_user_id=str(identity.get("user_id", "")),
-        bot_id=str(identity.get("bot_id", "")),
+    use_cases = UseCases(
+        planning=Planning(
+            store=store,
+            topology=topology,
+            policy=policy,
+            execution=execution,
+            notifier=notifier,
+            clock=clock,
+        ),
+        decisions=Decisions(store=store, policy=policy, execution=execution, notifier=notifier),
+        execution=execution,
+        queries=Queries(store=store),
+    )
+    watch = Watch(
         alert_channels=frozenset(settings.channels.alerts),
         deploy_channels=frozenset(settings.channels.deploys),
         deploy_patterns=patterns,
         environments=tuple(settings.channels.environments),
         service_labels=tuple(settings.channels.alert_service_labels),
+        known_services=frozenset(topology.services),
+        bot_user_id=str(identity.get("user_id", "")),
+        bot_id=str(identity.get("bot_id", "")),
     )
+    return Services(
+        settings=settings,
+        store=store,
+        topology=topology,
+        use_cases=use_cases,
+        notifier=notifier,
+        runner=runner,
+        listeners=ThreadRunner(workers=10, name="listener"),
+        client=client,
+        watch=watch,
+        clock=clock,
+    )
+
+
+def slack_app(settings: Settings, services: Services) -> App:
+    """The Bolt app on ``services``.
+
+    Raises:
+        SettingsError: no signing secret (every request must be verifiable).
+    """
+    return build_app(
+        client=services.client,
+        signing_secret=_signing_secret(settings),
+        conversations=services.store.conversations,
+        use_cases=services.use_cases,
+        notifier=services.notifier,
+        watch=services.watch,
+        clock=services.clock,
+        listeners=services.listeners,
+    )
+
+
+def web_app(app: App, services: Services, *, settings: Settings) -> Starlette:
+    """The bot's ASGI app (``/slack/events``, ``/healthz``, ``/readyz``, ``/metrics``) around
+    the Bolt ``app``."""
+    return build_web(
+        app,
+        store=services.store,
+        metrics=services.metrics,
+        services=len(services.topology.services),
+        signing_secret=_signing_secret(settings),
+    )
+
+
+def _signing_secret(settings: Settings) -> str:
+    if settings.slack_signing_secret is None:
+        raise SettingsError("SLACK_SIGNING_SECRET is not set (Slack app > Basic Information)")
+    return settings.slack_signing_secret.get_secret_value()
 
 
 def _topology(settings: Settings) -> Topology:

@@ -17,7 +17,8 @@ import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.core.policy import Mode, PolicyConfig
+from bot.core.policy import PolicyConfig
+from bot.lifecycle import Mode
 
 __all__ = ["ChannelSettings", "EngineSettings", "Settings", "SettingsError", "load_settings"]
 

@@ -1,4 +1,5 @@
-"""The Slack app: ``build_app(settings, services)`` makes one Bolt ``App`` (no module-level app).
+"""The Slack app: :func:`build_app` makes one Bolt ``App`` (no module-level app) from the use cases
+it calls and the channels it watches.
 
 One sync execution model: Bolt's sync ``App``; every listener acks at once and does its slow
 work in a lazy listener on Bolt's thread pool. Request verification stays on. A global
@@ -11,37 +12,56 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
 
-from bot.runtime.services import Services
-from bot.runtime.settings import Settings, SettingsError
-from bot.slack.handlers import register
+from bot.core.ports import Clock
+from bot.slack.handlers import UseCases, Watch, register
+from bot.slack.notifier import SlackNotifier
+from bot.store import Conversations
 
 __all__ = ["build_app"]
 
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: Settings, services: Services) -> App:
+def build_app(
+    *,
+    client: WebClient,
+    signing_secret: str,
+    conversations: Conversations,
+    use_cases: UseCases,
+    notifier: SlackNotifier,
+    watch: Watch,
+    clock: Clock,
+    listeners: ThreadPoolExecutor | None = None,
+) -> App:
     """The Bolt app with every listener registered.
 
-    Raises:
-        SettingsError: no signing secret (every request must be verifiable).
+    Args:
+        client: the Slack Web API client (``auth.test`` already answered).
+        signing_secret: the app's signing secret; every request is verified with it.
+        conversations: remembers handled event ids (Slack's retries are dropped).
+        use_cases: what the listeners call.
+        notifier: renders a plan's status for ``/rollback status``.
+        watch: the channels the bot reads, and how.
+        clock: the current time.
+        listeners: where Bolt runs the lazy listeners (the slow half of every handler).
     """
-    if settings.slack_signing_secret is None:
-        raise SettingsError("SLACK_SIGNING_SECRET is not set (Slack app > Basic Information)")
     app = App(
-        client=services.client,
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        client=client,
+        signing_secret=signing_secret,
         token_verification_enabled=False,  # build_services already called auth.test
         # Acks run on the request's own thread (no polling for a listener thread to answer);
         # every slow handler is a lazy listener, which Bolt still runs on its thread pool.
         process_before_response=True,
+        listener_executor=listeners,
     )
-    app.use(_drop_retries(services))
-    register(app, services)
+    app.use(_drop_retries(conversations))
+    register(app, use_cases=use_cases, notifier=notifier, watch=watch, clock=clock)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -50,21 +70,19 @@ def build_app(settings: Settings, services: Services) -> App:
         user = (body.get("user") or {}).get("id") or body.get("user_id")
         channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
         if user and channel:
-            from bot.slack.views import errors  # the views are only needed on this rare path
+            from bot.slack.views import replies  # the views are only needed on this rare path
 
-            services.client.chat_postEphemeral(
-                channel=channel, user=user, **errors.internal_error(ref)
-            )
+            client.chat_postEphemeral(channel=channel, user=user, **replies.internal_error(ref))
 
     return app
 
 
-def _drop_retries(services: Services) -> Callable[..., BoltResponse | None]:
+def _drop_retries(conversations: Conversations) -> Callable[..., BoltResponse | None]:
     """Slack re-sends an event it thinks we missed; the first delivery wins, on any replica."""
 
     def middleware(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not services.conversations.claim_event(str(event_id)):
+        if event_id and not conversations.claim_event(str(event_id)):
             log.info("event %s already handled: dropping the retry", event_id)
             return BoltResponse(status=200, body="")
         return next()

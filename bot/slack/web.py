@@ -26,7 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.runtime.services import Services
+from bot.slack.metrics import Metrics
+from bot.store import Store
 
 __all__ = ["MAX_BODY_BYTES", "build_web", "is_signed"]
 
@@ -40,8 +41,18 @@ _WINDOW = 300
 """Slack's replay window: a request signed longer ago (or ahead) than this is refused."""
 
 
-def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette:
-    """The ASGI application around the Bolt app."""
+def build_web(
+    app: App, *, store: Store, metrics: Metrics, services: int, signing_secret: str
+) -> Starlette:
+    """The ASGI application around the Bolt app.
+
+    Args:
+        app: the Bolt app requests go to once verified.
+        store: claims request signatures (replays are refused); readiness asks it.
+        metrics: counts requests; served at ``/metrics``.
+        services: how many services the topology holds (reported by ``/readyz``).
+        signing_secret: the app's signing secret.
+    """
     key = signing_secret.encode()
 
     async def slack_events(request: Request) -> Response:
@@ -63,7 +74,7 @@ def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette
             retry = "x-slack-retry-num" in headers and kind == "event_callback"
             signature = request.headers.get("x-slack-signature", "")
             if not retry and not await run_in_threadpool(
-                services.conversations.claim_event, f"sig:{signature}"
+                store.conversations.claim_event, f"sig:{signature}"
             ):
                 response = PlainTextResponse("replayed request", status_code=401)
                 return response
@@ -88,29 +99,29 @@ def build_web(app: App, services: Services, *, signing_secret: str) -> Starlette
             return response
         finally:
             status = response.status_code if response is not None else 500
-            services.metrics.requests.labels(kind=kind, status=str(status)).inc()
-            services.metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
+            metrics.requests.labels(kind=kind, status=str(status)).inc()
+            metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
         try:
-            await run_in_threadpool(services.store.list_plans, limit=1)
+            await run_in_threadpool(store.plans.recent, limit=1)
         except Exception as exc:  # readiness reports any failure of the database as not ready
             log.warning("not ready: %s", exc)
             return JSONResponse({"ready": False, "database": "unreachable"}, status_code=503)
-        return JSONResponse({"ready": True, "services": len(services.backout.topology.services)})
+        return JSONResponse({"ready": True, "services": services})
 
-    async def metrics(_: Request) -> Response:
-        return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+    async def metrics_page(_: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
         ]
     )
 

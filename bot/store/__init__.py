@@ -1,37 +1,39 @@
 """Backout's store: the shared state of every replica (DESIGN.md, "Several replicas").
 
-Plans and their steps, approvals, step executions and a hash-chained audit log live in SQLite (one
-process, the default) or PostgreSQL (several replicas). :class:`Store` is the way in; it is
-thread-safe, and its compare-and-set :meth:`Store.transition` makes a step run exactly once however
-many workers race for it. On the same engine, :class:`Conversations` keeps what the Slack handlers
-share (handled event ids, plan messages, an outbox of Slack calls that must not be lost) and
-:class:`Incidents` the changes, incidents, alerts and feedback on plans. :func:`create_engine` and
-:func:`upgrade` set up a database and migrate it with the alembic scripts shipped in
-``migrations/``.
+:class:`Store` holds one repository per aggregate on one database: :class:`Plans` (plans and
+their life cycle), :class:`Steps` (claims, leases, recorded phases), :class:`Approvals`,
+:class:`AuditLog` (hash-chained), :class:`Conversations` (handled Slack event ids, plan
+messages, an outbox of Slack calls that must not be lost) and :class:`Incidents` (changes,
+incidents, alerts, feedback). SQLite for one process, PostgreSQL for several replicas; every
+repository is thread-safe, and its compare-and-set writes make a step run exactly once however
+many workers race for it. :func:`create_engine` and :func:`upgrade` set up a database and migrate
+it with the alembic scripts shipped in ``migrations/``.
 """
 
 from __future__ import annotations
 
-from bot.store.audit import GENESIS_HASH, AuditCheck, AuditEntry
+from bot.store.approvals import Approvals
+from bot.store.audit import GENESIS_HASH, AuditCheck, AuditEntry, AuditLog
 from bot.store.conversations import Conversations, OutboxItem, OutboxStatus, PlanMessage
 from bot.store.db import create_engine, current_revision, head_revision, upgrade
 from bot.store.incidents import IncidentAlert, IncidentRow, Incidents
+from bot.store.plans import Plans
 from bot.store.records import (
-    TERMINAL,
     ExecutionRow,
     PlanNotFoundError,
     StepNotFoundError,
     StepRow,
-    StepStatus,
     StoredPlan,
 )
-from bot.store.repository import Store
+from bot.store.steps import Steps
+from bot.store.store import Store
 
 __all__ = [
     "GENESIS_HASH",
-    "TERMINAL",
+    "Approvals",
     "AuditCheck",
     "AuditEntry",
+    "AuditLog",
     "Conversations",
     "ExecutionRow",
     "IncidentAlert",
@@ -41,9 +43,10 @@ __all__ = [
     "OutboxStatus",
     "PlanMessage",
     "PlanNotFoundError",
+    "Plans",
     "StepNotFoundError",
     "StepRow",
-    "StepStatus",
+    "Steps",
     "Store",
     "StoredPlan",
     "create_engine",

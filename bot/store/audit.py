@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -23,12 +23,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.store.base import ChainMovedError, Repository
 from bot.store.tables import AuditHeadRecord, AuditLogRecord
 
 __all__ = [
     "GENESIS_HASH",
     "AuditCheck",
     "AuditEntry",
+    "AuditLog",
     "ChainMovedError",
     "append_entry",
     "canonical_details",
@@ -71,17 +73,6 @@ class AuditCheck:
     entries: int
     first_broken: int | None
     reason: str
-
-
-class ChainMovedError(Exception):
-    """Another writer appended first; roll the transaction back and try again."""
-
-    def __init__(self, expected_seq: int) -> None:
-        self.expected_seq = expected_seq
-        super().__init__(f"audit head moved away from seq {expected_seq} during an append")
-
-    def __repr__(self) -> str:
-        return f"ChainMovedError(expected_seq={self.expected_seq!r})"
 
 
 def format_at(at: datetime) -> str:
@@ -267,3 +258,58 @@ def verify_chain(conn: sa.Connection) -> AuditCheck:
 
 def _broken(entries: int, seq: int, reason: str) -> AuditCheck:
     return AuditCheck(ok=False, entries=entries, first_broken=seq, reason=reason)
+
+
+class AuditLog(Repository):
+    """The audit log as a repository: append, read, verify."""
+
+    def append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        subject: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Append an entry to the audit log and return it as stored.
+
+        Raises:
+            TypeError: ``details`` holds something JSON cannot carry.
+        """
+        canonical_details(details)  # fail before the transaction, not inside the retry loop
+
+        def work(conn: sa.Connection) -> AuditEntry:
+            return append_entry(
+                conn, at=self._now(), actor=actor, action=action, subject=subject, details=details
+            )
+
+        return self._write(work)
+
+    def entries(
+        self, *, subject_prefix: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        """Audit entries, oldest first.
+
+        Args:
+            subject_prefix: only entries whose subject starts with this (``"pl-1234abcd"``
+                matches the plan and all its steps).
+            limit: only the newest ``limit`` matching entries (still oldest first).
+        """
+        query = sa.select(_LOG)
+        if subject_prefix is not None:
+            query = query.where(_LOG.c.subject.startswith(subject_prefix, autoescape=True))
+        with self._reading() as conn:
+            if limit is None:
+                rows: Sequence[sa.Row[Any]] = conn.execute(query.order_by(_LOG.c.seq)).all()
+            else:
+                newest = conn.execute(query.order_by(_LOG.c.seq.desc()).limit(limit)).all()
+                rows = newest[::-1]
+        return [entry_from_row(row) for row in rows]
+
+    def verify(self) -> AuditCheck:
+        """Recompute the whole hash chain and report the first entry that does not verify."""
+        with self._reading() as conn:
+            if conn.dialect.name == "postgresql":
+                # One snapshot for the entries and the head, while other replicas keep appending.
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            return verify_chain(conn)

@@ -1,7 +1,7 @@
 """The plumbing every repository of the store shares: an engine, a clock, and transactions that
 are retried when another writer got in first (a lock, a serialization failure, a moved audit
-chain). :class:`~bot.store.repository.Store`, :class:`~bot.store.conversations.Conversations`
-and :class:`~bot.store.incidents.Incidents` are repositories on one database.
+chain). Each aggregate has its repository on one database; :class:`~bot.store.store.Store`
+holds them.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Protocol, Self, TypeVar
+from typing import Self, TypeVar
 
 import sqlalchemy as sa
 
 from bot.store import db
-from bot.store.audit import ChainMovedError
 
-__all__ = ["Repository", "utc_now"]
+__all__ = ["ChainMovedError", "Repository", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +37,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class _HasEngine(Protocol):
-    @property
-    def engine(self) -> sa.Engine: ...
+class ChainMovedError(Exception):
+    """Another writer appended first; roll the transaction back and try again."""
 
-    @property
-    def clock(self) -> Callable[[], datetime]: ...
+    def __init__(self, expected_seq: int) -> None:
+        self.expected_seq = expected_seq
+        super().__init__(f"audit head moved away from seq {expected_seq} during an append")
+
+    def __repr__(self) -> str:
+        return f"ChainMovedError(expected_seq={self.expected_seq!r})"
 
 
 class Repository:
@@ -58,11 +60,6 @@ class Repository:
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._engine = engine
         self._clock = clock
-
-    @classmethod
-    def of(cls, other: _HasEngine) -> Self:
-        """This repository on ``other``'s engine, with its clock."""
-        return cls(other.engine, clock=other.clock)
 
     @property
     def engine(self) -> sa.Engine:

@@ -1,7 +1,7 @@
-"""The store's value types: step statuses, the frozen rows it hands out, and its errors.
+"""The store's value types: the frozen rows it hands out, and its errors.
 
-:class:`~bot.store.repository.Store` returns these instead of ORM objects, so callers (the engine,
-the Slack views, the scheduler) hold plain immutable values that no session can change under them.
+The store's repositories return these instead of ORM objects, so callers (the engine, the Slack
+views, the scheduler) hold plain immutable values that no session can change under them.
 """
 
 from __future__ import annotations
@@ -9,50 +9,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
+from bot.lifecycle import Mode, PlanKind, PlanStatus, StepStatus
 from planners.model import Plan
 
 __all__ = [
-    "TERMINAL",
     "ExecutionRow",
     "PlanNotFoundError",
     "StepNotFoundError",
     "StepRow",
-    "StepStatus",
     "StoredPlan",
     "execution_row",
     "step_row",
     "stored_plan",
 ]
-
-
-class StepStatus(StrEnum):
-    """Where a step of a stored plan is in its life."""
-
-    PENDING = "pending"
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    NOT_NEEDED = "not_needed"
-    ABORTED = "aborted"
-
-
-TERMINAL = frozenset(
-    {
-        StepStatus.DONE,
-        StepStatus.FAILED,
-        StepStatus.SKIPPED,
-        StepStatus.NOT_NEEDED,
-        StepStatus.ABORTED,
-    }
-)
-"""The statuses a step ends in; a transition to one of them sets ``finished_at``."""
 
 
 class PlanNotFoundError(LookupError):
@@ -104,8 +77,9 @@ class StoredPlan:
 
     id: str
     plan: Plan
-    mode: str
-    status: str
+    kind: PlanKind
+    mode: Mode
+    status: PlanStatus
     version: int
     created_at: datetime
     updated_at: datetime
@@ -151,8 +125,9 @@ def stored_plan(row: sa.Row[Any], steps: Sequence[StepRow]) -> StoredPlan:
     return StoredPlan(
         id=row.id,
         plan=Plan.model_validate(row.plan_json),
-        mode=row.mode,
-        status=row.status,
+        kind=PlanKind(row.kind),
+        mode=Mode(row.mode),
+        status=PlanStatus(row.status),
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,

@@ -3,8 +3,8 @@
 DESIGN.md ("Several replicas") puts every piece of shared state in the database, so these tables are
 the contract between replicas: incidents, their alerts and the changes seen, plans and their steps
 (``(plan_id, step_id)`` is the idempotency key a step is claimed by), approvals, step executions
-and the hash-chained audit log with its head row. The repository (:mod:`bot.store.repository`)
-talks to them through SQLAlchemy Core; the migration in ``migrations/versions`` creates exactly
+and the hash-chained audit log with its head row. The repositories (one per aggregate)
+talk to them through SQLAlchemy Core; the migration in ``migrations/versions`` creates exactly
 this schema (a test compares the two). Timestamps are timezone-aware UTC on every backend.
 """
 
@@ -28,6 +28,7 @@ __all__ = [
     "OutboxRecord",
     "PlanMessageRecord",
     "PlanRecord",
+    "PlanServiceRecord",
     "SlackEventRecord",
     "StepExecutionRecord",
     "StepRecord",
@@ -137,9 +138,19 @@ class PlanRecord(SQLModel, table=True):
     version: int
     plan_json: dict[str, Any] = Field(sa_type=sa.JSON(), nullable=False)
     mode: str
+    kind: str = Field(default="live", sa_column_kwargs={"server_default": "live"})
     status: str
     created_at: datetime = _utc(index=True)
     updated_at: datetime = _utc()
+
+
+class PlanServiceRecord(SQLModel, table=True):
+    """A service a plan touches (its incident names it or a step acts on it), for history."""
+
+    __tablename__ = "plan_services"
+
+    plan_id: str = Field(primary_key=True, foreign_key="plans.id")
+    service: str = Field(primary_key=True, index=True)
 
 
 class StepRecord(SQLModel, table=True):

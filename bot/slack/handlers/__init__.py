@@ -1,18 +1,30 @@
 """Slack listeners. :func:`register` is the only place that calls ``app.command``, ``app.action``
-or ``app.event`` (STYLE.md anti-pattern A2: never at request time)."""
+or ``app.event`` (STYLE.md anti-pattern A2: never at request time). Each listener module gets the
+use cases it calls, nothing more."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.runtime.services import Services
+from bot.core.ports import Clock
 from bot.slack.handlers import actions, commands, events
+from bot.slack.handlers.context import UseCases, Watch
+from bot.slack.notifier import SlackNotifier
 
-__all__ = ["register"]
+__all__ = ["UseCases", "Watch", "register"]
 
 
-def register(app: App, services: Services) -> None:
+def register(
+    app: App, *, use_cases: UseCases, notifier: SlackNotifier, watch: Watch, clock: Clock
+) -> None:
     """Register every listener once, at startup."""
-    commands.register(app, services)
-    actions.register(app, services)
-    events.register(app, services)
+    commands.register(
+        app,
+        planning=use_cases.planning,
+        decisions=use_cases.decisions,
+        execution=use_cases.execution,
+        queries=use_cases.queries,
+        notifier=notifier,
+    )
+    actions.register(app, decisions=use_cases.decisions, execution=use_cases.execution)
+    events.register(app, planning=use_cases.planning, watch=watch, clock=clock)

@@ -13,11 +13,10 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.runtime.services import Services
+from bot.core.usecases import Decisions, Execution
 from bot.slack import messages, views
-from bot.slack.views import errors, simulation_message
+from bot.slack.views import replies, simulation_message
 from bot.store import PlanNotFoundError
-from planners.model import Stage
 
 __all__ = ["ACTION_IDS", "register"]
 
@@ -34,7 +33,7 @@ ACTION_IDS = (
 )
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, *, decisions: Decisions, execution: Execution) -> None:
     """Listen for every Backout button."""
 
     def ack_click(ack: Ack) -> None:
@@ -44,9 +43,15 @@ def register(app: App, services: Services) -> None:
         user = body["user"]["id"]
         channel = (body.get("container") or {}).get("channel_id") or body["channel"]["id"]
         try:
-            reply = _click(action["action_id"], str(action.get("value", "")), user, services)
+            reply = _click(
+                action["action_id"],
+                str(action.get("value", "")),
+                user,
+                decisions=decisions,
+                execution=execution,
+            )
         except PlanNotFoundError:
-            reply = errors.plan_not_found(str(action.get("value", "")).split(":")[0])
+            reply = replies.plan_not_found(str(action.get("value", "")).split(":")[0])
         if reply is not None:
             client.chat_postEphemeral(channel=channel, user=user, **reply)
 
@@ -54,31 +59,25 @@ def register(app: App, services: Services) -> None:
         app.action(action_id)(ack=ack_click, lazy=[run_click])
 
 
-def _click(action_id: str, value: str, user: str, services: Services) -> dict[str, Any] | None:
-    backout = services.backout
+def _click(
+    action_id: str, value: str, user: str, *, decisions: Decisions, execution: Execution
+) -> dict[str, Any] | None:
     plan_id, _, detail = value.partition(":")
     if action_id in (views.ACTION_APPROVE_STAGE, views.ACTION_APPROVE_PLAN):
-        stage = _stage(detail) if action_id == views.ACTION_APPROVE_STAGE else None
-        result = backout.approve(plan_id, user=user, stage=stage)
+        stage = detail if action_id == views.ACTION_APPROVE_STAGE else None
+        result = decisions.approve(plan_id, user=user, stage=stage)
         if result.refused and not result.approved:
-            return errors.not_authorized("; ".join(result.refused))
-        return {"text": messages.approval(result)}
+            return replies.not_authorized("; ".join(result.refused))
+        return {"text": replies.approval(result)}
     if action_id == views.ACTION_SIMULATE:
-        return simulation_message(plan_id, results=backout.simulate(plan_id))
+        return simulation_message(plan_id, results=execution.simulate(plan_id))
     if action_id in (views.ACTION_FEEDBACK_RIGHT, views.ACTION_FEEDBACK_WRONG):
-        backout.feedback(plan_id, user=user, right=action_id == views.ACTION_FEEDBACK_RIGHT)
+        decisions.feedback(plan_id, user=user, right=action_id == views.ACTION_FEEDBACK_RIGHT)
         return {"text": messages.THANKS_FEEDBACK}
     done = {
-        views.ACTION_REJECT: lambda: backout.reject(plan_id, user=user),
-        views.ACTION_ABORT: lambda: backout.abort(plan_id, user=user),
-        views.ACTION_RETRY: lambda: backout.retry(plan_id, detail, user=user),
-        views.ACTION_SKIP: lambda: backout.skip(plan_id, detail, user=user),
+        views.ACTION_REJECT: lambda: decisions.reject(plan_id, user=user),
+        views.ACTION_ABORT: lambda: decisions.abort(plan_id, user=user),
+        views.ACTION_RETRY: lambda: decisions.retry(plan_id, detail, user=user),
+        views.ACTION_SKIP: lambda: decisions.skip(plan_id, detail, user=user),
     }[action_id]()
-    return None if done else errors.not_authorized(messages.NOT_AN_APPROVER)
-
-
-def _stage(value: str) -> Stage | None:
-    try:
-        return Stage(value)
-    except ValueError:
-        return None
+    return None if done else replies.not_authorized(messages.NOT_AN_APPROVER)

@@ -12,25 +12,27 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.runtime.services import Services
+from bot.core.ports import Clock
+from bot.core.usecases import Planning
 from bot.slack.channels import alerts_from_message, change_from_message, is_own_or_edit
+from bot.slack.handlers.context import Watch
 
 __all__ = ["register"]
 
 _SHOW_PLAN = re.compile(r"\b(plan|rollback|roll back)\b", re.IGNORECASE)
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, *, planning: Planning, watch: Watch, clock: Clock) -> None:
     """Listen for channel messages."""
 
     def on_message(event: dict[str, Any]) -> None:
-        if is_own_or_edit(event, bot_user_id=services.bot_user_id, bot_id=services.bot_id):
+        if is_own_or_edit(event, bot_user_id=watch.bot_user_id, bot_id=watch.bot_id):
             return
         channel = event.get("channel", "")
-        if channel in services.alert_channels and event.get("bot_id"):
-            _alert(event, services)
-        elif channel in services.deploy_channels:
-            _deploy(event, services)
+        if channel in watch.alert_channels and event.get("bot_id"):
+            _alert(event, planning=planning, watch=watch, clock=clock)
+        elif channel in watch.deploy_channels:
+            _deploy(event, planning=planning, watch=watch, clock=clock)
 
     def ack_message(ack: Ack) -> None:
         ack()
@@ -38,31 +40,31 @@ def register(app: App, services: Services) -> None:
     app.event("message")(ack=ack_message, lazy=[on_message])
 
 
-def _alert(event: dict[str, Any], services: Services) -> None:
+def _alert(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: Clock) -> None:
     alerts = alerts_from_message(
         event,
-        known_services=services.backout.topology.services.keys(),
-        service_labels=services.service_labels,
-        now=services.backout.clock(),
+        known_services=watch.known_services,
+        service_labels=watch.service_labels,
+        now=clock(),
     )
     if alerts:
-        services.backout.alerts_posted(alerts, channel=event["channel"], ts=event["ts"])
+        planning.alerts_posted(alerts, channel=event["channel"], ts=event["ts"])
 
 
-def _deploy(event: dict[str, Any], services: Services) -> None:
+def _deploy(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: Clock) -> None:
     thread = event.get("thread_ts")
     if thread and thread != event.get("ts") and not event.get("bot_id"):
         if _SHOW_PLAN.search(str(event.get("text", ""))):
-            plan_id = services.backout.standby_for(channel=event["channel"], thread_ts=thread)
+            plan_id = planning.standby_for(channel=event["channel"], thread_ts=thread)
             if plan_id:
-                services.backout.show_plan(plan_id, channel=event["channel"], thread_ts=thread)
+                planning.show_plan(plan_id, channel=event["channel"], thread_ts=thread)
         return
     change = change_from_message(
         event,
-        known_services=services.backout.topology.services.keys(),
-        patterns=services.deploy_patterns,
-        environments=services.environments,
-        now=services.backout.clock(),
+        known_services=watch.known_services,
+        patterns=watch.deploy_patterns,
+        environments=watch.environments,
+        now=clock(),
     )
     if change is not None:
-        services.backout.deploy_announced(change, channel=event["channel"], ts=event["ts"])
+        planning.deploy_announced(change, channel=event["channel"], ts=event["ts"])

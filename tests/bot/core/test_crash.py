@@ -41,9 +41,11 @@ def prepared(store: Store, tmp_path: Path, steps: int, seed: int) -> tuple[str, 
     plan = synthetic_plan(steps, seed=seed, width=5)
     state = tmp_path / "targets.json"
     SimulatedExecutor(versions=start_versions(plan), state_file=state)  # writes the start state
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     for step in plan.steps:
-        store.transition(plan_id, step.id, from_statuses=["pending"], to="queued", actor="U_A")
+        store.steps.transition(
+            plan_id, step.id, from_statuses=["pending"], to="queued", actor="U_A"
+        )
     return plan_id, state, [f"{plan_id}/{s.id}" for s in plan.steps]
 
 
@@ -60,7 +62,7 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(store, tmp_p
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.communicate()
-        if all(r.status == "done" for r in store.steps(plan_id)):
+        if all(r.status == "done" for r in store.steps.of(plan_id)):
             break
     final = worker(store, plan_id, state)
     out, err = final.communicate(timeout=120)
@@ -68,8 +70,8 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(store, tmp_p
     assert out.strip() == "done"
     assert kills >= 3
     assert sorted(executed_keys(state)) == sorted(expected)
-    assert {r.status for r in store.steps(plan_id)} == {"done"}
-    assert store.verify_audit().ok
+    assert {r.status for r in store.steps.of(plan_id)} == {"done"}
+    assert store.audit.verify().ok
 
 
 def test_two_engine_processes_share_a_plan_without_repeats(store, tmp_path):
@@ -80,5 +82,5 @@ def test_two_engine_processes_share_a_plan_without_repeats(store, tmp_path):
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, out + err
     assert sorted(executed_keys(state)) == sorted(expected)
-    claims = [e for e in store.audit_entries(subject_prefix=plan_id) if e.action == "step.running"]
+    claims = [e for e in store.audit.entries(subject_prefix=plan_id) if e.action == "step.running"]
     assert len(claims) == len(expected)

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.engine import Engine, EngineConfig, HealthResult, simulate_plan
-from bot.store import StepStatus, Store
+from bot.lifecycle import StepStatus
+from bot.store import Store
 from fakes.plans import start_versions, synthetic_plan
 from integrations.errors import PermanentIntegrationError, UnavailableError
 from integrations.executors.simulated import SimulatedExecutor
@@ -30,7 +31,7 @@ def approve_all(engine: Engine, plan_id: str, plan: Plan) -> None:
 
 
 def statuses(store: Store, plan_id: str) -> dict[str, str]:
-    return {r.step_id: r.status for r in store.steps(plan_id)}
+    return {r.step_id: r.status for r in store.steps.of(plan_id)}
 
 
 class Health:
@@ -51,7 +52,7 @@ def test_approved_steps_run_in_after_order_each_once(store):
     plan = synthetic_plan(12, seed=3)
     executor = SimulatedExecutor(versions=start_versions(plan))
     engine = engine_for(store, executor)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
 
     report = engine.run(plan_id)
@@ -59,8 +60,12 @@ def test_approved_steps_run_in_after_order_each_once(store):
     assert report.status == "done"
     assert set(report.steps.values()) == {"done"}
     assert sorted(executor.executed) == sorted(f"{plan_id}/{s.id}" for s in plan.steps)
-    finished = {e.step_id: e.finished_at for e in store.executions(plan_id) if e.phase == "execute"}
-    started = {e.step_id: e.started_at for e in store.executions(plan_id) if e.phase == "execute"}
+    finished = {
+        e.step_id: e.finished_at for e in store.steps.executions(plan_id) if e.phase == "execute"
+    }
+    started = {
+        e.step_id: e.started_at for e in store.steps.executions(plan_id) if e.phase == "execute"
+    }
     for step in plan.steps:
         for before in step.after:
             assert finished[before] <= started[step.id]
@@ -74,11 +79,13 @@ def test_independent_steps_run_at_the_same_time(store):
         versions=start_versions(plan), durations={Action.ROLLBACK_DEPLOY: 0.3}
     )
     engine = engine_for(store, executor)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
     engine.run(plan_id)
     spans = [
-        (e.started_at, e.finished_at) for e in store.executions(plan_id) if e.phase == "execute"
+        (e.started_at, e.finished_at)
+        for e in store.steps.executions(plan_id)
+        if e.phase == "execute"
     ]
     latest_start = max(s for s, _ in spans)
     earliest_end = min(f for _, f in spans)
@@ -90,7 +97,7 @@ def test_unapproved_steps_wait(store):
     plan = synthetic_plan(3, seed=0, width=0)
     executor = SimulatedExecutor(versions=start_versions(plan))
     engine = engine_for(store, executor)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     engine.queue(plan_id, ["s1"], actor="U_ALICE")
 
     report = engine.run(plan_id)
@@ -117,7 +124,7 @@ def test_permanent_failure_halts_and_keeps_the_reason(store):
         "svc-1", error=PermanentIntegrationError("deployment is paused", integration="simulated")
     )
     engine = engine_for(store, executor)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
 
     report = engine.run(plan_id)
@@ -125,7 +132,7 @@ def test_permanent_failure_halts_and_keeps_the_reason(store):
     assert report.status == "halted"
     assert statuses(store, plan_id) == {"s1": "done", "s2": "failed", "s3": "queued"}
     assert "permanent failure: deployment is paused" in report.reasons["s2"]
-    assert store.get_plan(plan_id).status == "halted"
+    assert store.plans.get(plan_id).status == "halted"
 
     assert engine.retry(plan_id, "s2", actor="U_ALICE")
     assert engine.run(plan_id).status == "done"
@@ -143,12 +150,12 @@ def test_temporary_failure_is_retried_with_backoff(store):
     )
     slept: list[float] = []
     engine = engine_for(store, executor, sleep=slept.append)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
 
     assert engine.run(plan_id).status == "done"
     assert slept[:2] == [0.05, 0.05]
-    attempts = [e.attempt for e in store.executions(plan_id) if e.phase == "execute"]
+    attempts = [e.attempt for e in store.steps.executions(plan_id) if e.phase == "execute"]
     assert attempts == [1, 2, 3]
 
 
@@ -158,7 +165,7 @@ def test_temporary_failure_gives_up_after_max_attempts(store):
     executor = SimulatedExecutor(versions=start_versions(plan))
     executor.fail("svc-0", error=UnavailableError("timeout", integration="simulated"), times=5)
     engine = engine_for(store, executor, sleep=lambda _: None)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
 
     report = engine.run(plan_id)
@@ -171,26 +178,26 @@ def test_target_already_there_is_done_without_acting(store):
     plan = synthetic_plan(2, width=0)
     executor = SimulatedExecutor(versions={"svc-0": "v1", "svc-1": "v2"})
     engine = engine_for(store, executor)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
 
     engine.run(plan_id)
 
     assert executor.executed == [f"{plan_id}/s2"]
-    assert store.steps(plan_id)[0].reason.startswith("already at target")
+    assert store.steps.of(plan_id)[0].reason.startswith("already at target")
 
 
 def test_unconfigured_executor_and_manual_steps_fail_clearly(store):
     """No executor by that name, or a manual step, fails with a reason instead of crashing."""
     plan = synthetic_plan(1, executor="argocd")
     engine = engine_for(store, SimulatedExecutor())
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
     assert engine.run(plan_id).reasons["s1"] == (
         "executor 'argocd' is not configured (configured: simulated)"
     )
     manual = synthetic_plan(1, executor=None)
-    manual_id = store.save_plan(manual)
+    manual_id = store.plans.save(manual)
     approve_all(engine, manual_id, manual)
     assert "done by hand" in engine.run(manual_id).reasons["s1"]
 
@@ -204,7 +211,7 @@ def test_failed_verification_halts(store):
     executor = SimulatedExecutor(versions=start_versions(plan))
     health = Health([False])
     engine = engine_for(store, executor, health=health)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
 
     report = engine.run(plan_id)
@@ -221,7 +228,7 @@ def test_healthy_after_a_stage_makes_later_stages_not_needed(store):
     executor = SimulatedExecutor(versions=start_versions(plan))
     health = Health()
     engine = engine_for(store, executor, health=health)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
 
     report = engine.run(plan_id)
@@ -240,7 +247,7 @@ def test_two_engines_on_one_plan_run_each_step_once(store):
     executor = SimulatedExecutor(
         versions=start_versions(plan), durations={Action.ROLLBACK_DEPLOY: 0.01}
     )
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     engines = [engine_for(store, executor, worker=f"replica-{i}") for i in range(2)]
     approve_all(engines[0], plan_id, plan)
 
@@ -252,7 +259,7 @@ def test_two_engines_on_one_plan_run_each_step_once(store):
 
     assert set(statuses(store, plan_id).values()) == {"done"}
     assert sorted(executor.executed) == sorted(f"{plan_id}/{s.id}" for s in plan.steps)
-    running = [e for e in store.audit_entries(subject_prefix=plan_id) if e.action == "step.running"]
+    running = [e for e in store.audit.entries(subject_prefix=plan_id) if e.action == "step.running"]
     assert len(running) == len(plan.steps)
 
 
@@ -261,10 +268,12 @@ def test_a_crashed_engines_step_is_reconciled_not_repeated(store):
     the change already took effect it is marked done without executing again."""
     plan = synthetic_plan(2, width=0)
     executor = SimulatedExecutor(versions={"svc-0": "v1", "svc-1": "v2"})  # s1 applied, s2 not
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     for step_id in ("s1", "s2"):
-        store.transition(plan_id, step_id, from_statuses=["pending"], to="queued", actor="U_A")
-        store.transition(
+        store.steps.transition(
+            plan_id, step_id, from_statuses=["pending"], to="queued", actor="U_A"
+        )
+        store.steps.transition(
             plan_id,
             step_id,
             from_statuses=["queued"],
@@ -279,7 +288,7 @@ def test_a_crashed_engines_step_is_reconciled_not_repeated(store):
 
     assert report.steps == {"s1": "done", "s2": "done"}
     assert executor.executed == [f"{plan_id}/s2"]
-    rows = {r.step_id: r for r in store.steps(plan_id)}
+    rows = {r.step_id: r for r in store.steps.of(plan_id)}
     assert rows["s1"].attempts == 2 and rows["s1"].claimed_by == engine.worker
 
 
@@ -289,31 +298,31 @@ def test_abort_and_skip_are_explicit(store):
     executor = SimulatedExecutor(versions=start_versions(plan))
     executor.fail("svc-0", error=PermanentIntegrationError("nope", integration="simulated"))
     engine = engine_for(store, executor, config=EngineConfig(max_parallel=1, lease_seconds=5))
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
     assert engine.run(plan_id).status == "halted"
     assert engine.skip(plan_id, "s1", actor="U_ALICE")
     assert engine.run(plan_id).status == "done"
 
-    other = store.save_plan(plan)
+    other = store.plans.save(plan)
     engine.queue(other, ["s1"], actor="U_ALICE")
     assert sorted(engine.abort(other, actor="U_ALICE")) == ["s1", "s2", "s3"]
     assert set(statuses(store, other).values()) == {StepStatus.ABORTED}
-    assert store.get_plan(other).status == "aborted"
+    assert store.plans.get(other).status == "aborted"
 
 
 def test_every_decision_is_in_the_audit_log(store):
     """Approvals, claims and results are audited with who, and the chain verifies."""
     plan = synthetic_plan(2, width=0)
     engine = engine_for(store, SimulatedExecutor(versions=start_versions(plan)))
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
     engine.run(plan_id)
-    actions = [(e.actor, e.action) for e in store.audit_entries(subject_prefix=plan_id)]
+    actions = [(e.actor, e.action) for e in store.audit.entries(subject_prefix=plan_id)]
     assert ("U_ALICE", "step.queued") in actions
     assert (engine.worker, "step.running") in actions
     assert (engine.worker, "step.done") in actions
-    assert store.verify_audit().ok
+    assert store.audit.verify().ok
 
 
 def test_simulation_previews_every_step_and_touches_nothing():
@@ -339,13 +348,13 @@ def test_lease_is_renewed_while_a_step_runs(store):
     )
     config = EngineConfig(lease_seconds=0.3, max_parallel=1)
     engine = engine_for(store, executor, config=config)
-    plan_id = store.save_plan(plan)
+    plan_id = store.plans.save(plan)
     approve_all(engine, plan_id, plan)
     seen: list[datetime] = []
 
     def watch() -> None:
         for _ in range(12):
-            row = store.steps(plan_id)[0]
+            row = store.steps.of(plan_id)[0]
             if row.status == "running" and row.lease_until:
                 seen.append(row.lease_until)
             threading.Event().wait(0.05)

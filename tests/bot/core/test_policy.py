@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.core.policy import CachingGroupResolver, Decision, Mode, Policy, PolicyConfig
+from bot.core.policy import CachingGroupResolver, Decision, Policy, PolicyConfig
+from bot.lifecycle import Mode
 from planners import Fragment, Service, Tier, Topology, build_topology
 from planners.model import Action, Risk, Stage, Step
 
@@ -80,7 +81,6 @@ def policy(
     *,
     mode: Mode = Mode.APPROVE,
     groups: FakeGroups | None = None,
-    handles: dict[str, str] | None = None,
     **config: Any,
 ) -> Policy:
     return Policy(
@@ -88,7 +88,6 @@ def policy(
         topology=topology(),
         groups=groups or FakeGroups(),
         mode=mode,
-        handles=handles,
     )
 
 
@@ -140,13 +139,11 @@ def test_owners_may_not_approve_when_turned_off():
 
 
 def test_group_membership_comes_from_the_resolver():
-    """A global approver group grants its members, named by handle in the reason."""
+    """A global approver group grants its members, named in the reason."""
     groups = FakeGroups({"SONCALL": {"UALICE", "UBOB"}})
-    p = policy(approvers=["SONCALL"], groups=groups, handles={"SONCALL": "oncall"})
+    p = policy(approvers=["SONCALL"], groups=groups)
     decision = p.may_approve("UALICE", step(service="frontend"))
-    assert decision == Decision(
-        allowed=True, reason="UALICE is in @oncall (SONCALL), a global approver"
-    )
+    assert decision == Decision(allowed=True, reason="UALICE is in SONCALL, a global approver")
     assert not p.may_approve("UCAROL", step(service="frontend")).allowed
     assert "SONCALL" in groups.calls
 
@@ -161,10 +158,10 @@ def test_direct_listing_needs_no_group_lookup():
 
 def test_unknown_group_denies_with_reason_and_never_raises():
     """An unresolvable group grants nothing; the reason names it."""
-    p = policy(approvers=["SGONE1"], handles={"SGONE1": "old-oncall"})
+    p = policy(approvers=["SGONE1"])
     decision = p.may_approve("UALICE", step(service="frontend"))
     assert not decision.allowed
-    assert "@old-oncall (SGONE1) could not be resolved (no user group SGONE1)" in decision.reason
+    assert "SGONE1 could not be resolved (no user group SGONE1)" in decision.reason
 
 
 def test_unknown_group_does_not_hide_a_later_grant():
@@ -292,12 +289,10 @@ def test_zero_approvals_required_still_needs_one_approval():
 def test_missing_names_the_candidates_and_the_requester_rule():
     """The text names who may still approve and why the requester's approval is not enough."""
     groups = FakeGroups({"S123": {"U789"}})
-    p = policy(
-        teams={"payments": ["S123", "U456"]}, groups=groups, handles={"S123": "oncall-payments"}
-    )
+    p = policy(teams={"payments": ["S123", "U456"]}, groups=groups)
     high = step(service="payments", risk=Risk.HIGH, approvals=1)
     assert p.missing(high, ["U789"], requester="U789") == (
-        "needs 1 more approver from @oncall-payments (S123) or U456; U789 asked for this plan "
+        "needs 1 more approver from S123 or U456; U789 asked for this plan "
         "and cannot be the only approver of a high-risk step"
     )
 

@@ -64,7 +64,7 @@ def ephemerals(world: BotWorld, user: str) -> list[str]:
 
 def live_plans(world: BotWorld) -> list[Any]:
     """Plans drafted for an incident (not the standby plans kept for deploys)."""
-    return [p for p in world.services.store.list_plans() if p.mode != "standby"]
+    return [p for p in world.services.store.plans.recent() if p.mode != "standby"]
 
 
 def now_ts(offset: float = 0) -> str:
@@ -75,7 +75,7 @@ def record_bad_deploy(world: BotWorld) -> None:
     deploy(
         world, "Deployed cartservice from v1.4.2 to v1.4.3 in production by <@U0DEV>", now_ts(-600)
     )
-    world.wait_for(lambda: world.services.backout.incidents.changes_of("cartservice"))
+    world.wait_for(lambda: world.services.store.incidents.changes_of("cartservice"))
 
 
 class TestSlashCommand:
@@ -97,7 +97,7 @@ class TestSlashCommand:
         assert response.status_code == 200
         assert "cartservice" in response.text
         time.sleep(0.3)
-        assert world.services.store.list_plans() == []
+        assert world.services.store.plans.recent() == []
 
     def test_unparseable_text_gets_usage_with_the_text_escaped(self, world):
         """Junk gets the usage help; the user's own text comes back inert."""
@@ -127,7 +127,7 @@ class TestSignedRequests:
         assert world.post(stale).status_code == 401
         assert world.http.post("/slack/events", content=good.body).status_code == 401
         time.sleep(0.3)
-        assert world.services.store.list_plans() == []
+        assert world.services.store.plans.recent() == []
 
     def test_a_replayed_request_is_refused(self, world):
         """The same signed bytes sent twice: the second is 401."""
@@ -198,7 +198,7 @@ class TestAlertChannel:
         for event in (own, edit):
             assert world.post(slack.event_callback(event, secret=world.secret)).status_code == 200
         time.sleep(0.5)
-        assert world.services.store.list_plans() == []
+        assert world.services.store.plans.recent() == []
 
 
 class TestApprovals:
@@ -207,7 +207,7 @@ class TestApprovals:
         command(world, "plan cartservice", user=ONCALL)
         posted = world.wait_for(lambda: plan_posted(world))
         plan_id = live_plans(world)[0].id
-        message = world.wait_for(lambda: world.services.conversations.plan_message(plan_id))
+        message = world.wait_for(lambda: world.services.store.conversations.plan_message(plan_id))
         assert not message.ts.startswith("pending:")
         assert posted
         return plan_id, message.ts
@@ -217,10 +217,10 @@ class TestApprovals:
         plan_id, ts = self.drafted(world)
         assert click(world, "backout_approve_plan", plan_id, STRANGER, ts).status_code == 200
         world.wait_for(lambda: ephemerals(world, STRANGER))
-        assert world.services.store.approvals(plan_id) == {}
+        assert world.services.store.approvals.of(plan_id) == {}
         refusals = [
             e
-            for e in world.services.store.audit_entries(subject_prefix=plan_id)
+            for e in world.services.store.audit.entries(subject_prefix=plan_id)
             if e.action == "approval.refused"
         ]
         assert refusals and refusals[0].actor == STRANGER
@@ -236,7 +236,8 @@ class TestApprovals:
         click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL_2, ts)
         world.wait_for(lambda: world.executor.executed, timeout=15)
         world.wait_for(
-            lambda: world.services.store.get_plan(plan_id).status in ("done", "waiting"), timeout=15
+            lambda: world.services.store.plans.get(plan_id).status in ("done", "waiting"),
+            timeout=15,
         )
         assert world.executor.version("cartservice") == "v1.4.2"
         assert world.executor.executed.count(f"{plan_id}/s1") == 1
@@ -247,7 +248,7 @@ class TestApprovals:
         """A click naming a plan that does not exist gets an ephemeral answer."""
         click(world, "backout_approve_plan", "pl-deadbeef", ONCALL, now_ts())
         world.wait_for(lambda: ephemerals(world, ONCALL))
-        assert world.services.store.list_plans() == []
+        assert world.services.store.plans.recent() == []
 
 
 def test_suggest_mode_lets_nobody_execute(tmp_path):
@@ -268,7 +269,9 @@ def test_standby_plan_is_shown_in_the_deploy_thread(world):
     ts = now_ts(-60)
     deploy(world, "Deployed cartservice from v1.4.2 to v1.4.3 in production by <@U0DEV>", ts)
     standby = world.wait_for(
-        lambda: world.services.backout.standby_for(channel=world.deploys_channel, thread_ts=ts)
+        lambda: world.services.use_cases.planning.standby_for(
+            channel=world.deploys_channel, thread_ts=ts
+        )
     )
     reply = {
         "type": "message",
@@ -281,7 +284,7 @@ def test_standby_plan_is_shown_in_the_deploy_thread(world):
     world.post(slack.event_callback(reply, secret=world.secret))
     posted = world.wait_for(lambda: plan_posted(world, world.deploys_channel))
     assert posted["thread_ts"] == ts
-    assert world.services.store.get_plan(standby).mode == "standby"
+    assert world.services.store.plans.get(standby).mode == "standby"
 
 
 def test_a_plan_slack_could_not_take_is_kept_and_posted_later(world):
@@ -293,14 +296,14 @@ def test_a_plan_slack_could_not_take_is_kept_and_posted_later(world):
     plan_id = world.wait_for(lambda: live_plans(world) and live_plans(world)[0].id)
     message = world.wait_for(
         lambda: (
-            (m := world.services.conversations.plan_message(plan_id))
+            (m := world.services.store.conversations.plan_message(plan_id))
             and not m.ts.startswith("pending:")
             and m
         ),
         timeout=15,
     )
     assert world.slack.message(message.channel, message.ts) is not None
-    assert world.services.conversations.pending_count() == 0
+    assert world.services.store.conversations.pending_count() == 0
     posts = [
         c for c in world.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT
     ]
@@ -336,11 +339,13 @@ def test_a_restarted_bot_resumes_approved_steps(tmp_path):
         }
     )
     with Store.from_url(f"sqlite:///{tmp_path / 'backout.db'}") as store:
-        plan_id = store.save_plan(plan)
+        plan_id = store.plans.save(plan)
         for step in plan.steps:
-            store.transition(plan_id, step.id, from_statuses=["pending"], to="queued", actor=ONCALL)
+            store.steps.transition(
+                plan_id, step.id, from_statuses=["pending"], to="queued", actor=ONCALL
+            )
     with BotWorld(tmp_path) as world:
-        world.wait_for(lambda: world.services.store.get_plan(plan_id).status == "done", timeout=15)
+        world.wait_for(lambda: world.services.store.plans.get(plan_id).status == "done", timeout=15)
         assert sorted(world.executor.executed) == [f"{plan_id}/s1", f"{plan_id}/s2"]
 
 

@@ -111,7 +111,7 @@ def claim_in_process(
             claimed = [
                 step_id
                 for step_id in step_ids
-                if store.transition(
+                if store.steps.transition(
                     plan_id,
                     step_id,
                     from_statuses={"queued"},
@@ -122,7 +122,9 @@ def claim_in_process(
                 )
             ]
             seqs = [
-                store.audit(actor=name, action="test.append", subject="race", details={"n": n}).seq
+                store.audit.append(
+                    actor=name, action="test.append", subject="race", details={"n": n}
+                ).seq
                 for n in range(appends)
             ]
             return claimed, seqs

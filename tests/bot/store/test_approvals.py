@@ -10,11 +10,11 @@ from tests.bot.store.helpers import make_plan, race
 
 def test_approvals_are_recorded_per_step_and_user(store):
     """Each new approval is returned, listed per step, and audited with the user as actor."""
-    plan_id = store.save_plan(make_plan(3))
-    assert store.add_approvals(plan_id, user="U1", step_ids=["s1", "s2"]) == ["s1", "s2"]
-    assert store.add_approvals(plan_id, user="U2", step_ids=["s2"]) == ["s2"]
-    assert store.approvals(plan_id) == {"s1": {"U1"}, "s2": {"U1", "U2"}}
-    entries = [e for e in store.audit_entries(subject_prefix=plan_id) if e.actor != "backout"]
+    plan_id = store.plans.save(make_plan(3))
+    assert store.approvals.add(plan_id, user="U1", step_ids=["s1", "s2"]) == ["s1", "s2"]
+    assert store.approvals.add(plan_id, user="U2", step_ids=["s2"]) == ["s2"]
+    assert store.approvals.of(plan_id) == {"s1": {"U1"}, "s2": {"U1", "U2"}}
+    entries = [e for e in store.audit.entries(subject_prefix=plan_id) if e.actor != "backout"]
     assert [(e.actor, e.action, e.subject) for e in entries] == [
         ("U1", "approval.approve", f"{plan_id}/s1"),
         ("U1", "approval.approve", f"{plan_id}/s2"),
@@ -24,39 +24,39 @@ def test_approvals_are_recorded_per_step_and_user(store):
 
 def test_a_double_click_counts_once(store):
     """Approving the same steps again adds nothing and audits nothing."""
-    plan_id = store.save_plan(make_plan(2))
-    assert store.add_approvals(plan_id, user="U1", step_ids=["s1", "s2"]) == ["s1", "s2"]
-    before = len(store.audit_entries())
-    assert store.add_approvals(plan_id, user="U1", step_ids=["s2", "s1", "s1"]) == []
-    assert store.approvals(plan_id) == {"s1": {"U1"}, "s2": {"U1"}}
-    assert len(store.audit_entries()) == before
+    plan_id = store.plans.save(make_plan(2))
+    assert store.approvals.add(plan_id, user="U1", step_ids=["s1", "s2"]) == ["s1", "s2"]
+    before = len(store.audit.entries())
+    assert store.approvals.add(plan_id, user="U1", step_ids=["s2", "s1", "s1"]) == []
+    assert store.approvals.of(plan_id) == {"s1": {"U1"}, "s2": {"U1"}}
+    assert len(store.audit.entries()) == before
 
 
 def test_racing_double_clicks_count_once(store):
     """Eight simultaneous approvals of one stage by one user record each step exactly once."""
-    plan_id = store.save_plan(make_plan(4))
+    plan_id = store.plans.save(make_plan(4))
     steps = ["s1", "s2", "s3", "s4"]
-    results = race(8, lambda _: store.add_approvals(plan_id, user="U1", step_ids=steps))
+    results = race(8, lambda _: store.approvals.add(plan_id, user="U1", step_ids=steps))
     newly = sorted(step for added in results for step in added)
     assert newly == steps
-    assert store.approvals(plan_id) == {step: {"U1"} for step in steps}
-    approvals = [e for e in store.audit_entries() if e.action == "approval.approve"]
+    assert store.approvals.of(plan_id) == {step: {"U1"} for step in steps}
+    approvals = [e for e in store.audit.entries() if e.action == "approval.approve"]
     assert sorted(e.subject for e in approvals) == sorted(f"{plan_id}/{s}" for s in steps)
-    assert store.verify_audit().ok
+    assert store.audit.verify().ok
 
 
 def test_a_rejection_is_a_decision_of_its_own(store):
     """A user's rejection is kept apart from approvals and still counts as their one decision."""
-    plan_id = store.save_plan(make_plan(1))
-    assert store.add_approvals(plan_id, user="U1", step_ids=["s1"], decision="reject") == ["s1"]
-    assert store.add_approvals(plan_id, user="U1", step_ids=["s1"]) == []
-    assert store.approvals(plan_id) == {}
-    assert store.approvals(plan_id, decision="reject") == {"s1": {"U1"}}
+    plan_id = store.plans.save(make_plan(1))
+    assert store.approvals.add(plan_id, user="U1", step_ids=["s1"], decision="reject") == ["s1"]
+    assert store.approvals.add(plan_id, user="U1", step_ids=["s1"]) == []
+    assert store.approvals.of(plan_id) == {}
+    assert store.approvals.of(plan_id, decision="reject") == {"s1": {"U1"}}
 
 
 def test_approving_an_unknown_step_records_nothing(store):
     """A step id the plan lacks raises ``StepNotFoundError`` before anything is recorded."""
-    plan_id = store.save_plan(make_plan(2))
+    plan_id = store.plans.save(make_plan(2))
     with pytest.raises(StepNotFoundError, match="'s3'"):
-        store.add_approvals(plan_id, user="U1", step_ids=["s1", "s3"])
-    assert store.approvals(plan_id) == {}
+        store.approvals.add(plan_id, user="U1", step_ids=["s1", "s3"])
+    assert store.approvals.of(plan_id) == {}

@@ -18,7 +18,9 @@ AT = datetime(2026, 11, 27, 10, 14, 0, 250000, tzinfo=UTC)
 
 def fill(store: Store, count: int = 5) -> None:
     for n in range(1, count + 1):
-        store.audit(actor="U1", action="test.entry", subject=f"subject-{n}", details={"n": n})
+        store.audit.append(
+            actor="U1", action="test.entry", subject=f"subject-{n}", details={"n": n}
+        )
 
 
 def tamper(store: Store, *statements: str, **params: object) -> None:
@@ -36,10 +38,10 @@ def hash_of(store: Store, seq: int) -> str:
 def test_an_entry_is_hashed_over_the_previous_hash_and_its_canonical_json(store):
     """The stored hash is sha256(prev_hash + sorted, compact JSON of the entry)."""
     clocked = Store(store.engine, clock=lambda: AT)
-    first = clocked.audit(
+    first = clocked.audit.append(
         actor="U1", action="plan.note", subject="pl-1", details={"b": 2, "a": "é"}
     )
-    second = clocked.audit(actor="U2", action="plan.note", subject="pl-1")
+    second = clocked.audit.append(actor="U2", action="plan.note", subject="pl-1")
     body = {
         "seq": 1,
         "at": "2026-11-27T10:14:00.250000Z",
@@ -52,38 +54,38 @@ def test_an_entry_is_hashed_over_the_previous_hash_and_its_canonical_json(store)
     assert first.prev_hash == GENESIS_HASH
     assert first.hash == hashlib.sha256((GENESIS_HASH + text).encode()).hexdigest()
     assert (second.seq, second.prev_hash, second.details) == (2, first.hash, {})
-    assert store.audit_entries() == [first, second]
+    assert store.audit.entries() == [first, second]
 
 
 def test_details_are_stored_as_plain_json(store):
     """Tuples, datetimes and sets in details are stored as lists and ISO strings."""
-    entry = store.audit(
+    entry = store.audit.append(
         actor="U1", action="x", subject="s", details={"t": (1, 2), "at": AT, "users": {"b", "a"}}
     )
     assert entry.details == {"t": [1, 2], "at": "2026-11-27T10:14:00.250000Z", "users": ["a", "b"]}
-    assert store.audit_entries()[0].details == entry.details
+    assert store.audit.entries()[0].details == entry.details
     with pytest.raises(TypeError, match="object is not JSON serialisable"):
-        store.audit(actor="U1", action="x", subject="s", details={"bad": object()})
-    assert len(store.audit_entries()) == 1
+        store.audit.append(actor="U1", action="x", subject="s", details={"bad": object()})
+    assert len(store.audit.entries()) == 1
 
 
 def test_an_intact_chain_verifies(store):
     """Verifying an untouched chain reports every entry and no break."""
     fill(store, 5)
-    check = store.verify_audit()
+    check = store.audit.verify()
     assert (check.ok, check.entries, check.first_broken, check.reason) == (True, 5, None, "")
 
 
 def test_an_empty_chain_verifies(store):
     """A new database's empty chain is intact."""
-    assert store.verify_audit().ok
+    assert store.audit.verify().ok
 
 
 def test_edited_details_break_the_chain_at_that_entry(store):
     """Changing one entry's details is reported at that entry's seq."""
     fill(store, 5)
     tamper(store, """UPDATE audit_log SET details = '{"n": 99}' WHERE seq = 3""")
-    check = store.verify_audit()
+    check = store.audit.verify()
     assert (check.ok, check.first_broken, check.entries) == (False, 3, 2)
     assert "altered" in check.reason
 
@@ -92,7 +94,7 @@ def test_a_deleted_entry_is_reported_as_a_gap(store):
     """Deleting an entry from the middle is reported at the missing seq."""
     fill(store, 5)
     tamper(store, "DELETE FROM audit_log WHERE seq = 3")
-    check = store.verify_audit()
+    check = store.audit.verify()
     assert (check.ok, check.first_broken) == (False, 3)
     assert "missing" in check.reason
 
@@ -101,7 +103,7 @@ def test_deleting_the_newest_entry_is_caught_by_the_head(store):
     """Deleting the last entry leaves the head pointing past the chain's end."""
     fill(store, 5)
     tamper(store, "DELETE FROM audit_log WHERE seq = 5")
-    check = store.verify_audit()
+    check = store.audit.verify()
     assert (check.ok, check.first_broken, check.entries) == (False, 5, 4)
 
 
@@ -116,7 +118,7 @@ def test_swapped_hashes_break_the_chain_at_the_first_of_them(store):
         two=two,
         three=three,
     )
-    check = store.verify_audit()
+    check = store.audit.verify()
     assert (check.ok, check.first_broken) == (False, 2)
 
 
@@ -129,7 +131,7 @@ def test_reordered_entries_break_the_chain(store):
         "UPDATE audit_log SET seq = 2 WHERE seq = 3",
         "UPDATE audit_log SET seq = 3 WHERE seq = -1",
     )
-    check = store.verify_audit()
+    check = store.audit.verify()
     assert (check.ok, check.first_broken) == (False, 2)
 
 
@@ -139,26 +141,28 @@ def test_concurrent_appends_form_one_linear_chain(store):
 
     def append(worker):
         return [
-            store.audit(actor=f"w{worker}", action="test.append", subject="race", details={"n": n})
+            store.audit.append(
+                actor=f"w{worker}", action="test.append", subject="race", details={"n": n}
+            )
             for n in range(per_thread)
         ]
 
     entries = [entry for appended in race(8, append) for entry in appended]
     assert sorted(entry.seq for entry in entries) == list(range(1, 8 * per_thread + 1))
-    stored = store.audit_entries()
+    stored = store.audit.entries()
     assert [entry.seq for entry in stored] == list(range(1, 121))
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(stored))
-    assert store.verify_audit().entries == 120
+    assert store.audit.verify().entries == 120
 
 
 def test_audit_entries_filter_by_subject_prefix_and_keep_the_newest(store):
     """A prefix matches literally (``_`` is no wildcard); ``limit`` keeps the newest entries."""
     for subject in ("pl_1", "pl_1/s1", "plx1", "pl_1/s2", "pl_2"):
-        store.audit(actor="U1", action="x", subject=subject)
-    assert [e.subject for e in store.audit_entries(subject_prefix="pl_1")] == [
+        store.audit.append(actor="U1", action="x", subject=subject)
+    assert [e.subject for e in store.audit.entries(subject_prefix="pl_1")] == [
         "pl_1",
         "pl_1/s1",
         "pl_1/s2",
     ]
-    assert [e.subject for e in store.audit_entries(limit=2)] == ["pl_1/s2", "pl_2"]
-    assert [e.seq for e in store.audit_entries(subject_prefix="pl_1", limit=1)] == [4]
+    assert [e.subject for e in store.audit.entries(limit=2)] == ["pl_1/s2", "pl_2"]
+    assert [e.seq for e in store.audit.entries(subject_prefix="pl_1", limit=1)] == [4]

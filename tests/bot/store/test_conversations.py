@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from bot.lifecycle import Mode, PlanKind
 from bot.store import (
     Conversations,
     OutboxStatus,
@@ -60,7 +61,7 @@ def clocked(store: Store, clock: Clock) -> Conversations:
 
 def test_an_event_is_claimed_the_first_time_only(store):
     """The first claim of an event id wins; a retry of the same id and later claims lose."""
-    talk = Conversations.of(store)
+    talk = store.conversations
     assert talk.claim_event("Ev001") is True
     assert talk.claim_event("Ev001") is False
     assert talk.claim_event("Ev002") is True
@@ -68,7 +69,7 @@ def test_an_event_is_claimed_the_first_time_only(store):
 
 def test_racing_claims_of_one_event_give_one_winner(store):
     """Eight threads claiming one event id at the same instant: exactly one gets True."""
-    talk = Conversations.of(store)
+    talk = store.conversations
     results = race(8, lambda _: talk.claim_event("Ev-race"))
     assert sorted(results) == [False] * 7 + [True]
 
@@ -92,7 +93,7 @@ def test_a_plan_message_reads_back_and_is_found_by_channel_and_ts(store):
     """The message set for a plan comes back whole, and ``(channel, ts)`` leads to the plan."""
     clock = Clock()
     talk = clocked(store, clock)
-    plan_id = store.save_plan(make_plan())
+    plan_id = store.plans.save(make_plan())
     talk.set_plan_message(plan_id, channel="C1", ts="1700.01", thread_ts="1700.00", requester="U1")
     message = talk.plan_message(plan_id)
     assert message is not None
@@ -107,7 +108,7 @@ def test_setting_a_plan_message_again_replaces_it(store):
     """A second set moves the plan to the new message; the old one leads nowhere."""
     clock = Clock()
     talk = clocked(store, clock)
-    plan_id = store.save_plan(make_plan())
+    plan_id = store.plans.save(make_plan())
     talk.set_plan_message(plan_id, channel="C1", ts="1.1", requester="U1")
     clock.advance(60)
     talk.set_plan_message(plan_id, channel="C1", ts="2.2")
@@ -121,15 +122,15 @@ def test_setting_a_plan_message_again_replaces_it(store):
 
 def test_a_plan_without_a_message_has_none(store):
     """A stored plan whose message was never set, and an unknown plan, both give ``None``."""
-    talk = Conversations.of(store)
-    plan_id = store.save_plan(make_plan())
+    talk = store.conversations
+    plan_id = store.plans.save(make_plan())
     assert talk.plan_message(plan_id) is None
     assert talk.plan_message("pl-unknown") is None
 
 
 def test_a_message_for_an_unknown_plan_is_refused(store):
     """Setting the message of a plan that is not stored raises and stores nothing."""
-    talk = Conversations.of(store)
+    talk = store.conversations
     with pytest.raises(PlanNotFoundError):
         talk.set_plan_message("pl-00000000", channel="C1", ts="1.1")
     assert talk.plan_at("C1", "1.1") is None
@@ -137,9 +138,9 @@ def test_a_message_for_an_unknown_plan_is_refused(store):
 
 def test_one_message_shows_one_plan(store):
     """A message already showing a plan cannot be given to another; the first plan keeps it."""
-    talk = Conversations.of(store)
-    first = store.save_plan(make_plan(incident="inc-1"))
-    second = store.save_plan(make_plan(incident="inc-2"))
+    talk = store.conversations
+    first = store.plans.save(make_plan(incident="inc-1"))
+    second = store.plans.save(make_plan(incident="inc-2"))
     talk.set_plan_message(first, channel="C1", ts="1.1")
     with pytest.raises(ValueError, match="already shows plan"):
         talk.set_plan_message(second, channel="C1", ts="1.1")
@@ -149,8 +150,8 @@ def test_one_message_shows_one_plan(store):
 
 def test_racing_sets_of_one_plan_message_keep_one_row(store):
     """Eight threads setting the message of one plan at once all succeed; one message remains."""
-    talk = Conversations.of(store)
-    plan_id = store.save_plan(make_plan())
+    talk = store.conversations
+    plan_id = store.plans.save(make_plan())
     race(8, lambda i: talk.set_plan_message(plan_id, channel="C1", ts=f"{i}.0"))
     message = talk.plan_message(plan_id)
     assert message is not None
@@ -188,7 +189,7 @@ def test_enqueue_stores_a_queued_call_due_now(store):
 
 def test_enqueue_is_idempotent_on_its_key(store):
     """The same key returns the first id and stores nothing new, even with other args."""
-    talk = Conversations.of(store)
+    talk = store.conversations
     first = talk.enqueue("chat.postMessage", {"text": "one"}, key="plan-1/post")
     again = talk.enqueue("chat.postMessage", {"text": "two"}, key="plan-1/post")
     other = talk.enqueue("chat.postMessage", {"text": "one"}, key="plan-2/post")
@@ -202,7 +203,7 @@ def test_enqueue_is_idempotent_on_its_key(store):
 
 def test_racing_enqueues_of_one_key_store_it_once(store):
     """Eight threads enqueueing one key at once all get the same id; one call is queued."""
-    talk = Conversations.of(store)
+    talk = store.conversations
     ids = race(8, lambda _: talk.enqueue("chat.update", {"ts": "1.1"}, key="once"))
     assert len(set(ids)) == 1
     assert talk.pending_count() == 1
@@ -210,7 +211,7 @@ def test_racing_enqueues_of_one_key_store_it_once(store):
 
 def test_args_json_cannot_carry_are_refused(store):
     """An argument JSON cannot carry raises before anything is stored."""
-    talk = Conversations.of(store)
+    talk = store.conversations
     with pytest.raises(TypeError):
         talk.enqueue("chat.postMessage", {"x": object()}, key="bad")
     assert talk.pending_count() == 0
@@ -236,7 +237,7 @@ def test_claiming_takes_due_calls_oldest_first_under_a_lease(store):
 
 def test_two_workers_racing_claim_each_call_once(store):
     """Two workers claiming in a loop at the same time share 30 calls, none twice or lost."""
-    talk = Conversations.of(store)
+    talk = store.conversations
     ids = {talk.enqueue("chat.postMessage", {"n": n}, key=f"k{n}") for n in range(30)}
 
     def drain(index: int) -> list[int]:
@@ -300,7 +301,7 @@ def test_a_retried_call_waits_for_its_delay(store):
 
 def test_only_a_call_being_sent_is_retried(store):
     """Retrying or failing a call still queued (not claimed) changes nothing."""
-    talk = Conversations.of(store)
+    talk = store.conversations
     item_id = talk.enqueue("chat.postMessage", {"text": "hi"}, key="k")
     assert talk.mark_retry(item_id, error="e", delay=1) is False
     assert talk.mark_failed(item_id, error="e") is False
@@ -349,13 +350,13 @@ def test_a_failed_call_is_given_up(store):
 
 def test_an_unknown_outbox_item_is_none(store):
     """Looking up an id that was never enqueued gives ``None``."""
-    assert Conversations.of(store).outbox_item(424242) is None
+    assert store.conversations.outbox_item(424242) is None
 
 
 def test_conversations_of_a_store_share_its_clock(store):
     """``of`` reads the time from the store's clock."""
     clock = Clock(START + timedelta(days=3))
-    talk = Conversations.of(Store(store.engine, clock=clock))
+    talk = Store(store.engine, clock=clock).conversations
     item = talk.outbox_item(talk.enqueue("m", {}, key="k"))
     assert item is not None
     assert item.created_at == clock.now
@@ -380,22 +381,63 @@ def test_migration_0002_upgrades_and_downgrades(database_url):
         upgrade(engine, revision="0002")
         assert current_revision(engine) == "0002"
         assert set(sa.inspect(engine).get_table_names()) == TABLES_0001 | TABLES_0002
-        store = Store(engine)
-        talk = Conversations.of(store)
-        plan_id = store.save_plan(make_plan())
-        talk.set_plan_message(plan_id, channel="C1", ts="1.1")
-        talk.enqueue("chat.postMessage", {"text": "hi"}, key="k")
+        with engine.begin() as conn:
+            insert_plan(conn, "pl-00000001", mode="approve")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO plan_messages (plan_id, channel, ts, created_at) "
+                    "VALUES ('pl-00000001', 'C1', '1.1', :at)"
+                ),
+                {"at": datetime(2026, 11, 27, tzinfo=UTC)},
+            )
 
         _downgrade(engine, "0001")
         assert current_revision(engine) == "0001"
         assert set(sa.inspect(engine).get_table_names()) == TABLES_0001
-        assert store.get_plan(plan_id).plan == make_plan()
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT id FROM plans")).scalars().all() == ["pl-00000001"]
 
         upgrade(engine, revision="0002")
         assert current_revision(engine) == "0002"
-        assert talk.plan_message(plan_id) is None
-        assert talk.pending_count() == 0
-        talk.set_plan_message(plan_id, channel="C1", ts="1.1")
-        assert talk.plan_at("C1", "1.1") == plan_id
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM plan_messages")).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_migration_0003_makes_standby_a_kind_and_indexes_services(database_url):
+    """0003 turns mode ``standby`` into kind ``standby`` and lists each plan's services; the
+    plans are then readable, found by service, and a downgrade gives the old mode back."""
+    engine = create_engine(database_url)
+    try:
+        upgrade(engine, revision="0002")
+        with engine.begin() as conn:
+            insert_plan(conn, "pl-00000001", mode="standby")
+            insert_plan(conn, "pl-00000002", mode="suggest")
+        upgrade(engine)
+        store = Store(engine)
+        standby, live = store.plans.get("pl-00000001"), store.plans.get("pl-00000002")
+        assert (standby.kind, standby.mode) == (PlanKind.STANDBY, Mode.APPROVE)
+        assert (live.kind, live.mode) == (PlanKind.LIVE, Mode.SUGGEST)
+        assert {p.id for p in store.plans.touching("service-1")} == {"pl-00000001", "pl-00000002"}
+        assert store.plans.latest_live().id == "pl-00000002"
+
+        _downgrade(engine, "0002")
+        with engine.connect() as conn:
+            modes = dict(conn.execute(sa.text("SELECT id, mode FROM plans")).all())
+        assert modes == {"pl-00000001": "standby", "pl-00000002": "suggest"}
+        assert "plan_services" not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def insert_plan(conn: sa.Connection, plan_id: str, *, mode: str) -> None:
+    """A plan row as the 0001/0002 schema stores it."""
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    conn.execute(
+        sa.text(
+            "INSERT INTO plans (id, incident_id, version, plan_json, mode, status, created_at, "
+            "updated_at) VALUES (:id, 'inc-1', 1, :plan, :mode, 'proposed', :at, :at)"
+        ),
+        {"id": plan_id, "plan": make_plan().model_dump_json(), "mode": mode, "at": at},
+    )

@@ -93,7 +93,7 @@ def open_default(
 
 def test_a_change_is_recorded_once_and_reads_back_exactly(store):
     """The first record stores the change whole; a second with the same id keeps the first."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     original = change("chg-1")
     assert incidents.record_change(original) is True
     assert incidents.record_change(change("chg-1", service="other")) is False
@@ -103,7 +103,7 @@ def test_a_change_is_recorded_once_and_reads_back_exactly(store):
 
 def test_racing_records_of_one_change_store_it_once(store):
     """Eight threads recording one change at once: one True, one stored change."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     results = race(8, lambda _: incidents.record_change(change("chg-race")))
     assert sorted(results) == [False] * 7 + [True]
     assert [c.id for c in incidents.changes_of("cartservice")] == ["chg-race"]
@@ -111,7 +111,7 @@ def test_racing_records_of_one_change_store_it_once(store):
 
 def test_changes_between_includes_both_ends_in_time_order(store):
     """Changes at the bounds are in, those outside are out, oldest first, in any time zone."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     for change_id, minutes in (("c-late", 30), ("c-early", -1), ("c-start", 0), ("c-mid", 10)):
         incidents.record_change(change(change_id, minutes=minutes))
     start = AT.astimezone(PLUS_TWO)
@@ -125,7 +125,7 @@ def test_changes_between_includes_both_ends_in_time_order(store):
 
 def test_changes_between_refuses_naive_times(store):
     """A naive bound raises: the store never guesses a time zone."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     naive = datetime(2026, 11, 27, 10, 0)  # noqa: DTZ001  (naive on purpose)
     with pytest.raises(ValueError, match="naive"):
         incidents.changes_between(naive, AT)
@@ -135,7 +135,7 @@ def test_changes_between_refuses_naive_times(store):
 
 def test_changes_of_a_service_are_newest_first_up_to_the_limit(store):
     """Only the service's changes come back, newest first, at most ``limit``."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     for n in range(5):
         incidents.record_change(change(f"chg-{n}", minutes=n))
     incidents.record_change(change("chg-other", service="paymentservice", minutes=9))
@@ -174,7 +174,7 @@ def test_an_opened_incident_reads_back_with_its_alerts(store):
 
 def test_opening_again_adds_only_new_alerts(store):
     """A second open returns False, keeps the incident's data, and adds only unseen alerts."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     assert open_default(incidents) is True
     again = open_default(
         incidents,
@@ -200,7 +200,7 @@ def test_opening_again_adds_only_new_alerts(store):
 
 def test_racing_opens_of_one_incident_create_it_once(store):
     """Eight replicas opening one incident at once: one creates it; each alert is stored once."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     results = race(
         8, lambda i: open_default(incidents, alerts=[alert("fp-shared"), alert(f"fp-{i}")])
     )
@@ -214,7 +214,7 @@ def test_racing_opens_of_one_incident_create_it_once(store):
 
 def test_a_string_of_services_is_refused(store):
     """Passing one service name as ``services`` raises rather than store its letters."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     with pytest.raises(TypeError):
         open_default(incidents, services="frontend")
     assert incidents.incident("inc-1") is None
@@ -222,7 +222,7 @@ def test_a_string_of_services_is_refused(store):
 
 def test_find_open_incident_matches_channel_alert_name_and_service(store):
     """Only an open incident in the channel with a firing alert of that name and service matches."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     open_default(
         incidents,
         alerts=[
@@ -263,7 +263,7 @@ def test_find_open_incident_takes_the_newest_open_one(store):
 
 def test_resolving_is_a_compare_and_set(store):
     """The first resolve wins, a second and one of an unknown incident change nothing."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     open_default(incidents)
     assert incidents.resolve_incident("inc-1") is True
     assert incidents.resolve_incident("inc-1") is False
@@ -278,7 +278,7 @@ def test_resolving_is_a_compare_and_set(store):
 
 def test_racing_resolves_have_one_winner(store):
     """Eight threads resolving one incident at once: exactly one resolves it."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     open_default(incidents)
     results = race(8, lambda _: incidents.resolve_incident("inc-1"))
     assert sorted(results) == [False] * 7 + [True]
@@ -289,8 +289,8 @@ def test_racing_resolves_have_one_winner(store):
 
 def test_a_user_has_one_verdict_per_plan(store):
     """A first verdict and a change of mind are recorded; repeating a verdict changes nothing."""
-    incidents = Incidents.of(store)
-    plan_id = store.save_plan(make_plan())
+    incidents = store.incidents
+    plan_id = store.plans.save(make_plan())
     assert incidents.record_feedback(plan_id, user="U1", right=True) is True
     assert incidents.record_feedback(plan_id, user="U1", right=True) is False
     assert incidents.record_feedback(plan_id, user="U2", right=False) is True
@@ -301,8 +301,8 @@ def test_a_user_has_one_verdict_per_plan(store):
 
 def test_racing_double_clicks_record_one_verdict(store):
     """Eight simultaneous identical clicks by one user: one records it, the rest find it there."""
-    incidents = Incidents.of(store)
-    plan_id = store.save_plan(make_plan())
+    incidents = store.incidents
+    plan_id = store.plans.save(make_plan())
     results = race(8, lambda _: incidents.record_feedback(plan_id, user="U1", right=True))
     assert sorted(results) == [False] * 7 + [True]
     assert incidents.feedback(plan_id) == {"U1": True}
@@ -310,7 +310,7 @@ def test_racing_double_clicks_record_one_verdict(store):
 
 def test_feedback_on_an_unknown_plan_is_refused(store):
     """A verdict on a plan that is not stored raises."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     with pytest.raises(PlanNotFoundError):
         incidents.record_feedback("pl-00000000", user="U1", right=True)
     assert incidents.feedback("pl-00000000") == {}
@@ -318,13 +318,13 @@ def test_feedback_on_an_unknown_plan_is_refused(store):
 
 def test_culprit_history_counts_confirmed_top_suspects(store):
     """A top suspect counts for its service when right outnumbers wrong; ties do not count."""
-    incidents = Incidents.of(store)
-    confirmed = store.save_plan(plan_blaming("cartservice", incident="inc-1"))
-    also = store.save_plan(plan_blaming("cartservice", incident="inc-2"))
-    payments = store.save_plan(plan_blaming("paymentservice", incident="inc-3"))
-    tied = store.save_plan(plan_blaming("adservice", incident="inc-4"))
-    rejected = store.save_plan(plan_blaming("emailservice", incident="inc-5"))
-    store.save_plan(plan_blaming("quietservice", incident="inc-6"))  # nobody voted
+    incidents = store.incidents
+    confirmed = store.plans.save(plan_blaming("cartservice", incident="inc-1"))
+    also = store.plans.save(plan_blaming("cartservice", incident="inc-2"))
+    payments = store.plans.save(plan_blaming("paymentservice", incident="inc-3"))
+    tied = store.plans.save(plan_blaming("adservice", incident="inc-4"))
+    rejected = store.plans.save(plan_blaming("emailservice", incident="inc-5"))
+    store.plans.save(plan_blaming("quietservice", incident="inc-6"))  # nobody voted
     for plan_id, votes in (
         (confirmed, {"U1": True, "U2": True, "U3": False}),
         (also, {"U1": True}),
@@ -341,33 +341,36 @@ def test_culprit_history_counts_confirmed_top_suspects(store):
 
 def test_culprit_history_counts_an_incident_once(store):
     """Two confirmed plans of one incident blaming one service count as one incident."""
-    incidents = Incidents.of(store)
+    incidents = store.incidents
     for _ in range(2):
-        plan_id = store.save_plan(plan_blaming("cartservice", incident="inc-1"))
+        plan_id = store.plans.save(plan_blaming("cartservice", incident="inc-1"))
         incidents.record_feedback(plan_id, user="U1", right=True)
     assert incidents.culprit_history() == {"cartservice": 1}
 
 
 def test_culprit_history_skips_plans_without_suspects(store):
     """A confirmed plan that named no suspect (it abstained) blames no service."""
-    incidents = Incidents.of(store)
-    plan_id = store.save_plan(make_plan(1).model_copy(update={"suspects": ()}))
+    incidents = store.incidents
+    plan_id = store.plans.save(make_plan(1).model_copy(update={"suspects": ()}))
     incidents.record_feedback(plan_id, user="U1", right=True)
     assert incidents.culprit_history() == {}
 
 
-def test_plans_for_service_match_incident_services_and_steps_newest_first(store):
+def test_plans_touching_a_service_match_incident_services_and_steps_newest_first(store):
     """Plans naming the service in their incident or a step come back, newest first, limited."""
     clock = Clock()
     clocked = Store(store.engine, clock=clock)
-    incidents = Incidents.of(clocked)
     ids = []
     for n in range(1, 5):
-        ids.append(clocked.save_plan(make_plan(n, incident=f"inc-{n}")))
+        ids.append(clocked.plans.save(make_plan(n, incident=f"inc-{n}")))
         clock.advance(60)
+
+    def touching(service: str, **limit: int) -> list[str]:
+        return [stored.id for stored in clocked.plans.touching(service, **limit)]
+
     # make_plan(n) has steps on service-1 … service-n and an incident on frontend.
-    assert incidents.plans_for_service("frontend") == ids[::-1]
-    assert incidents.plans_for_service("service-3") == [ids[3], ids[2]]
-    assert incidents.plans_for_service("service-1", limit=2) == [ids[3], ids[2]]
-    assert incidents.plans_for_service("cartservice") == []
-    assert incidents.plans_for_service("frontend", limit=0) == []
+    assert touching("frontend") == ids[::-1]
+    assert touching("service-3") == [ids[3], ids[2]]
+    assert touching("service-1", limit=2) == [ids[3], ids[2]]
+    assert touching("cartservice") == []
+    assert touching("frontend", limit=0) == []

@@ -21,6 +21,7 @@ TABLES = {
     "incidents",
     "outbox",
     "plan_messages",
+    "plan_services",
     "plans",
     "slack_events",
     "step_executions",
@@ -46,13 +47,13 @@ def test_upgrade_builds_the_schema_from_an_empty_database(database_url):
 def test_upgrading_twice_changes_nothing(database_url):
     """A second upgrade keeps the revision and the data, and the chain still verifies."""
     with Store.from_url(database_url) as store:
-        plan_id = store.save_plan(make_plan())
+        plan_id = store.plans.save(make_plan())
         upgrade(store.engine)
         assert current_revision(store.engine) == head_revision()
-        assert store.get_plan(plan_id).plan == make_plan()
-        assert store.verify_audit().entries == 1
+        assert store.plans.get(plan_id).plan == make_plan()
+        assert store.audit.verify().entries == 1
     with Store.from_url(database_url, upgrade=True) as again:
-        assert [plan.id for plan in again.list_plans()] == [plan_id]
+        assert [plan.id for plan in again.plans.recent()] == [plan_id]
 
 
 def test_the_migrated_schema_matches_the_table_models(database_url):

@@ -45,10 +45,10 @@ def test_processes_racing_for_the_same_steps_claim_each_once(store, pool):
 
     Every thread also appends audit entries meanwhile; the chain stays linear and verifies.
     """
-    plan_id = store.save_plan(make_plan(6))
+    plan_id = store.plans.save(make_plan(6))
     step_ids = [f"s{n}" for n in range(1, 7)]
     for step_id in step_ids:
-        assert store.transition(
+        assert store.steps.transition(
             plan_id, step_id, from_statuses={"pending"}, to="queued", actor="U1"
         )
     url = store.engine.url.render_as_string(hide_password=False)
@@ -64,11 +64,11 @@ def test_processes_racing_for_the_same_steps_claim_each_once(store, pool):
     assert wins == Counter(step_ids)
     appended = sorted(seq for _, _, seqs in outcomes for seq in seqs)
     assert len(appended) == len(set(appended)) == PROCESSES * THREADS * APPENDS
-    running = [e for e in store.audit_entries(subject_prefix=plan_id) if e.action == "step.running"]
+    running = [e for e in store.audit.entries(subject_prefix=plan_id) if e.action == "step.running"]
     assert Counter(e.subject.split("/")[1] for e in running) == Counter(step_ids)
-    claimed_by = {row.step_id: row.claimed_by for row in store.steps(plan_id)}
+    claimed_by = {row.step_id: row.claimed_by for row in store.steps.of(plan_id)}
     assert {e.subject.split("/")[1]: e.details["worker"] for e in running} == claimed_by
-    check = store.verify_audit()
+    check = store.audit.verify()
     assert check.ok, check.reason
     assert check.entries == 1 + len(step_ids) * 2 + PROCESSES * THREADS * APPENDS
 
@@ -81,6 +81,6 @@ def test_processes_starting_together_migrate_an_empty_database_once(database_url
     assert len({pid for pid, _ in outcomes}) == PROCESSES
     assert [revision for _, revision in outcomes] == [head_revision()] * PROCESSES
     with Store.from_url(database_url, upgrade=False) as store:
-        store.save_plan(make_plan(1))
-        check = store.verify_audit()
+        store.plans.save(make_plan(1))
+        check = store.audit.verify()
         assert (check.ok, check.entries) == (True, 1)

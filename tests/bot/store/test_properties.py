@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.store import StepStatus
+from bot.lifecycle import StepStatus
 from tests.bot.store.helpers import make_plan
 
 STATUSES = [status.value for status in StepStatus]
@@ -41,7 +41,7 @@ moves = st.lists(
 @given(moves=moves)
 def test_transitions_follow_the_compare_and_set_model(store, moves):
     """Each move succeeds exactly when the model says so, and is audited exactly when it does."""
-    plan_id = store.save_plan(make_plan(2))
+    plan_id = store.plans.save(make_plan(2))
     model = {"s1": Model(), "s2": Model()}
     audited: list[tuple[str, str]] = []
     for step_id, sources, to, worker in moves:
@@ -51,7 +51,7 @@ def test_transitions_follow_the_compare_and_set_model(store, moves):
         expected = state.status in sources and not (
             worker is not None and sources == {"running"} and state.claimed_by != worker
         )
-        won = store.transition(
+        won = store.steps.transition(
             plan_id, step_id, from_statuses=sources, to=to, actor="prop", worker=worker
         )
         assert won == expected
@@ -62,7 +62,7 @@ def test_transitions_follow_the_compare_and_set_model(store, moves):
                 state.claimed_by, state.attempts = worker, state.attempts + 1
             elif to in ("pending", "queued"):
                 state.claimed_by = None
-    rows = {row.step_id: row for row in store.steps(plan_id)}
+    rows = {row.step_id: row for row in store.steps.of(plan_id)}
     for step_id, state in model.items():
         row = rows[step_id]
         assert (row.status, row.claimed_by, row.attempts) == (
@@ -70,5 +70,5 @@ def test_transitions_follow_the_compare_and_set_model(store, moves):
             state.claimed_by,
             state.attempts,
         )
-    entries = store.audit_entries(subject_prefix=f"{plan_id}/")
+    entries = store.audit.entries(subject_prefix=f"{plan_id}/")
     assert [(entry.subject, entry.action) for entry in entries] == audited

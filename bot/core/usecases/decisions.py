@@ -1,0 +1,209 @@
+"""What responders decide about a plan: approve (a stage or all of it), reject, abort, retry or
+skip a failed step, and say whether the suspect was right.
+
+A click is accepted only if :func:`plan_actions` offers it in the plan's state right now (the
+same function the plan message draws its buttons from) and the policy lets this user make it.
+The user always comes from a signed Slack payload, never from message text. Every refusal is
+audited as ``approval.refused``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.policy import Policy
+from bot.core.ports import Notifier
+from bot.core.usecases.execution import Execution
+from bot.lifecycle import Actions, Click, PlanStatus, StepStatus, available_actions
+from bot.store import PlanNotFoundError, Store, StoredPlan
+from planners.model import Stage
+
+__all__ = ["Approval", "Decisions", "plan_actions"]
+
+_STAGE_ORDER = {stage.value: index for index, stage in enumerate(Stage)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Approval:
+    """What a click did: steps newly approved, steps now queued to run, and any refusals."""
+
+    approved: tuple[str, ...] = ()
+    queued: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()
+
+
+def plan_actions(stored: StoredPlan) -> Actions:
+    """The clicks ``stored`` accepts now (:func:`bot.lifecycle.available_actions`)."""
+    rows = {row.step_id: row.status for row in stored.steps}
+    steps = sorted(stored.plan.steps, key=lambda s: _STAGE_ORDER.get(s.stage.value, 0))
+    return available_actions(
+        status=stored.status,
+        kind=stored.kind,
+        mode=stored.mode,
+        abstained=stored.plan.abstained,
+        steps=[(s.id, s.stage.value, rows.get(s.id, StepStatus.PENDING)) for s in steps],
+    )
+
+
+class Decisions:
+    """Responders' decisions on plans.
+
+    Args:
+        store: plans, approvals, audit.
+        policy: who may approve what.
+        execution: carries out approved steps.
+        notifier: shows the plan's new state.
+    """
+
+    def __init__(
+        self, *, store: Store, policy: Policy, execution: Execution, notifier: Notifier
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.execution = execution
+        self.notifier = notifier
+
+    def approve(self, plan_id: str, *, user: str, stage: str | None) -> Approval:
+        """``user`` approves the plan's pending steps of ``stage`` (*Approve stage*; it must be
+        the stage the plan offers), or of every stage when ``stage`` is None (*Approve all*).
+        Steps with enough authorised approvals are queued and start running.
+
+        Raises:
+            PlanNotFoundError: no plan has this id.
+        """
+        stored = self.store.plans.get(plan_id)
+        click = Click.APPROVE_ALL if stage is None else Click.APPROVE_STAGE
+        if not plan_actions(stored).allows(click, stage=stage):
+            reason = _why_not(stored, stage)
+            self._refused(plan_id, user, reason)
+            return Approval(refused=(reason,))
+        rows = {r.step_id: r for r in stored.steps}
+        targets = [
+            s
+            for s in stored.plan.steps
+            if rows[s.id].status == StepStatus.PENDING and (stage is None or s.stage == stage)
+        ]
+        allowed, refused = [], []
+        for step in targets:
+            decision = self.policy.may_approve(user, step)
+            if decision.allowed:
+                allowed.append(step.id)
+            else:
+                refused.append(f"{step.id}: {decision.reason}")
+        if refused:
+            self._refused(plan_id, user, "; ".join(refused))
+        new = self.store.approvals.add(plan_id, user=user, step_ids=allowed) if allowed else []
+        requester = self._requester(plan_id)
+        approvals = self.store.approvals.of(plan_id)
+        ready, waiting = [], []
+        for step in targets:
+            if step.id not in allowed:
+                continue
+            who = approvals.get(step.id, frozenset())
+            if self.policy.approved(step, who, requester=requester):
+                ready.append(step.id)
+            else:
+                waiting.append(f"{step.id}: {self.policy.missing(step, who, requester=requester)}")
+        queued = self.execution.queue(plan_id, ready, actor=user)
+        if not queued:
+            self.notifier.refresh_plan(plan_id)
+        return Approval(
+            approved=tuple(new),
+            queued=tuple(queued),
+            refused=tuple(refused),
+            waiting=tuple(waiting),
+        )
+
+    def reject(self, plan_id: str, *, user: str) -> bool:
+        """Say no to a plan nothing of which has run (needs approver rights)."""
+        return self._end(plan_id, user=user, click=Click.REJECT)
+
+    def abort(self, plan_id: str, *, user: str) -> bool:
+        """Stop a started plan: nothing that has not started will run (needs approver rights)."""
+        return self._end(plan_id, user=user, click=Click.ABORT)
+
+    def stop(self, plan_id: str, *, user: str) -> bool:
+        """``/rollback abort``: abort a started plan, reject one that has not started."""
+        actions = plan_actions(self.store.plans.get(plan_id))
+        click = Click.REJECT if Click.REJECT in actions.clicks else Click.ABORT
+        return self._end(plan_id, user=user, click=click)
+
+    def retry(self, plan_id: str, step_id: str, *, user: str) -> bool:
+        """Run a failed step again (approver rights on that step)."""
+        return self._step(plan_id, step_id, user=user, click=Click.RETRY)
+
+    def skip(self, plan_id: str, step_id: str, *, user: str) -> bool:
+        """Give up on a failed step and let the plan go on (approver rights on that step)."""
+        return self._step(plan_id, step_id, user=user, click=Click.SKIP)
+
+    def feedback(self, plan_id: str, *, user: str, right: bool) -> None:
+        """Whether the top suspect was the cause; feeds the planner's history factor.
+
+        Raises:
+            PlanNotFoundError: no plan has this id.
+        """
+        self.store.incidents.record_feedback(plan_id, user=user, right=right)
+        self.store.audit.append(
+            actor=user, action="feedback", subject=plan_id, details={"suspect_right": right}
+        )
+
+    def _end(self, plan_id: str, *, user: str, click: Click) -> bool:
+        stored = self.store.plans.get(plan_id)
+        if click not in plan_actions(stored).clicks:
+            self._refused(plan_id, user, f"cannot {click} a plan that is {stored.status}")
+            return False
+        if not any(self.policy.may_approve(user, s).allowed for s in stored.plan.steps):
+            self._refused(plan_id, user, f"not an approver of any step: cannot {click}")
+            return False
+        rejected = click == Click.REJECT
+        self.execution.engine.abort(
+            plan_id,
+            actor=user,
+            reason=f"rejected by {user}" if rejected else "abort requested",
+            status=PlanStatus.REJECTED if rejected else PlanStatus.ABORTED,
+        )
+        self.notifier.refresh_plan(plan_id)
+        return True
+
+    def _step(self, plan_id: str, step_id: str, *, user: str, click: Click) -> bool:
+        stored = self.store.plans.get(plan_id)
+        step = next((s for s in stored.plan.steps if s.id == step_id), None)
+        if step is None:
+            raise PlanNotFoundError(f"{plan_id}/{step_id}")
+        if not plan_actions(stored).allows(click, step=step_id):
+            self._refused(plan_id, user, f"{click} {step_id}: the step has not failed")
+            return False
+        decision = self.policy.may_approve(user, step)
+        if not decision.allowed:
+            self._refused(plan_id, user, f"{click} {step_id}: {decision.reason}")
+            return False
+        engine = self.execution.engine
+        act = engine.retry if click == Click.RETRY else engine.skip
+        ok = act(plan_id, step_id, actor=user)
+        if ok:
+            self.execution.start(plan_id)
+        return ok
+
+    def _requester(self, plan_id: str) -> str | None:
+        message = self.store.conversations.plan_message(plan_id)
+        return message.requester if message else None
+
+    def _refused(self, plan_id: str, user: str, reason: str) -> None:
+        self.store.audit.append(
+            actor=user, action="approval.refused", subject=plan_id, details={"reason": reason}
+        )
+
+
+def _why_not(stored: StoredPlan, stage: str | None) -> str:
+    """Why an approve click is refused, in words for the person who clicked."""
+    actions = plan_actions(stored)
+    if not actions.clicks or stored.plan.abstained:
+        return f"this plan is {stored.status}: nothing to approve"
+    if actions.failed:
+        return "a step failed: retry, skip or abort it first"
+    if Click.APPROVE_ALL not in actions.clicks:
+        if stored.kind != "live":
+            return "this is a standby plan: ask for a fresh one with /rollback plan"
+        return f"mode {stored.mode}: nothing can run"
+    return f"stage {stage!r} has nothing to approve (next: {actions.next_stage})"

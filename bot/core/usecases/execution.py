@@ -1,0 +1,73 @@
+"""Running plans: queue approved steps, run them in the background through the engine, preview
+them through the executors. The decisions that lead here (who approved what) are in
+:mod:`bot.core.usecases.decisions`; this only carries them out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from bot.core.engine import Engine, SimulatedStep, simulate_plan
+from bot.core.ports import Notifier, Runner
+from bot.store import Store
+from integrations.base import Executor
+
+__all__ = ["Execution"]
+
+log = logging.getLogger(__name__)
+
+
+class Execution:
+    """Carries out what was decided.
+
+    Args:
+        store: the plans.
+        engine: runs queued steps.
+        executors: executors by name, for previews.
+        notifier: shows progress.
+        runner: where plan runs happen, off the caller's thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        engine: Engine,
+        executors: Mapping[str, Executor],
+        notifier: Notifier,
+        runner: Runner,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.executors = executors
+        self.notifier = notifier
+        self.runner = runner
+
+    def queue(self, plan_id: str, step_ids: Sequence[str], *, actor: str) -> list[str]:
+        """Queue approved steps and start the plan if any moved; returns the ones queued."""
+        queued = self.engine.queue(plan_id, step_ids, actor=actor) if step_ids else []
+        if queued:
+            self.start(plan_id)
+        return queued
+
+    def start(self, plan_id: str) -> None:
+        """Show the plan's new state, then run what it has queued in the background."""
+        self.notifier.refresh_plan(plan_id)
+        self.runner.submit(self.run_plan, plan_id)
+
+    def run_plan(self, plan_id: str) -> None:
+        """Run what the plan has queued, now, on this thread; then refresh its message."""
+        try:
+            self.engine.run(plan_id)
+        except Exception:  # the job wrapper: a crashed run is logged; the rows keep the truth
+            log.exception("running plan %s failed", plan_id)
+        self.notifier.refresh_plan(plan_id)
+
+    def simulate(self, plan_id: str) -> list[SimulatedStep]:
+        """Preview every step through the executors, touching nothing.
+
+        Raises:
+            PlanNotFoundError: no plan has this id.
+        """
+        stored = self.store.plans.get(plan_id)
+        return simulate_plan(stored.plan.steps, executors=self.executors, plan_id=plan_id)

@@ -1,0 +1,37 @@
+"""What the listeners are given: the core's use cases and what the bot watches in channels."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core.usecases import Decisions, Execution, Planning, Queries
+
+__all__ = ["UseCases", "Watch"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UseCases:
+    """The core's use cases the Slack edge calls."""
+
+    planning: Planning
+    decisions: Decisions
+    execution: Execution
+    queries: Queries
+
+
+@dataclass(frozen=True, kw_only=True)
+class Watch:
+    """What the bot reads in channels, and how: alert and deploy channels, the deploy patterns
+    and environment names, the alert labels that name a service, the topology's service names,
+    and the bot's own ids (its own messages never trigger anything)."""
+
+    alert_channels: frozenset[str]
+    deploy_channels: frozenset[str]
+    deploy_patterns: Sequence[re.Pattern[str]]
+    environments: tuple[str, ...]
+    service_labels: tuple[str, ...]
+    known_services: frozenset[str]
+    bot_user_id: str
+    bot_id: str
