@@ -571,7 +571,8 @@ def draft_plan(world: BotWorld) -> tuple[str, str]:
         slack.slash_command("plan cartservice", user=ONCALL, channel=INCIDENT, secret=world.secret)
     ).raise_for_status()
     world.wait_for(lambda: len(_posts(world, INCIDENT)) > before)
-    plan = next(p for p in world.services.store.plans.recent() if p.mode != "standby")
+    plan = world.services.store.plans.latest_live()
+    assert plan is not None
     message = world.wait_for(lambda: world.services.store.conversations.plan_message(plan.id))
     return plan.id, message.ts
 

@@ -180,13 +180,15 @@ def available_actions(
         steps: ``(step id, stage, status)`` per step, in plan order; stages in their order.
 
     Returns:
-        Nothing for a finished or abstained plan. Otherwise *Simulate*; *Reject* while nothing
-        has started, *Abort* after; *Retry* and *Skip* for failed steps; and, for a live plan in
-        ``approve`` or ``autopilot`` mode with no failed step, *Approve stage* (the first stage
-        with a pending step) and *Approve all*.
+        Nothing for a finished or abstained plan; only *Simulate* in ``suggest`` mode, where
+        nobody may act. Otherwise *Simulate*; *Reject* while nothing has started, *Abort*
+        after; *Retry* and *Skip* for failed steps; and, for a live plan with no failed step,
+        *Approve stage* (the first stage with a pending step) and *Approve all*.
     """
     if abstained or status in FINISHED:
         return NOTHING
+    if mode == Mode.SUGGEST:  # learning mode: nobody may act on a plan, only look
+        return Actions(clicks=frozenset({Click.SIMULATE}))
     steps = list(steps)
     clicks = {Click.SIMULATE}
     failed = tuple(step_id for step_id, _, state in steps if state == StepStatus.FAILED)
@@ -195,8 +197,7 @@ def available_actions(
     if failed:
         clicks |= {Click.RETRY, Click.SKIP}
     next_stage = next((stage for _, stage, state in steps if state == StepStatus.PENDING), None)
-    approving = kind == PlanKind.LIVE and mode in (Mode.APPROVE, Mode.AUTOPILOT)
-    if approving and not failed and next_stage is not None:
+    if kind == PlanKind.LIVE and not failed and next_stage is not None:
         clicks |= {Click.APPROVE_STAGE, Click.APPROVE_ALL}
     else:
         next_stage = None

@@ -1,11 +1,28 @@
-"""A fake Argo CD API server on loopback, for the executor's tests and the demo.
+"""A fake Argo CD API server on the loopback base of :mod:`fakes.server`, for the executor's
+tests and the demo.
 
-It stands in for Argo CD in the "Real parts and their fakes" table of DESIGN.md: a stdlib
-``ThreadingHTTPServer`` on ``127.0.0.1`` port 0, used as a context manager, that the real
-:class:`integrations.executors.argocd.ArgoCDExecutor` talks to over HTTP. It keeps Applications
-with their sync history, ``spec.syncPolicy.automated`` and ``status.operationState``; a rollback
-really changes what the next GET returns, and it is refused with Argo CD's own message while
-auto-sync is on. Requests are recorded and faults are injected with :meth:`FakeArgoCD.fail_next`.
+It stands in for Argo CD in the "Real parts and their fakes" table of DESIGN.md: the real
+:class:`integrations.executors.argocd.ArgoCDExecutor` talks to it over HTTP. It serves the
+subset of Argo CD's application API (the ``ApplicationService`` of
+``server/application/application.proto`` in argoproj/argo-cd, exposed through grpc-gateway;
+https://argo-cd.readthedocs.io/en/stable/developer-guide/api-docs/) that Backout calls:
+``GET /api/v1/applications/{name}``, ``POST .../{name}/rollback`` (``id``, ``dryRun``, ``prune``)
+and ``PATCH .../{name}`` (``patch``, ``patchType``). It keeps Applications with their sync
+history, ``spec.syncPolicy.automated`` and ``status.operationState``; a rollback runs as a sync
+operation that stays ``Running`` for ``running_polls`` GETs, then ``Succeeded`` (a new history
+entry) or ``Failed``, so it really changes what the next GET returns.
+
+Failure states, with grpc-gateway's error body (``error``, ``code``, ``message``): 401 without
+the bearer token (code 16); 403 for another project (7); 404 for an unknown application (5); the
+rollback refusal while auto-sync is on, with Argo CD's own message from
+``server/application/application.go`` (``FailedPrecondition``, 9) and the HTTP status
+``refusal_status``: 400 by default, what grpc-gateway v2 maps that code to; other gateway
+versions map it differently (v1: 412), and which one a given Argo CD release answers is not
+verified here (the executor's tests try 400 and 500); 400 for another operation in progress
+(9) and for an unknown history id (3); an operation ending ``Failed``
+(:meth:`FakeArgoCD.fail_next_operation`); 405 for what the fake does not serve (12); and any
+status a test queues with :meth:`FakeArgoCD.fail_next`, optionally after a delay. Only
+``patchType`` ``merge`` is applied. Requests are recorded.
 """
 
 from __future__ import annotations

@@ -1,11 +1,24 @@
-"""A fake feature-flag service on loopback: the Unleash and LaunchDarkly subsets Backout uses.
+"""A fake feature-flag service on the loopback base of :mod:`fakes.server`: the Unleash and
+LaunchDarkly subsets Backout uses.
 
-It stands in for the flag services in the "Real parts and their fakes" table of DESIGN.md: a
-stdlib ``ThreadingHTTPServer`` on ``127.0.0.1`` port 0, used as a context manager, that the real
-:class:`integrations.executors.feature_flags.HttpFlagExecutor` talks to. Both dialects share one
-store of flags (project, flag -> environment -> on), so turning a flag off through one API really
-changes what the next read returns. Requests are recorded with their raw (still escaped) path;
-faults are injected with :meth:`FakeFlagService.fail_next`.
+It stands in for the flag services in the "Real parts and their fakes" table of DESIGN.md: the
+real :class:`integrations.executors.feature_flags.HttpFlagExecutor` talks to it. It serves
+Unleash's Admin API (https://docs.getunleash.io/reference/api/unleash: ``GET
+/api/admin/projects/{project}/features/{flag}`` and ``POST .../environments/{env}/on|off``) and
+LaunchDarkly's REST API v2 (https://apidocs.launchdarkly.com/tag/Feature-flags: ``GET
+/api/v2/flags/{project}/{flag}`` and a ``PATCH`` semantic patch, ``Content-Type:
+application/json; domain-model=launchdarkly.semanticpatch`` with ``environmentKey`` and
+``turnFlagOn``/``turnFlagOff`` instructions). Both dialects share one store of flags (project,
+flag -> environment -> on), so turning a flag off through one API really changes what the next
+read returns. Only the fields Backout reads are in the answers.
+
+Failure states: 401 for a wrong ``Authorization`` value (both vendors take the key raw); 404 for
+an unknown flag or Unleash environment (Unleash's ``NotFoundError`` body, LaunchDarkly's
+``not_found``); 400 ``invalid_request`` for a LaunchDarkly patch that is not a semantic patch,
+names an unknown environment or an unsupported instruction; 405 for other methods; and any
+status a test queues with :meth:`FakeFlagService.fail_next`, optionally after a delay. The error
+bodies follow the vendors' documented shapes in outline; their exact messages are not verified.
+Requests are recorded with their raw (still escaped) path.
 """
 
 from __future__ import annotations

@@ -1,12 +1,32 @@
-"""A stateful fake of the Kubernetes apps/v1 API, served over loopback HTTP for tests and demos.
+"""A stateful fake of the Kubernetes ``apps/v1`` API on the loopback base of :mod:`fakes.server`,
+for tests and demos.
 
 The real ``KubernetesExecutor`` (``integrations/executors/kubernetes.py``) is tested against this
-server, not against mocks (STYLE.md section 5). It keeps Deployments and their ReplicaSets the
-way the Deployment controller does: a changed pod template reuses the ReplicaSet whose template
-matches (as after ``kubectl rollout undo``) or creates a new one, either way with the next
-revision; an unchanged template changes nothing. Rollouts finish after ``rollout_seconds`` unless
-stalled. Tests script faults (``fail_next``), require a bearer token, seed history
-(``add_deployment``) and assert on the recorded ``requests``. ``python -m
+server, not against mocks (STYLE.md section 5). It serves the subset of the API reference
+Backout calls (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/deployment-v1/
+and ``replica-set-v1/``): GET, PUT and merge-PATCH of a Deployment, and a ReplicaSet list with an
+equality-based ``labelSelector``. It keeps Deployments and their ReplicaSets the way the
+Deployment controller does (``pkg/controller/deployment`` in kubernetes/kubernetes, and
+https://kubernetes.io/docs/concepts/workloads/controllers/deployment/): a changed pod template
+reuses the ReplicaSet whose template matches, as after ``kubectl rollout undo`` (which PATCHes the
+old ReplicaSet's template into the Deployment: ``rollback.go`` in kubectl's
+``polymorphichelpers``), or creates a new one, either way with the next
+``deployment.kubernetes.io/revision`` (the reused one's old number goes to
+``deployment.kubernetes.io/revision-history``); an unchanged template changes nothing. Rollouts
+finish after ``rollout_seconds`` unless stalled; ``status`` carries ``observedGeneration``, the
+replica counts and the ``Progressing`` condition's reasons (``ReplicaSetUpdated``,
+``NewReplicaSetAvailable``, ``ProgressDeadlineExceeded``, ``DeploymentPaused``).
+
+Failure states, answered as ``Status`` objects (kind ``Status``, ``reason``, ``code``): 401
+without the bearer token when one is required; 404 ``NotFound``; 405 ``MethodNotAllowed``; 409
+``Conflict`` for a stale ``metadata.resourceVersion``; 415 for a patch type other than merge or
+strategic merge (strategic merge is applied as a plain merge patch, see :func:`merge_patch`);
+422 ``Invalid`` for a changed selector, template labels that do not match it, a missing
+template or a malformed object; 400 for a body that is not JSON; rollouts that never finish
+(:meth:`FakeKubernetes.stall`, optionally past the progress deadline); and any status a test
+queues with :meth:`FakeKubernetes.fail_next`, with ``Retry-After`` if asked. The messages are
+abridged from the real API server's (e.g. the 409 omits "Operation cannot be fulfilled on ...").
+Tests seed history (``add_deployment``) and assert on the recorded ``requests``. ``python -m
 fakes.kubernetes --port 0 --state seed.json`` runs it standalone and prints its URL.
 """
 
@@ -27,7 +47,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from fakes.server import Incoming, LoopbackServer, Reply
+from fakes.server import Faults, Incoming, LoopbackServer, Reply
 
 __all__ = ["HASH_LABEL", "REVISION", "FakeKubernetes", "Request", "main", "merge_patch"]
 
@@ -48,16 +68,6 @@ class Request(NamedTuple):
     method: str
     path: str
     body: Any
-
-
-@dataclass
-class _Fault:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    body: Any
-    times: int
-    retry_after: float | None
 
 
 @dataclass
@@ -127,7 +137,7 @@ class FakeKubernetes(LoopbackServer):
         self._lock = threading.RLock()
         self._deployments: dict[tuple[str, str], _Deployment] = {}
         self._replicasets: dict[tuple[str, str], dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
+        self._faults = Faults()
         self._resource_version = 0
 
     # -- the test API -----------------------------------------------------------------------
@@ -198,9 +208,16 @@ class FakeKubernetes(LoopbackServer):
         """Answer the next ``times`` matching requests with ``status`` (a ``Status`` by default)."""
         if body is None:
             body = _status(status, "InternalError", f"injected failure {status}")
-        fault = _Fault(method.upper(), re.compile(path_regex), status, body, times, retry_after)
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         with self._lock:
-            self._faults.append(fault)
+            self._faults.add(
+                status,
+                method=method.upper(),
+                path=re.compile(path_regex),
+                body=body,
+                headers=headers,
+                times=times,
+            )
 
     @property
     def mutations(self) -> int:
@@ -301,12 +318,9 @@ class FakeKubernetes(LoopbackServer):
         method, path, headers = request.method, request.path, request.headers
         with self._lock:
             self.requests.append(Request(method, request.target, request.body))
-            for fault in self._faults:
-                if fault.method == method and fault.path.search(path) and fault.times > 0:
-                    fault.times -= 1
-                    wait = fault.retry_after
-                    extra = {} if wait is None else {"Retry-After": f"{wait:g}"}
-                    return Reply(fault.status, fault.body, extra)
+            fault = self._faults.take(method, path)
+            if fault is not None:
+                return Reply(fault.status, fault.body, fault.headers)
             if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
                 return Reply(401, _status(401, "Unauthorized", "Unauthorized"))
             try:  # a Reply raised by the route is answered by the handler

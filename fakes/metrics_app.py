@@ -1,12 +1,18 @@
 """A tiny service for a real Prometheus to scrape, whose error rate the test controls.
 
-The stand-in for "the service we just rolled back" in the health tests and the demo: a stdlib
-``ThreadingHTTPServer`` on ``127.0.0.1``, port 0, started as a context manager. ``/metrics`` serves
-the Prometheus text format with two counters per service, ``app_requests_total{service=...}`` and
-``app_errors_total{service=...}``; each scrape advances them by ``requests_per_scrape`` and
-``ratio * requests_per_scrape``, so ``rate(errors) / rate(requests)`` over any window equals the
-ratio set with :meth:`HealthApp.set_error_ratio`. ``/healthz`` answers the status set with
+The stand-in for "the service we just rolled back" in the health tests and the demo, on the
+loopback base of :mod:`fakes.server` (bound at construction, so the port is known before it
+serves). ``/metrics`` serves the Prometheus text exposition format
+(https://prometheus.io/docs/instrumenting/exposition_formats/, ``text/plain; version=0.0.4``) with
+two counters per service, ``app_requests_total{service=...}`` and ``app_errors_total{service=...}``;
+each scrape advances them by ``requests_per_scrape`` and ``ratio * requests_per_scrape``, so
+``rate(errors) / rate(requests)`` over any window equals the ratio set with
+:meth:`HealthApp.set_error_ratio`. ``/healthz`` answers the status set with
 :meth:`HealthApp.set_healthz`, after an optional stall (to make a probe time out).
+
+Failure states: an error ratio up to 1, counters that stand still (``requests_per_scrape=0``: the
+ratio is NaN), any ``/healthz`` status, a ``/healthz`` that stalls past a probe's timeout, 404
+elsewhere and 501 for methods other than GET.
 """
 
 from __future__ import annotations

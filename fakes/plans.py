@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime
 
 from planners.model import Action, Incident, Plan, Risk, Stage, Step
-from planners.steps import critical_path
+from planners.schedule import critical_path
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

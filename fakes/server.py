@@ -1,25 +1,36 @@
-"""The loopback HTTP plumbing the fakes share: a stdlib ``ThreadingHTTPServer`` on ``127.0.0.1``.
+"""The one loopback HTTP base every fake server is built on: a stdlib ``ThreadingHTTPServer``
+on ``127.0.0.1``.
 
-A fake subclasses :class:`LoopbackServer` and implements ``_respond``, which takes the parsed
-:class:`Incoming` request and returns (or raises) a :class:`Reply`. The base class starts and stops
-the server (also as a context manager) and knows ``port`` and ``base_url``; the handler reads and
-decodes the request, answers methods outside ``methods`` with 501, waits a reply's ``delay`` and
-writes it, and logs nothing (the tests read what the fakes record instead).
+A fake (Slack, Kubernetes, Argo CD, the flag services, the webhook receiver, the metrics app)
+subclasses :class:`LoopbackServer` and implements ``_respond``, which takes the parsed
+:class:`Incoming` request and returns (or raises) a :class:`Reply`. The base binds port 0 (so
+any number of fakes run side by side; bolt's ``MockServerThread`` without its fixed port 8888),
+starts and stops the server (also as a context manager), knows ``port`` and ``base_url``, reads
+and decodes the request (JSON, form-encoded or multipart bodies, the raw bytes too), answers
+methods outside ``methods`` with 501, waits a reply's ``delay`` (cut short by ``stop``) and
+writes it, keeps connections alive when ``http11`` is set, turns a bug in a fake into a 500
+answer rather than a dropped connection, and logs only at debug level (the tests read what the
+fakes record instead). :class:`Faults` is the one fault queue behind every fake's ``fail_next``.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
+import logging
+import re
 import threading
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["JSON", "Incoming", "LoopbackServer", "Reply"]
+__all__ = ["JSON", "Fault", "Faults", "Incoming", "LoopbackServer", "Reply"]
+
+log = logging.getLogger(__name__)
 
 JSON = "application/json"
 _POLL_SECONDS = 0.01  # stop() waits up to this long for the serving thread to notice
@@ -28,8 +39,9 @@ _POLL_SECONDS = 0.01  # stop() waits up to this long for the serving thread to n
 @dataclass(frozen=True)
 class Incoming:
     """One request as read: ``target`` is the path and query as sent, ``path`` its (still
-    escaped) path, ``headers`` have lower-case names, ``body`` is the parsed JSON (``None`` when
-    empty), or the text when it is not JSON (then ``malformed`` is true)."""
+    escaped) path, ``headers`` have lower-case names, ``raw`` is the body's bytes, ``body`` its
+    parsed JSON (``None`` when empty), or the text when it is not JSON (then ``malformed`` is
+    true)."""
 
     method: str
     target: str
@@ -38,11 +50,31 @@ class Incoming:
     headers: dict[str, str]
     body: Any
     malformed: bool
+    raw: bytes = b""
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower case, without parameters (``""`` if none)."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def form(self) -> dict[str, Any]:
+        """The fields of a form-encoded or ``multipart/form-data`` body (``{}`` for others).
+
+        A multipart part with a filename keeps its bytes; every other field is text.
+        """
+        if not self.raw:
+            return {}
+        if self.content_type == "multipart/form-data":
+            return _multipart(self.headers.get("content-type", ""), self.raw)
+        if self.content_type == "application/x-www-form-urlencoded":
+            return dict(parse_qsl(self.raw.decode(), keep_blank_values=True))
+        return {}
 
 
 class Reply(Exception):
-    """An answer: ``body`` goes out as JSON, or as text when ``content_type`` is not JSON,
-    after ``delay`` seconds. Return it from ``_respond``, or raise it to answer early."""
+    """An answer: ``body`` goes out as JSON when ``content_type`` is JSON (parameters such as
+    ``charset`` allowed), else as text, after ``delay`` seconds. Return it from ``_respond``, or
+    raise it to answer early."""
 
     def __init__(
         self,
@@ -62,7 +94,8 @@ class LoopbackServer:
     """A server on ``127.0.0.1``; use as a context manager (or ``start``/``stop``).
 
     Subclasses implement ``_respond`` and may narrow ``methods`` (the others get 501, as from
-    the stdlib handler) or set ``http11`` to keep connections alive.
+    the stdlib handler), set ``http11`` to keep connections alive, and override ``_crashed``
+    to shape the 500 a bug in ``_respond`` is answered with.
     """
 
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
@@ -71,10 +104,20 @@ class LoopbackServer:
     def __init__(self) -> None:
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def _respond(self, request: Incoming) -> Reply:
         """The answer to ``request``; called from the handler threads."""
         raise NotImplementedError
+
+    def _crashed(self, request: Incoming) -> Reply:
+        """The answer when ``_respond`` raised something other than a :class:`Reply`."""
+        return Reply(500, {"error": f"{type(self).__name__} failed on {request.target}"})
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` in a handler thread, or less if the server stops meanwhile."""
+        if seconds > 0:
+            self._stopping.wait(seconds)
 
     def _bind(self, port: int = 0) -> _HTTPServer:
         """Listen on ``127.0.0.1:port`` (0 picks a free port) without serving yet."""
@@ -82,9 +125,14 @@ class LoopbackServer:
         return self._server
 
     def start(self, *, port: int = 0) -> Self:
-        """Serve in a background thread on ``127.0.0.1:port`` (0 picks a free port)."""
+        """Serve in a background thread on ``127.0.0.1:port`` (0 picks a free port).
+
+        Raises:
+            RuntimeError: it is already running.
+        """
         if self._thread is not None:
             raise RuntimeError(f"{type(self).__name__} is already running")
+        self._stopping.clear()
         server = self._server or self._bind(port)
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -96,8 +144,9 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port; safe to call twice."""
+        """Stop serving, cut delayed answers short and release the port; safe to call twice."""
         server, thread, self._server, self._thread = self._server, self._thread, None, None
+        self._stopping.set()
         if server is not None and thread is not None:
             server.shutdown()  # waits for serve_forever, so only once it runs
             thread.join()
@@ -112,14 +161,19 @@ class LoopbackServer:
 
     @property
     def port(self) -> int:
-        """The loopback port it listens on."""
+        """The loopback port it listens on.
+
+        Raises:
+            RuntimeError: it is not running (use it as a context manager or call ``start``).
+        """
         if self._server is None:
-            raise RuntimeError(f"{type(self).__name__} is not running")
+            name = type(self).__name__
+            raise RuntimeError(f"{name} is not running; use it as a context manager or start()")
         return int(self._server.server_address[1])
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
+        """``http://127.0.0.1:<port>``, without a trailing slash."""
         return f"http://127.0.0.1:{self.port}"
 
 
@@ -132,12 +186,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command not in owner.methods:
             self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})")
             return
+        request = self._read()
         try:
-            reply = owner._respond(self._read())
+            reply = owner._respond(request)
         except Reply as raised:
             reply = raised
-        if reply.delay:
-            time.sleep(reply.delay)
+        except Exception:  # a bug in the fake must reach the client as an answer, not as a
+            # dropped connection that an HTTP client's retry would repeat
+            log.exception("%s failed on %s %s", type(owner).__name__, self.command, self.path)
+            reply = owner._crashed(request)
+        owner._pause(reply.delay)
         self._write(reply)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
@@ -151,11 +209,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         headers = {key.lower(): value for key, value in self.headers.items()}
         query = dict(parse_qsl(parts.query))
-        return Incoming(self.command, self.path, parts.path, query, headers, body, malformed)
+        return Incoming(self.command, self.path, parts.path, query, headers, body, malformed, raw)
 
     def _write(self, reply: Reply) -> None:
-        text = json.dumps(reply.body) if reply.content_type == JSON else str(reply.body)
-        data = text.encode()
+        is_json = reply.content_type.split(";")[0].strip() == JSON
+        data = (json.dumps(reply.body) if is_json else str(reply.body)).encode()
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
@@ -168,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
+        log.debug(f"{type(self.server.owner).__name__}: {format}", *args)
 
 
 class _Handler11(_Handler):
@@ -183,37 +241,87 @@ class _HTTPServer(ThreadingHTTPServer):
         self.owner = owner
         super().__init__(("127.0.0.1", port), _Handler11 if owner.http11 else _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out has hung up before a delayed answer; that is expected here.
+        log.debug(
+            "%s: error answering %s", type(self.owner).__name__, client_address, exc_info=True
+        )
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, Any] = {}
+    for part in message.walk():
+        name = part.get_param("name", header="content-disposition")
+        if part.is_multipart() or not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        fields[name] = data if part.get_filename() else data.decode()
+    return fields
+
 
 @dataclass
 class Fault:
-    """An injected failure: answer ``status`` with ``body`` after ``delay`` seconds."""
+    """An injected failure, matched by HTTP ``method`` (``None``: any) and ``path`` (``None``:
+    any; a string: a prefix of the path; a compiled pattern: searched in it), for the next
+    ``times`` matching requests. What it answers is the fake's business: most answer ``status``
+    with ``body`` and ``headers`` after ``delay`` seconds."""
 
     status: int
-    method: str | None
-    path: str | None
-    body: Any
-    delay: float
+    method: str | None = None
+    path: str | re.Pattern[str] | None = None
+    body: Any = None
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this fault applies to a ``method`` request for ``path``."""
+        if self.method not in (None, method):
+            return False
+        if self.path is None:
+            return True
+        if isinstance(self.path, str):
+            return path.startswith(self.path)
+        return self.path.search(path) is not None
 
 
 class Faults:
-    """Queued failures for a fake's ``fail_next``, matched by method and path prefix, first
-    queued first. Not locked itself: fakes use it under their own lock."""
+    """The queue behind every fake's ``fail_next``: the first queued fault that matches a
+    request applies, ``times`` times. Not locked itself: fakes use it under their own lock."""
 
     def __init__(self) -> None:
         self._queue: list[Fault] = []
 
     def add(
-        self, status: int, *, method: str | None, path: str | None, body: Any, delay: float
+        self,
+        status: int,
+        *,
+        method: str | None = None,
+        path: str | re.Pattern[str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+        times: int = 1,
     ) -> None:
-        """Queue one failure."""
-        self._queue.append(Fault(status, method, path, body, delay))
+        """Queue one failure for the next ``times`` matching requests.
+
+        Raises:
+            ValueError: ``times`` is below 1.
+        """
+        if times < 1:
+            raise ValueError(f"times must be at least 1, not {times}")
+        fault = Fault(status, method, path, body, delay, dict(headers or {}), times)
+        self._queue.append(fault)
 
     def take(self, method: str, path: str) -> Fault | None:
-        """The first queued failure matching this request, removed from the queue."""
+        """The first queued fault matching this request; it leaves the queue once used up."""
         for fault in self._queue:
-            if fault.method in (None, method) and (
-                fault.path is None or path.startswith(fault.path)
-            ):
-                self._queue.remove(fault)
+            if fault.matches(method, path):
+                fault.times -= 1
+                if fault.times == 0:
+                    self._queue.remove(fault)
                 return fault
         return None

@@ -1,8 +1,13 @@
 """Slack requests as Slack sends them, signed: for the tests and the demo, which drive the bot's
 real HTTP endpoint exactly as Slack would.
 
-Bodies are built the way Slack builds them (a form for slash commands, ``payload=<json>`` for
-interactions, JSON for events) and signed with v0 HMAC-SHA256 over ``v0:timestamp:body``.
+Bodies are built the way Slack documents them (a form for slash commands,
+https://api.slack.com/interactivity/slash-commands; ``payload=<json>`` for interactions,
+https://api.slack.com/reference/interaction-payloads; JSON ``event_callback`` envelopes for the
+Events API, https://api.slack.com/apis/events-api) and signed with v0 HMAC-SHA256 over
+``v0:timestamp:body`` (https://api.slack.com/authentication/verifying-requests-from-slack).
+Only the fields Backout reads are filled in. Failure states are whatever a test builds: a wrong
+secret or an old timestamp makes a request the bot must refuse.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bot.core.engine import HealthResult
+from bot.core.health import HealthResult
 from bot.runtime.scheduler import start_scheduler
 from bot.runtime.services import Services, build_services, slack_app, web_app
 from bot.runtime.settings import Settings

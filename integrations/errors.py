@@ -6,14 +6,18 @@ IntegrationError(integration)
  │    ├── NotFoundError                   the target does not exist (404)
  │    ├── UnauthorizedError               credentials refused (401, 403)
  │    ├── ConflictError                   the target refuses in its current state (409, paused)
- │    └── ConfigError                     Backout is configured wrongly for this target
+ │    ├── ConfigError                     Backout is configured wrongly for this target
+ │    └── PayloadError (also ValueError)  an inbound payload that cannot be read
+ │         ├── AlertFormatError           not an alert payload (integrations.alerts.errors)
+ │         └── ChangeFormatError          not a change list (integrations.deploys)
  └── TemporaryIntegrationError(retry_after)   may succeed later: retried with backoff
       ├── RateLimitedError                429
       └── UnavailableError                5xx, timeouts, connection failures
 ```
 
 Adapters translate at the boundary with ``raise XError(...) from exc`` (kopf's ``APIError``
-family is the model).
+family is the model). A :class:`PayloadError` is also a ``ValueError``, so that a web handler
+or the CLI can answer "bad input" with its message, which names the place of the problem.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ __all__ = [
     "ConflictError",
     "IntegrationError",
     "NotFoundError",
+    "PayloadError",
     "PermanentIntegrationError",
     "RateLimitedError",
     "TemporaryIntegrationError",
@@ -60,6 +65,10 @@ class ConflictError(PermanentIntegrationError):
 
 class ConfigError(PermanentIntegrationError):
     """Backout's configuration for this target is missing or wrong."""
+
+
+class PayloadError(PermanentIntegrationError, ValueError):
+    """An inbound payload (a webhook body, a file of changes) that the adapter cannot read."""
 
 
 class TemporaryIntegrationError(IntegrationError):

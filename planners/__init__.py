@@ -6,7 +6,7 @@ It takes a topology, recent changes and alerts and returns a rollback plan
 
 from __future__ import annotations
 
-from planners.errors import InvalidPlanError, PlanningError, UnknownServiceError
+from planners.errors import PlanningError, UnknownServiceError
 from planners.model import (
     Action,
     Alert,
@@ -37,7 +37,6 @@ __all__ = [
     "Excluded",
     "Fragment",
     "Incident",
-    "InvalidPlanError",
     "Plan",
     "PlanningError",
     "PlanningOptions",

@@ -2,8 +2,7 @@
 
 ```
 PlanningError
- ├── UnknownServiceError (also LookupError)   a name that is not in the topology
- └── InvalidPlanError (also ValueError)        a proposed plan that breaks a planning rule
+ └── UnknownServiceError (also LookupError)   a name that is not in the topology
 ```
 """
 
@@ -11,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["InvalidPlanError", "PlanningError", "UnknownServiceError"]
+__all__ = ["PlanningError", "UnknownServiceError"]
 
 
 class PlanningError(Exception):
@@ -29,14 +28,3 @@ class UnknownServiceError(PlanningError, LookupError):
 
     def __repr__(self) -> str:
         return f"UnknownServiceError(name={self.name!r}, suggestions={self.suggestions!r})"
-
-
-class InvalidPlanError(PlanningError, ValueError):
-    """A plan that breaks the planning rules; ``reasons`` lists every broken rule."""
-
-    def __init__(self, reasons: Iterable[str]) -> None:
-        self.reasons = tuple(reasons)
-        super().__init__("invalid plan: " + "; ".join(self.reasons))
-
-    def __repr__(self) -> str:
-        return f"InvalidPlanError(reasons={self.reasons!r})"

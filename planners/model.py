@@ -8,11 +8,21 @@ of DESIGN.md. Times are always timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "Action",
@@ -21,9 +31,13 @@ __all__ = [
     "Change",
     "ChangeKind",
     "Excluded",
+    "HealthSpec",
+    "HttpCheckSpec",
     "Incident",
     "Plan",
+    "PrometheusCheckSpec",
     "Risk",
+    "RollbackTarget",
     "Service",
     "ServiceKind",
     "Stage",
@@ -110,6 +124,113 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+_Seconds = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+"""A finite number of seconds, 0 or more (an int is accepted; a bool or a string is not)."""
+
+
+class RollbackTarget(BaseModel):
+    """Where a service is rolled back, and by which executor: its catalog ``rollback`` entry.
+
+    ``executor`` names the executor (a key of the settings' ``executors:``) that runs the
+    service's deploy, config and migration steps; ``flags`` the one that turns its feature flags
+    off (``feature_flags`` unless given). The other fields locate the target for that executor:
+    ``namespace`` with ``deployment`` or ``statefulset`` (Kubernetes), ``application``,
+    ``app_namespace`` and ``project`` (Argo CD), ``release`` (Helm), ``environment`` (feature
+    flags). Other keys are kept as they are: the feature-flag and webhook executors pass any
+    parameter on.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    executor: StrictStr | None = None
+    flags: StrictStr | None = None
+    namespace: StrictStr | None = None
+    deployment: StrictStr | None = None
+    statefulset: StrictStr | None = None
+    application: StrictStr | None = None
+    app_namespace: StrictStr | None = None
+    project: StrictStr | None = None
+    release: StrictStr | None = None
+    environment: StrictStr | None = None
+
+    def params(self) -> dict[str, Any]:
+        """What the executor is given (a step's ``target``): every key the entry set but
+        ``executor``, in the entry's order of fields, then the other keys."""
+        given = self.model_dump(exclude_unset=True)
+        return {key: value for key, value in given.items() if key != "executor"}
+
+
+class PrometheusCheckSpec(_Frozen):
+    """A Prometheus health check: ``query`` must hold (return a sample), or every sample must
+    compare with ``op`` and ``threshold``. The health adapters check the values' meaning."""
+
+    query: StrictStr
+    op: StrictStr | None = None
+    threshold: Annotated[float, Field(strict=True)] | None = None
+    empty_is: StrictStr | None = None
+    name: StrictStr | None = None
+    url: StrictStr | None = None
+    timeout: _Seconds | None = None
+
+
+class HttpCheckSpec(_Frozen):
+    """An HTTP health check: ``url`` must answer 2xx, or one of the ``expect`` statuses."""
+
+    url: StrictStr
+    expect: tuple[StrictInt, ...] | None = None
+    timeout: _Seconds | None = None
+
+
+class HealthSpec(_Frozen):
+    """How a service's health is verified after a rollback step: its catalog ``health`` entry.
+
+    ``prometheus`` and ``http`` are checks (at least one): a check, a string (the query or the
+    URL) or a list of them; the service is healthy when every check is, ``consecutive`` readings
+    in a row, one every ``interval`` seconds, within ``timeout`` seconds. Settings left out take
+    the verifier's defaults.
+    """
+
+    prometheus: tuple[PrometheusCheckSpec, ...] = ()
+    http: tuple[HttpCheckSpec, ...] = ()
+    consecutive: Annotated[int, Field(strict=True, ge=1)] | None = None
+    interval: _Seconds | None = None
+    timeout: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
+
+    @field_validator("prometheus", mode="before")
+    @classmethod
+    def _queries(cls, value: object) -> object:
+        return _checks(value, shorthand="query")
+
+    @field_validator("http", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> object:
+        return _checks(value, shorthand="url")
+
+    @model_validator(mode="after")
+    def _some_check(self) -> Self:
+        if not self.prometheus and not self.http:
+            raise ValueError(
+                "names no check: give prometheus (an expression that must hold) or http "
+                "(a URL that must answer 2xx)"
+            )
+        return self
+
+
+def _checks(value: object, *, shorthand: str) -> object:
+    """A check, its string shorthand, or a list of either, as a list of check mappings."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError("is an empty list")
+        return [{shorthand: item} if isinstance(item, str) else item for item in value]
+    if isinstance(value, str):
+        return [{shorthand: value}]
+    if isinstance(value, Mapping | BaseModel):
+        return [value]
+    raise ValueError("must be a string or a mapping, or a list of them")
+
+
 class Service(_Frozen):
     """A node of the topology (DESIGN.md, "The domain").
 
@@ -123,8 +244,8 @@ class Service(_Frozen):
     tier: Tier = Tier.STANDARD
     kind: ServiceKind = ServiceKind.SERVICE
     depends_on: tuple[str, ...] = ()
-    rollback: dict[str, Any] | None = None
-    health: dict[str, Any] | None = None
+    rollback: RollbackTarget | None = None
+    health: HealthSpec | None = None
     estimated_seconds: dict[Action, int] = Field(default_factory=dict)
 
 

@@ -15,7 +15,7 @@ it keeps the order acyclic, so that a more specific rule wins over a general one
 5. stages run in order: every step of a stage comes after the whole previous stage.
 
 The result is reduced to its minimal ``after`` lists, numbered in order, and its critical path
-(the longest chain of estimated seconds) is measured.
+(the longest chain of estimated seconds) is measured by :func:`planners.schedule.critical_path`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,22 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from planners.graph import Distances, reachability
-from planners.model import Action, Change, ChangeKind, Risk, ServiceKind, Stage, Step, Tier
+from planners.model import (
+    Action,
+    Change,
+    ChangeKind,
+    Risk,
+    RollbackTarget,
+    ServiceKind,
+    Stage,
+    Step,
+    Tier,
+)
+from planners.schedule import critical_path
 from planners.suspects import Scored
 from planners.topology import Topology
 
-__all__ = ["DEFAULT_SECONDS", "StepPlan", "build_steps", "critical_path"]
+__all__ = ["DEFAULT_SECONDS", "StepPlan", "build_steps"]
 
 DEFAULT_SECONDS: Mapping[Action, int] = {
     Action.DISABLE_FLAG: 15,
@@ -157,15 +168,6 @@ def build_steps(
         for cid in ranked
     )
     return StepPlan(steps=steps, critical_path_seconds=critical_path(steps), notes=tuple(notes))
-
-
-def critical_path(steps: Sequence[Step]) -> int:
-    """The longest chain of ``estimated_seconds`` through ``after`` (steps in a valid order)."""
-    finish: dict[str, int] = {}
-    for step in steps:
-        start = max((finish[a] for a in step.after), default=0)
-        finish[step.id] = start + step.estimated_seconds
-    return max(finish.values(), default=0)
 
 
 def _pull_in_coupled(
@@ -336,14 +338,14 @@ def _step(
     elif service.kind != ServiceKind.SERVICE and action == Action.ROLLBACK_DEPLOY:
         risk = Risk.HIGH  # a datastore's own rollback can lose writes
     critical = service.tier == Tier.CRITICAL or risk in (Risk.HIGH, Risk.CRITICAL)
-    rollback = service.rollback or {}
+    rollback = service.rollback or RollbackTarget()
     executor: str | None
     if action == Action.MANUAL:
         executor = None
     elif action == Action.DISABLE_FLAG:
-        executor = str(rollback.get("flags", "feature_flags"))
+        executor = rollback.flags or "feature_flags"
     else:
-        executor = str(rollback["executor"]) if "executor" in rollback else None
+        executor = rollback.executor
     explained = sorted(a for a, hops in down.items() if change.service in hops)
     verify = [change.service, *(a for a in explained if a != change.service)]
     warning = None
@@ -371,5 +373,5 @@ def _step(
         flag=change.flag,
         warning=warning,
         bad_version=change.to_version,
-        target={k: v for k, v in rollback.items() if k != "executor"},
+        target=rollback.params(),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from bot.slack.handlers.actions import ACTION_IDS
-from bot.slack.views import plan as plan_views
+from bot.slack.views import buttons as plan_buttons
 from bot.slack.views import summary as summary_views
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def test_every_button_the_views_draw_has_a_handler():
     """The action ids the views put on buttons are exactly those the handlers listen for."""
     drawn = {
         value
-        for module in (plan_views, summary_views)
+        for module in (plan_buttons, summary_views)
         for name, value in vars(module).items()
         if name.startswith("ACTION_") and isinstance(value, str)
     }

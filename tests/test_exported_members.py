@@ -16,6 +16,7 @@ PACKAGES = [
     "planners.graph",
     "planners.suspects",
     "planners.steps",
+    "planners.schedule",
     "planners.planner",
     "planners.explain",
     "planners.errors",

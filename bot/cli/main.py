@@ -159,13 +159,13 @@ def _plan(args: argparse.Namespace) -> int:
         sys.stdout.write(render_plan(plan))
     if args.save:
         with _store(load_settings()) as store:
-            plan_id = store.save_plan(plan, actor="cli")
+            plan_id = store.plans.save(plan, actor="cli")
         print(f"backout: saved as {plan_id} (backout plans show {plan_id})", file=sys.stderr)
     return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from bot.core.engine import simulate_plan  # the store and executors load only when needed
+    from bot.core.simulation import simulate_plan  # the store and executors load only when needed
     from bot.runtime.services import build_executors
 
     settings = load_settings()
@@ -173,7 +173,7 @@ def _simulate(args: argparse.Namespace) -> int:
         raise InputError("simulate: give a stored plan id or --topology …, not both")
     if args.plan_id:
         with _store(settings) as store:
-            plan, plan_id = store.get_plan(args.plan_id).plan, args.plan_id
+            plan, plan_id = store.plans.get(args.plan_id).plan, args.plan_id
     elif args.topology and (args.alerts or args.service):
         plan, plan_id = _build_plan(args), "simulation"
     else:
@@ -185,13 +185,13 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _plans_list(args: argparse.Namespace) -> int:
     with _store(load_settings()) as store:
-        sys.stdout.write(render_plan_list(store.list_plans(limit=args.limit)))
+        sys.stdout.write(render_plan_list(store.plans.recent(limit=args.limit)))
     return 0
 
 
 def _plans_show(args: argparse.Namespace) -> int:
     with _store(load_settings()) as store:
-        stored = store.get_plan(args.plan_id)
+        stored = store.plans.get(args.plan_id)
     if args.format == "json":
         _print_json(stored.plan)
     else:
@@ -211,7 +211,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _audit_verify(args: argparse.Namespace) -> int:
     with _store(load_settings()) as store:
-        check = store.verify_audit()
+        check = store.audit.verify()
     if check.ok:
         print(f"audit log intact: {check.entries} entries")
         return 0

@@ -10,15 +10,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from planners.explain import format_seconds
-from planners.model import Action, Plan, Stage, Step
+from planners.model import Action, Plan, Stage
+from planners.schedule import parallel_groups
 from planners.topology import Problem, Severity, Topology
 
 if TYPE_CHECKING:
-    from bot.core.engine import SimulatedStep
+    from bot.core.simulation import SimulatedStep
     from bot.store import StepRow, StoredPlan
 
 __all__ = [
-    "parallel_groups",
     "render_plan",
     "render_plan_list",
     "render_simulation",
@@ -104,18 +104,6 @@ def _steps(plan: Plan, progress: Mapping[str, StepRow]) -> list[str]:
             if len(group) > 1:
                 lines.append(f"   may run in parallel: {', '.join(group)}")
     return lines
-
-
-def parallel_groups(steps: Sequence[Step]) -> list[list[str]]:
-    """Steps of one stage grouped by depth: no path joins two steps of a group."""
-    depth: dict[str, int] = {}
-    ids = {s.id for s in steps}
-    for step in steps:  # steps come in a valid order
-        depth[step.id] = 1 + max((depth[a] for a in step.after if a in ids), default=0)
-    groups: dict[int, list[str]] = {}
-    for step_id, level in depth.items():
-        groups.setdefault(level, []).append(step_id)
-    return [groups[level] for level in sorted(groups)]
 
 
 def render_simulation(plan: Plan, results: Sequence[SimulatedStep]) -> str:

@@ -26,22 +26,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
+from bot.core.health import HealthGate, HealthResult, always_healthy
+from bot.core.simulation import operation_for
 from bot.lifecycle import FINISHED, PlanStatus, StepStatus
 from bot.store import StepRow, Store, StoredPlan
-from integrations.base import Executor, Operation, Preview, TargetState
+from integrations.base import Executor, Operation, TargetState
 from integrations.errors import IntegrationError, TemporaryIntegrationError
 from planners.model import Stage, Step
 
 __all__ = [
     "Engine",
     "EngineConfig",
-    "HealthGate",
-    "HealthResult",
     "RunReport",
-    "SimulatedStep",
-    "simulate_plan",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,27 +48,6 @@ _FINISHED_OK = frozenset({StepStatus.DONE, StepStatus.SKIPPED})
 _SETTLED = frozenset(
     {StepStatus.DONE, StepStatus.SKIPPED, StepStatus.NOT_NEEDED, StepStatus.ABORTED}
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class HealthResult:
-    """Whether the services verified healthy, and what was seen."""
-
-    healthy: bool
-    reason: str
-
-
-class HealthGate(Protocol):
-    """Verifies a set of services (readings until enough good ones in a row, or a timeout)."""
-
-    def __call__(self, services: Sequence[str]) -> HealthResult: ...
-
-
-def always_healthy(services: Sequence[str]) -> HealthResult:
-    """The health gate when no health checks are configured: says so, and passes."""
-    return HealthResult(
-        healthy=True, reason=f"no health checks configured for {', '.join(services)}"
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -541,49 +517,3 @@ def _phase(phases: list[dict[str, object]], attempt: int, name: str) -> Iterator
                 "finished_at": datetime.now(UTC),
             }
         )
-
-
-def operation_for(plan_id: str, step: Step) -> Operation:
-    """The executor's view of a plan step; ``key`` is stable across retries and restarts."""
-    return Operation(
-        step_id=step.id,
-        action=step.action,
-        service=step.service,
-        params=dict(step.target),
-        target_version=step.target_version,
-        bad_version=step.bad_version,
-        flag=step.flag,
-        key=f"{plan_id}/{step.id}",
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class SimulatedStep:
-    """What one step would do, from its executor's preview, or why it could not say."""
-
-    step: Step
-    preview: Preview | None
-    problem: str = ""
-
-
-def simulate_plan(
-    steps: Sequence[Step], *, executors: Mapping[str, Executor], plan_id: str = "simulation"
-) -> list[SimulatedStep]:
-    """Run every step through its executor's ``preview`` only: reports, touches nothing."""
-    results = []
-    for step in steps:
-        executor = executors.get(step.executor or "")
-        if step.executor is None:
-            results.append(SimulatedStep(step=step, preview=None, problem="manual step: by hand"))
-        elif executor is None:
-            known = ", ".join(sorted(executors)) or "none"
-            problem = f"executor {step.executor!r} is not configured (configured: {known})"
-            results.append(SimulatedStep(step=step, preview=None, problem=problem))
-        else:
-            try:
-                preview = executor.preview(operation_for(plan_id, step))
-            except IntegrationError as exc:
-                results.append(SimulatedStep(step=step, preview=None, problem=str(exc)))
-            else:
-                results.append(SimulatedStep(step=step, preview=preview))
-    return results

@@ -22,7 +22,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from starlette.applications import Starlette
 
-from bot.core.engine import Engine, EngineConfig, HealthGate, HealthResult
+from bot.core.engine import Engine, EngineConfig
+from bot.core.health import HealthGate, HealthResult
 from bot.core.policy import CachingGroupResolver, Policy
 from bot.core.ports import Clock
 from bot.core.runner import ThreadRunner

@@ -2,20 +2,20 @@
 
 The views in :mod:`bot.slack.views` fill these templates with ``str.format``; whatever they put
 in has already been escaped (:func:`bot.slack.views.escape.escape`). Each template is itself
-valid mrkdwn: it may
-use ``*bold*``, `` `code` `` and ``_italic_``, and writes a literal angle bracket as ``&lt;`` or
-``&gt;``, so that no template can start a mention or a link. Keeping the words here lets a
-reviewer read the whole tone of the bot in one file and keeps the views about structure only.
+valid mrkdwn: it may use ``*bold*``, `` `code` `` and ``_italic_``, and writes a literal angle
+bracket as ``&lt;`` or ``&gt;``, so that no template can start a mention or a link. Keeping the
+words here lets a reviewer read the whole tone of the bot in one file and keeps the views about
+structure only. This module is a leaf: constants and templates, no functions; it imports only
+:mod:`bot.lifecycle` (pure, itself importing nothing of ours), whose step statuses key
+:data:`STATUS_EMOJI` and :data:`STATUS_WORDS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import Mapping
+from typing import Final
 
-if TYPE_CHECKING:
-    from bot.store import StoredPlan
-    from planners.model import Change
+from bot.lifecycle import StepStatus
 
 # -- shared -------------------------------------------------------------------------------------
 
@@ -25,26 +25,26 @@ ELLIPSIS: Final = "…"
 LIST_SEPARATOR: Final = ", "
 AND_MORE: Final = "and {count} more"
 
-STATUS_EMOJI: Final[dict[str, str]] = {
-    "pending": "⏳",
-    "queued": "🕒",
-    "running": "🔄",
-    "done": "✅",
-    "failed": "❌",
-    "skipped": "⏭️",
-    "not_needed": "💤",
-    "aborted": "🛑",
+STATUS_EMOJI: Final[Mapping[StepStatus, str]] = {
+    StepStatus.PENDING: "⏳",
+    StepStatus.QUEUED: "🕒",
+    StepStatus.RUNNING: "🔄",
+    StepStatus.DONE: "✅",
+    StepStatus.FAILED: "❌",
+    StepStatus.SKIPPED: "⏭️",
+    StepStatus.NOT_NEEDED: "💤",
+    StepStatus.ABORTED: "🛑",
 }
 UNKNOWN_STATUS_EMOJI: Final = "❔"
-STATUS_WORDS: Final[dict[str, str]] = {
-    "pending": "pending",
-    "queued": "queued",
-    "running": "running",
-    "done": "done",
-    "failed": "failed",
-    "skipped": "skipped",
-    "not_needed": "not needed",
-    "aborted": "aborted",
+STATUS_WORDS: Final[Mapping[StepStatus, str]] = {
+    StepStatus.PENDING: "pending",
+    StepStatus.QUEUED: "queued",
+    StepStatus.RUNNING: "running",
+    StepStatus.DONE: "done",
+    StepStatus.FAILED: "failed",
+    StepStatus.SKIPPED: "skipped",
+    StepStatus.NOT_NEEDED: "not needed",
+    StepStatus.ABORTED: "aborted",
 }
 STATUS_WITH_REASON: Final = "{status}: {reason}"
 
@@ -132,6 +132,9 @@ MODE_SUGGEST: Final = (
 )
 MODE_AUTOPILOT: Final = (
     "🚀 Autopilot: the `contain` stage runs at once; later stages still need approval."
+)
+PLAN_STANDBY: Final = (
+    "🧊 Standby plan, kept ready for this deploy: it can be simulated, not run as it is."
 )
 MODE_UNKNOWN: Final = "Mode {mode} is not known: nothing can be approved from this message."
 PLAN_FINISHED: Final = "This plan is {status}: nothing more can be run from this message."
@@ -228,9 +231,7 @@ INTERNAL_ERROR: Final = (
     "If it happens again, give the Backout admins this reference: {ref}"
 )
 
-# -- short replies of the handlers (``bot/slack/handlers``) -----------------------------------
-# These take data, so they escape it themselves; the escaping helpers are imported when called
-# because :mod:`bot.slack.views` imports this module.
+# -- short replies of the handlers (filled by :mod:`bot.slack.views.replies`) -----------------
 
 NOT_AN_APPROVER: Final = (
     "only the plan's approvers can do this, and only while the plan is still open "
@@ -269,107 +270,3 @@ HISTORY_SUMMARY: Final = ": {summary}"
 HISTORY_PLANS: Final = "*Plans that touched it:*"
 HISTORY_NO_PLANS: Final = "*Plans that touched it:* none"
 HISTORY_PLAN: Final = "• {at} {plan_id} *{status}*, incident {incident}, top suspect {suspect}"
-
-
-def working(verb: str, target: str | None) -> str:
-    """The ephemeral line ``ack()`` answers a command with, before the slow work starts."""
-    from bot.slack.views.escape import code  # here: bot.slack.views imports this module
-
-    template = WORKING.get(verb)
-    if template is None:
-        return WORKING_OTHER
-    return template.format(target=code(target, limit=100) if target else WORKING_LATEST)
-
-
-def unknown_incident(incident_id: str) -> str:
-    """The answer to ``/rollback plan inc-…`` for an incident Backout has not seen."""
-    from bot.slack.views.escape import code  # here: bot.slack.views imports this module
-
-    return UNKNOWN_INCIDENT.format(incident=code(incident_id, limit=100))
-
-
-def aborted(plan_id: str) -> str:
-    """The answer to ``/rollback abort`` when the plan was aborted."""
-    from bot.slack.views.escape import code  # here: bot.slack.views imports this module
-
-    return ABORTED.format(plan_id=code(plan_id, limit=100))
-
-
-def approval(result: ApprovalLike) -> str:
-    """What an approve click did: approved, now running, waiting for a second approver, refused."""
-    from bot.slack.views.escape import code, escape, truncate  # here, as above
-
-    def steps(ids: Sequence[str]) -> str:
-        shown = LIST_SEPARATOR.join(code(i, limit=40) for i in list(ids)[:20])
-        more = len(ids) - 20
-        return shown + (LIST_SEPARATOR + AND_MORE.format(count=more) if more > 0 else "")
-
-    parts = []
-    if result.approved:
-        parts.append(APPROVED.format(count=len(result.approved), steps=steps(result.approved)))
-    if result.queued:
-        parts.append(APPROVED_QUEUED.format(steps=steps(result.queued)))
-    if result.waiting:
-        parts.append(APPROVED_WAITING.format(steps=steps(result.waiting)))
-    if result.refused:
-        reasons = "; ".join(truncate(escape(r), 300) for r in list(result.refused)[:5])
-        parts.append(APPROVED_REFUSED.format(reasons=reasons))
-    return " ".join(parts) or APPROVED_NOTHING
-
-
-def history(service: str, changes: Sequence[Change], plans: Sequence[StoredPlan]) -> str:
-    """``/rollback history <service>``: its recent changes and the plans that touched it."""
-    from bot.slack.views.escape import code, escape, truncate  # here, as above
-
-    name = code(service, limit=100)
-    lines = [
-        HISTORY_CHANGES.format(service=name) if changes else HISTORY_NO_CHANGES.format(service=name)
-    ]
-    for change in list(changes)[:10]:
-        versions = (
-            HISTORY_VERSIONS.format(
-                before=code(change.from_version or EMPTY, limit=40),
-                after=code(change.to_version or EMPTY, limit=40),
-            )
-            if change.from_version or change.to_version
-            else ""
-        )
-        line = HISTORY_CHANGE.format(
-            at=change.at.strftime("%Y-%m-%d %H:%M UTC"),
-            change=code(change.id, limit=60),
-            kind=str(change.kind).replace("_", " "),
-            versions=versions,
-            actor=HISTORY_ACTOR.format(actor=truncate(escape(change.actor), 60))
-            if change.actor
-            else "",
-            summary=HISTORY_SUMMARY.format(summary=truncate(escape(change.summary), 200))
-            if change.summary.strip()
-            else "",
-        )
-        lines.append(line)
-    lines.append(HISTORY_PLANS if plans else HISTORY_NO_PLANS)
-    for stored in list(plans)[:5]:
-        top = stored.plan.suspects[0].change_id if stored.plan.suspects else EMPTY
-        lines.append(
-            HISTORY_PLAN.format(
-                at=stored.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-                plan_id=code(stored.id, limit=60),
-                status=truncate(escape(stored.status), 40),
-                incident=code(stored.plan.incident.id, limit=60),
-                suspect=code(top, limit=60),
-            )
-        )
-    return "\n".join(lines)
-
-
-class ApprovalLike(Protocol):
-    """What an approve click did (:class:`bot.core.usecases.Approval`)."""
-
-    @property
-    def approved(self) -> Sequence[str]: ...
-    @property
-    def queued(self) -> Sequence[str]: ...
-    @property
-    def refused(self) -> Sequence[str]: ...
-    @property
-    def waiting(self) -> Sequence[str]: ...

@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.lifecycle import StepStatus
 from bot.slack.views import (
     PlanView,
     StepState,
@@ -32,8 +33,8 @@ from bot.slack.views import (
     progress_reply,
 )
 from bot.slack.views.graph import GraphRenderError, plan_graph_dot, render_png
-from bot.store import StepStatus, Store, StoredPlan
-from bot.store.conversations import Conversations, PlanMessage
+from bot.store import Store, StoredPlan
+from bot.store.conversations import PlanMessage
 
 __all__ = ["SlackNotifier", "make_web_client"]
 
@@ -85,7 +86,7 @@ class SlackNotifier:
     def __init__(self, *, client: WebClient, store: Store, graphs: bool = True) -> None:
         self.client = client
         self.store = store
-        self.conversations = Conversations.of(store)
+        self.conversations = store.conversations
         self.graphs = graphs
         self.worker = f"outbox-{uuid.uuid4().hex[:8]}"
         self._update_lock = threading.Lock()
@@ -96,7 +97,7 @@ class SlackNotifier:
         self, plan_id: str, *, channel: str, thread_ts: str | None, requester: str | None = None
     ) -> None:
         """Post the plan message (in a thread when ``thread_ts``) and, if possible, its graph."""
-        stored = self.store.get_plan(plan_id)
+        stored = self.store.plans.get(plan_id)
         args: dict[str, Any] = {"channel": channel, **plan_message(self.view(stored))}
         if thread_ts:
             args["thread_ts"] = thread_ts
@@ -118,14 +119,14 @@ class SlackNotifier:
         """Update the plan message in place to show approvals and progress."""
         message = self._posted_message(plan_id)
         if message is not None:
-            self._update(message, self.view(self.store.get_plan(plan_id)))
+            self._update(message, self.view(self.store.plans.get(plan_id)))
 
     def step_changed(self, plan_id: str, step_id: str) -> None:
         """A step moved: update the message, and say so in the thread when it finished."""
         message = self._posted_message(plan_id)
         if message is None:
             return
-        stored = self.store.get_plan(plan_id)
+        stored = self.store.plans.get(plan_id)
         view = self.view(stored)
         self._update(message, view)
         state = view.steps[step_id]
@@ -144,14 +145,14 @@ class SlackNotifier:
         message = self.conversations.plan_message(plan_id)
         if message is None:
             return
-        stored = self.store.get_plan(plan_id)
+        stored = self.store.plans.get(plan_id)
         timeline = [
             (
                 e.at,
                 e.actor,
                 e.action + (f" {e.subject.split('/', 1)[1]}" if "/" in e.subject else ""),
             )
-            for e in self.store.audit_entries(subject_prefix=plan_id)
+            for e in self.store.audit.entries(subject_prefix=plan_id)
         ]
         thread = message.thread_ts or (None if message.ts.startswith(_PENDING) else message.ts)
         args: dict[str, Any] = {
@@ -164,18 +165,19 @@ class SlackNotifier:
 
     def status_message(self, plan_id: str) -> dict[str, Any]:
         """The plan as it stands, for an ephemeral ``/rollback status`` answer."""
-        return plan_message(self.view(self.store.get_plan(plan_id)))
+        return plan_message(self.view(self.store.plans.get(plan_id)))
 
     # -- helpers ----------------------------------------------------------------------------
 
     def view(self, stored: StoredPlan) -> PlanView:
         """What the views need to draw a stored plan."""
-        approvals = self.store.approvals(stored.id)
+        approvals = self.store.approvals.of(stored.id)
         return PlanView(
             plan_id=stored.id,
             plan=stored.plan,
             plan_status=stored.status,
             mode=stored.mode,
+            kind=stored.kind,
             steps={
                 r.step_id: StepState(
                     status=str(r.status),

@@ -1,21 +1,28 @@
 """Errors of the alert parsers (``integrations.alerts``).
 
 The parsers turn vendor webhook bodies into :class:`planners.model.Alert`; a body they cannot read
-raises the one error below. It is a ``ValueError`` so a web handler can answer ``400`` with its
+raises the one error below. It sits in the tree of :mod:`integrations.errors`; as a
+``PayloadError`` it is also a ``ValueError``, so a web handler can answer ``400`` with its
 message, which names the format and the exact place of the problem for a human.
 
 ```
-ValueError
- └── AlertFormatError    not a supported alert payload, or a supported one that is malformed
+IntegrationError
+ └── PermanentIntegrationError
+      └── PayloadError (also ValueError)
+           └── AlertFormatError    not a supported alert payload, or a malformed one
 ```
 """
 
 from __future__ import annotations
 
+from integrations.errors import PayloadError
+
 __all__ = ["AlertFormatError"]
 
+_INTEGRATION = "alerts"
 
-class AlertFormatError(ValueError):
+
+class AlertFormatError(PayloadError):
     """A webhook body that is not a readable alert payload.
 
     ``message`` is one human sentence, for example
@@ -24,7 +31,7 @@ class AlertFormatError(ValueError):
 
     def __init__(self, message: str) -> None:
         self.message = message
-        super().__init__(message)
+        super().__init__(message, integration=_INTEGRATION)
 
     def __repr__(self) -> str:
         return f"AlertFormatError({self.message!r})"

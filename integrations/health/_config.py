@@ -1,8 +1,8 @@
 """Reading health-check configuration: typed fields, or a ``ConfigError`` that names the field.
 
-Private to ``integrations/health/``: the adapters' ``from_config`` and the catalog reader share
-these so that every message has the same shape (``health.prometheus.threshold must be a number,
-got 'low'``).
+Private to ``integrations/health/``: the adapters' ``from_config`` share these so that every
+message has the same shape (``health.prometheus.timeout must be a positive number of seconds,
+got 0``).
 """
 
 from __future__ import annotations

@@ -10,13 +10,14 @@ and cycles are left to :func:`planners.topology.build_topology`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from integrations.topology._text import close_match, describe, lookalike_warning
-from planners.model import Action, Service, ServiceKind, Tier
+from planners.model import Action, HealthSpec, RollbackTarget, Service, ServiceKind, Tier
 from planners.topology import Fragment, Problem, Severity
 
 __all__ = ["FIELDS", "is_catalog", "load_catalog"]
@@ -33,6 +34,8 @@ FIELDS = (
     "estimated_seconds",
 )
 """The fields a catalog entry may have; any other field is reported as a warning."""
+
+_Model = TypeVar("_Model", RollbackTarget, HealthSpec)
 
 _TIERS = [tier.value for tier in Tier]
 _KINDS = [kind.value for kind in ServiceKind]
@@ -138,8 +141,10 @@ def _load_entry(
             problems=problems,
         ),
         "depends_on": _str_list(entry.get("depends_on"), field="depends_on", problems=problems),
-        "rollback": _mapping(entry.get("rollback"), field="rollback", problems=problems),
-        "health": _mapping(entry.get("health"), field="health", problems=problems),
+        "rollback": _typed(
+            entry.get("rollback"), RollbackTarget, field="rollback", problems=problems
+        ),
+        "health": _typed(entry.get("health"), HealthSpec, field="health", problems=problems),
         "estimated_seconds": _estimates(entry.get("estimated_seconds"), problems=problems),
     }
     values = {key: value for key, value in values.items() if value is not None}
@@ -214,7 +219,12 @@ def _choice(
     return None
 
 
-def _mapping(value: object, *, field: str, problems: _Entry) -> dict[str, Any] | None:
+def _typed(value: object, model: type[_Model], *, field: str, problems: _Entry) -> _Model | None:
+    """A ``rollback`` or ``health`` entry as its model; each wrong setting reported by path.
+
+    An empty mapping is no entry. A wrong entry is ignored as a whole (the service gets none),
+    so a half-read health check never passes for the one that was meant.
+    """
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -224,7 +234,58 @@ def _mapping(value: object, *, field: str, problems: _Entry) -> dict[str, Any] |
     if bad:
         problems.report(field, f"keys must be strings, got {describe(bad[0])}; ignored")
         return None
-    return dict(value)
+    if not value:
+        return None
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        for error in exc.errors():
+            path = _path(field, error["loc"], given=value)
+            problems.report(path, f"{_reason(error, model=model)}; {field} ignored")
+        return None
+
+
+def _path(field: str, loc: tuple[int | str, ...], *, given: Mapping[str, Any]) -> str:
+    """``health.prometheus[1].threshold``; a check given alone (not in a list) has no index."""
+    path = field
+    for position, part in enumerate(loc):
+        if isinstance(part, int):
+            if position == 1 and not isinstance(given.get(str(loc[0])), list):
+                continue
+            path += f"[{part}]"
+        else:
+            path += f".{part}"
+    return path
+
+
+def _reason(error: ErrorDetails, *, model: type[BaseModel]) -> str:
+    if error["type"] == "extra_forbidden":
+        key = str(error["loc"][-1])
+        known = list(_fields_at(model, error["loc"][:-1]))
+        return f"unknown setting{close_match(key, known)}; expected one of {', '.join(known)}"
+    if error["type"] == "model_type":
+        return f"must be a mapping, got {describe(error['input'])}"
+    if error["type"] == "missing":
+        return "is required"
+    if error["type"] == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    message = str(error["msg"]).replace("Input should be", "must be", 1)
+    return f"{message}, got {describe(error['input'])}"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> Iterable[str]:
+    """The field names of the (nested) model that ``loc`` points into."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        nested = next(
+            (arg for arg in get_args(annotation) if isinstance(arg, type)),
+            annotation,
+        )
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            model = nested
+    return model.model_fields
 
 
 def _estimates(value: object, *, problems: _Entry) -> dict[Action, int] | None:

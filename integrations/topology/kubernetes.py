@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from integrations.topology._text import address_host, describe, lookalike_warning, redact
-from planners.model import Service, ServiceKind
+from planners.model import RollbackTarget, Service, ServiceKind
 from planners.topology import Edge, Fragment, Problem, Severity
 
 __all__ = ["ADDRESS_SUFFIXES", "is_kubernetes_object", "load_manifests"]
@@ -193,7 +193,7 @@ def _service(workload: _Workload) -> Service:
         rollback["namespace"] = workload.namespace
     rollback[_WORKLOAD_KINDS[workload.kind]] = workload.name
     kind = _IMAGE_KINDS.get(base.lower(), ServiceKind.SERVICE)
-    return Service(name=workload.name, kind=kind, rollback=rollback)
+    return Service(name=workload.name, kind=kind, rollback=RollbackTarget.model_validate(rollback))
 
 
 def _read_env(

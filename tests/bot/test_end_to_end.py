@@ -159,7 +159,7 @@ def test_bad_deploy_is_rolled_back_and_health_recovers(world, tmp_path, monkeypa
             health=gate,
             config=EngineConfig(lease_seconds=30),
         )
-        plan = store.get_plan(plan_id).plan
+        plan = store.plans.get(plan_id).plan
         engine.queue(plan_id, [s.id for s in plan.steps], actor="U_ONCALL")
         report = engine.run(plan_id)
     finally:

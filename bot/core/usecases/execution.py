@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from bot.core.engine import Engine, SimulatedStep, simulate_plan
+from bot.core.engine import Engine
 from bot.core.ports import Notifier, Runner
+from bot.core.simulation import SimulatedStep, simulate_plan
 from bot.store import Store
 from integrations.base import Executor
 

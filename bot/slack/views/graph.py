@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from typing import Final
 
+from bot.lifecycle import StepStatus
 from bot.slack.views.escape import clean
 from planners.model import Action, Plan, Stage, Step
 
@@ -26,15 +27,15 @@ DOT_TIMEOUT_SECONDS: Final = 10.0
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _LABEL_LIMIT = 60
-_STATUS_FILL = {
-    "pending": "#f2f2f2",
-    "queued": "#e8eefc",
-    "running": "#cfe0fc",
-    "done": "#d4f4dd",
-    "failed": "#fbd0d0",
-    "skipped": "#eeeeee",
-    "not_needed": "#eeeeee",
-    "aborted": "#e0e0e0",
+_STATUS_FILL: Mapping[str, str] = {
+    StepStatus.PENDING: "#f2f2f2",
+    StepStatus.QUEUED: "#e8eefc",
+    StepStatus.RUNNING: "#cfe0fc",
+    StepStatus.DONE: "#d4f4dd",
+    StepStatus.FAILED: "#fbd0d0",
+    StepStatus.SKIPPED: "#eeeeee",
+    StepStatus.NOT_NEEDED: "#eeeeee",
+    StepStatus.ABORTED: "#e0e0e0",
 }
 _ACTION_WORDS = {
     Action.DISABLE_FLAG: "turn off flag",
@@ -103,7 +104,7 @@ def plan_graph_dot(
         lines.append(f'    label="Stage {position + 1}: {stage.value}"; style=rounded;')
         for number, step in enumerate(plan.steps, start=1):
             if step.stage == stage:
-                status = str(statuses.get(step.id, "pending"))
+                status = str(statuses.get(step.id, StepStatus.PENDING))
                 lines.append(f"    {step_ids[step.id]} [{_step_attributes(number, step, status)}];")
         lines.append("  }")
     for step in plan.steps:

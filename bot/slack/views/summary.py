@@ -13,25 +13,29 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from bot.lifecycle import StepStatus
 from bot.slack import messages
+from bot.slack.views.blocks import (
+    actions,
+    at,
+    blocks,
+    button,
+    divider,
+    header,
+    message,
+    names,
+    pack,
+    section,
+    short,
+)
 from bot.slack.views.escape import code
-from bot.slack.views.plan import (
+from bot.slack.views.progress import (
     PlanView,
-    _action_words,
-    _actions,
-    _at,
-    _blocks,
-    _button,
-    _divider,
-    _header,
-    _message,
-    _names,
-    _numbers,
-    _pack,
-    _section,
-    _short,
-    _status_emoji,
-    _status_words,
+    action_words,
+    status_emoji,
+    status_name,
+    status_words,
+    step_numbers,
 )
 from planners.explain import format_seconds
 
@@ -42,7 +46,7 @@ ACTION_FEEDBACK_RIGHT: Final = "backout_feedback_right"
 ACTION_FEEDBACK_WRONG: Final = "backout_feedback_wrong"
 """The suspect was not the cause; value ``plan_id``."""
 
-_NOT_RUN = frozenset({"pending", "queued"})
+_NOT_RUN = frozenset({StepStatus.PENDING, StepStatus.QUEUED})
 _TIMELINE_HEAD = 15
 _TIMELINE_TAIL = 15
 _MAX_RAN = 25
@@ -68,18 +72,18 @@ def incident_summary(
     plan = plan_view.plan
     entries = sorted(timeline, key=lambda entry: _utc(entry[0]))
     services = (
-        _names(plan.incident.services, limit=5)
+        names(plan.incident.services, limit=5)
         if plan.incident.services
-        else _short(plan.incident.id)
+        else short(plan.incident.id)
     )
-    blocks = _blocks(
-        _header(messages.SUMMARY_HEADER.format(services=services)),
-        _section(
+    drawn = blocks(
+        header(messages.SUMMARY_HEADER.format(services=services)),
+        section(
             "\n".join(
                 [
                     messages.SUMMARY_OUTCOME.format(
                         plan_id=code(plan_view.plan_id, limit=60),
-                        status=_short(plan_view.plan_status, 40),
+                        status=short(plan_view.plan_status, 40),
                         counts=_counts(plan_view),
                     ),
                     _duration(plan_view, entries),
@@ -87,19 +91,19 @@ def incident_summary(
                 ]
             )
         ),
-        [_section(text) for text in _pack(_ran(plan_view))],
-        [_section(text) for text in _timeline(entries)[:_MAX_TIMELINE_SECTIONS]],
-        _divider(),
-        _section(_question(plan_view)),
-        _actions(
+        [section(text) for text in pack(_ran(plan_view))],
+        [section(text) for text in _timeline(entries)[:_MAX_TIMELINE_SECTIONS]],
+        divider(),
+        section(_question(plan_view)),
+        actions(
             [
-                _button(
+                button(
                     messages.BUTTON_FEEDBACK_RIGHT,
                     action_id=ACTION_FEEDBACK_RIGHT,
                     value=plan_view.plan_id,
                     style="primary",
                 ),
-                _button(
+                button(
                     messages.BUTTON_FEEDBACK_WRONG,
                     action_id=ACTION_FEEDBACK_WRONG,
                     value=plan_view.plan_id,
@@ -108,9 +112,9 @@ def incident_summary(
         ),
     )
     fallback = messages.SUMMARY_FALLBACK.format(
-        services=services, status=_short(plan_view.plan_status, 40), counts=_counts(plan_view)
+        services=services, status=short(plan_view.plan_status, 40), counts=_counts(plan_view)
     )
-    return _message(fallback, blocks)
+    return message(fallback, drawn)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -125,21 +129,20 @@ def _counts(view: PlanView) -> str:
     if not counts:
         return messages.EMPTY
     return messages.LIST_SEPARATOR.join(
-        f"{_status_emoji(status)} {count} {_short(messages.STATUS_WORDS.get(status, status), 40)}"
-        for status, count in counts.items()
+        f"{status_emoji(status)} {count} {status_name(status)}" for status, count in counts.items()
     )
 
 
 def _duration(view: PlanView, entries: Sequence[tuple[datetime, str, str]]) -> str:
-    moments = [_utc(at) for at, _, _ in entries]
+    moments = [_utc(when) for when, _, _ in entries]
     if view.plan.incident.started_at is not None:
         moments.append(_utc(view.plan.incident.started_at))
     if len(moments) < 2:
         return messages.SUMMARY_NO_DURATION
     start, end = min(moments), max(moments)
     return messages.SUMMARY_DURATION.format(
-        start=_at(start, "%H:%M:%S"),
-        end=_at(end, "%H:%M:%S"),
+        start=at(start, "%H:%M:%S"),
+        end=at(end, "%H:%M:%S"),
         duration=format_seconds(int((end - start).total_seconds())),
     )
 
@@ -148,14 +151,14 @@ def _approvers(view: PlanView) -> str:
     everyone = sorted({a for state in view.steps.values() for a in state.approvers})
     if not everyone:
         return messages.SUMMARY_NO_APPROVERS
-    shown = [f"<@{a}>" if _USER_ID.fullmatch(a) else _short(a, 60) for a in everyone[:20]]
+    shown = [f"<@{a}>" if _USER_ID.fullmatch(a) else short(a, 60) for a in everyone[:20]]
     if len(everyone) > 20:
         shown.append(messages.AND_MORE.format(count=len(everyone) - 20))
     return messages.SUMMARY_APPROVERS.format(approvers=messages.LIST_SEPARATOR.join(shown))
 
 
 def _ran(view: PlanView) -> list[str]:
-    numbers = _numbers(view.plan)
+    numbers = step_numbers(view.plan)
     ran = [s for s in view.plan.steps if str(view.state(s.id).status) not in _NOT_RUN]
     if not ran:
         return [messages.SUMMARY_RAN_NOTHING]
@@ -164,10 +167,10 @@ def _ran(view: PlanView) -> list[str]:
         state = view.state(step.id)
         lines.append(
             messages.SUMMARY_RAN_STEP.format(
-                emoji=_status_emoji(str(state.status)),
+                emoji=status_emoji(state.status),
                 number=numbers[step.id],
-                action=_action_words(step),
-                status=_status_words(state),
+                action=action_words(step),
+                status=status_words(state),
             )
         )
     if len(ran) > _MAX_RAN:
@@ -187,13 +190,13 @@ def _timeline(entries: Sequence[tuple[datetime, str, str]]) -> list[str]:
             hidden = len(entries) - _TIMELINE_HEAD - _TIMELINE_TAIL
             lines.append(messages.SUMMARY_TIMELINE_GAP.format(count=hidden))
             continue
-        at, actor, what = entry
+        when, actor, what = entry
         lines.append(
             messages.SUMMARY_TIMELINE_ENTRY.format(
-                at=_at(at, "%H:%M:%S"), actor=_short(actor, 60), what=_short(what, 300)
+                at=at(when, "%H:%M:%S"), actor=short(actor, 60), what=short(what, 300)
             )
         )
-    return _pack(lines)
+    return pack(lines)
 
 
 def _question(view: PlanView) -> str:
@@ -202,7 +205,7 @@ def _question(view: PlanView) -> str:
         return messages.SUMMARY_FEEDBACK_ABSTAINED
     top = plan.suspects[0]
     return messages.SUMMARY_FEEDBACK_SUSPECT.format(
-        kind=_short(str(top.kind).replace("_", " "), 40),
-        service=_short(top.service),
+        kind=short(str(top.kind).replace("_", " "), 40),
+        service=short(top.service),
         change=code(top.change_id, limit=80),
     )

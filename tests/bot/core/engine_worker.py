@@ -15,7 +15,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bot.core.engine import Engine, EngineConfig, HealthResult
+from bot.core.engine import Engine, EngineConfig
+from bot.core.health import HealthResult
 from bot.store import Store
 from integrations.executors.simulated import SimulatedExecutor
 from planners.model import Action

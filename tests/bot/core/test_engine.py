@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.core.engine import Engine, EngineConfig, HealthResult, simulate_plan
+from bot.core.engine import Engine, EngineConfig
+from bot.core.health import HealthResult
+from bot.core.simulation import simulate_plan
 from bot.lifecycle import StepStatus
 from bot.store import Store
 from fakes.plans import start_versions, synthetic_plan

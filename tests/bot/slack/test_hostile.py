@@ -107,10 +107,10 @@ def test_message_text_cannot_approve_or_run_anything(world):
         "text": text,
     }
     assert world.post(slack.event_callback(event, secret=world.secret)).status_code == 200
-    time.sleep(0.5)
+    world.settle()
     store = world.services.store
-    for stored in store.list_plans():
-        assert store.approvals(stored.id) == {}
+    for stored in store.plans.recent():
+        assert store.approvals.of(stored.id) == {}
         assert {r.status for r in stored.steps} <= {"pending"}
     posted = json.dumps([c.args for c in world.slack.calls_to("chat.postMessage")])
     assert "<!channel>" not in posted

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.lifecycle import PlanKind
 from fakes import signing as slack
 from fakes.world import ONCALL, ONCALL_2, STRANGER, BotWorld
 
@@ -64,7 +65,7 @@ def ephemerals(world: BotWorld, user: str) -> list[str]:
 
 def live_plans(world: BotWorld) -> list[Any]:
     """Plans drafted for an incident (not the standby plans kept for deploys)."""
-    return [p for p in world.services.store.plans.recent() if p.mode != "standby"]
+    return [p for p in world.services.store.plans.recent() if p.kind == PlanKind.LIVE]
 
 
 def now_ts(offset: float = 0) -> str:
@@ -96,7 +97,7 @@ class TestSlashCommand:
         response = command(world, "plan cartservce")
         assert response.status_code == 200
         assert "cartservice" in response.text
-        time.sleep(0.3)
+        world.settle()
         assert world.services.store.plans.recent() == []
 
     def test_unparseable_text_gets_usage_with_the_text_escaped(self, world):
@@ -126,7 +127,7 @@ class TestSignedRequests:
         assert world.post(forged).status_code == 401
         assert world.post(stale).status_code == 401
         assert world.http.post("/slack/events", content=good.body).status_code == 401
-        time.sleep(0.3)
+        world.settle()
         assert world.services.store.plans.recent() == []
 
     def test_a_replayed_request_is_refused(self, world):
@@ -176,7 +177,7 @@ class TestAlertChannel:
         assert world.post(retry, **{"X-Slack-Retry-Num": "1"}).status_code == 200
         posted = world.wait_for(lambda: plan_posted(world, world.alerts_channel))
         assert posted["thread_ts"] == ts
-        time.sleep(0.5)
+        world.settle()
         assert len(live_plans(world)) == 1
 
     def test_own_messages_and_edits_never_trigger(self, world):
@@ -197,7 +198,7 @@ class TestAlertChannel:
         }
         for event in (own, edit):
             assert world.post(slack.event_callback(event, secret=world.secret)).status_code == 200
-        time.sleep(0.5)
+        world.settle()
         assert world.services.store.plans.recent() == []
 
 
@@ -207,8 +208,13 @@ class TestApprovals:
         command(world, "plan cartservice", user=ONCALL)
         posted = world.wait_for(lambda: plan_posted(world))
         plan_id = live_plans(world)[0].id
-        message = world.wait_for(lambda: world.services.store.conversations.plan_message(plan_id))
-        assert not message.ts.startswith("pending:")
+        message = world.wait_for(
+            lambda: (
+                (m := world.services.store.conversations.plan_message(plan_id))
+                and not m.ts.startswith("pending:")
+                and m
+            )
+        )
         assert posted
         return plan_id, message.ts
 
@@ -231,7 +237,7 @@ class TestApprovals:
         plan_id, ts = self.drafted(world)
         for _ in range(2):  # a double click
             click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL, ts)
-        time.sleep(0.5)
+        world.settle()
         assert world.executor.executed == []
         click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL_2, ts)
         world.wait_for(lambda: world.executor.executed, timeout=15)
@@ -284,7 +290,7 @@ def test_standby_plan_is_shown_in_the_deploy_thread(world):
     world.post(slack.event_callback(reply, secret=world.secret))
     posted = world.wait_for(lambda: plan_posted(world, world.deploys_channel))
     assert posted["thread_ts"] == ts
-    assert world.services.store.plans.get(standby).mode == "standby"
+    assert world.services.store.plans.get(standby).kind == PlanKind.STANDBY
 
 
 def test_a_plan_slack_could_not_take_is_kept_and_posted_later(world):
@@ -320,7 +326,7 @@ def test_events_from_unwatched_channels_are_ignored(world):
         "text": "[FIRING:1] HighErrorRate cartservice service=cartservice",
     }
     assert world.post(slack.event_callback(event, secret=world.secret)).status_code == 200
-    time.sleep(0.4)
+    world.settle()
     assert live_plans(world) == []
 
 

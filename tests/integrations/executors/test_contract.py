@@ -15,6 +15,8 @@ import pytest
 
 from fakes.argocd import FakeArgoCD
 from fakes.flags import FakeFlagService
+from fakes.helm import FakeHelm
+from fakes.webhook import WebhookReceiver
 from integrations.base import Executor, Operation
 from integrations.errors import (
     ConflictError,
@@ -29,7 +31,6 @@ from integrations.executors.helm import HelmExecutor
 from integrations.executors.simulated import SimulatedExecutor
 from integrations.executors.webhook import WebhookExecutor
 from planners.model import Action
-from tests.integrations.executors.support import FakeHelm, WebhookReceiver
 
 ARGO_CREDENTIAL = "t0ken"
 FLAG_CREDENTIAL = "flag-key"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.helm import FakeHelm
 from integrations.base import Operation
 from integrations.errors import (
     ConfigError,
@@ -17,7 +18,6 @@ from integrations.errors import (
 )
 from integrations.executors.helm import HelmExecutor
 from planners.model import Action
-from tests.integrations.executors.support import FakeHelm
 
 
 @pytest.fixture

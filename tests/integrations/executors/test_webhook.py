@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from fakes.webhook import WebhookReceiver
 from integrations.base import Operation
 from integrations.errors import ConfigError, PermanentIntegrationError
 from integrations.executors.webhook import WebhookExecutor, payload, sign, verify
 from integrations.http import make_client
 from planners.model import Action
-from tests.integrations.executors.support import WebhookReceiver
 
 SHARED = "whsec-9f2c"
 

@@ -8,7 +8,7 @@ import pytest
 
 from integrations.topology import load_topology
 from integrations.topology.catalog import load_catalog
-from planners.model import Action, ServiceKind, Tier
+from planners.model import Action, HealthSpec, RollbackTarget, ServiceKind, Tier
 from planners.topology import Severity
 from tests.integrations.topology.conftest import Write
 from tests.integrations.topology.support import edges, errors, problems_at
@@ -179,12 +179,10 @@ def test_valid_fields_are_kept(write: Write) -> None:
     service = topology.services["cartservice"]
     assert problems == []
     assert service.owners == ("U01", "S02")
-    assert service.rollback == {
-        "executor": "kubernetes",
-        "namespace": "shop",
-        "deployment": "cartservice",
-    }
-    assert service.health == {"http": "https://cart.example.com/healthz"}
+    assert service.rollback == RollbackTarget(
+        executor="kubernetes", namespace="shop", deployment="cartservice"
+    )
+    assert service.health == HealthSpec(http=({"url": "https://cart.example.com/healthz"},))
     assert service.estimated_seconds == {Action.ROLLBACK_DEPLOY: 45}
 
 
@@ -247,3 +245,73 @@ def test_load_catalog_accepts_parsed_data_directly() -> None:
     assert [p.message for p in fragment.problems] == [
         "a catalog must be a mapping with a 'services' list, got a list"
     ]
+
+
+@pytest.mark.parametrize(
+    ("health", "field", "text"),
+    [
+        (
+            {"prometheus": {"query": "x", "op": "<", "threshold": "low"}},
+            "health.prometheus.threshold",
+            "must be a valid number, got 'low'",
+        ),
+        (
+            {"prometheus": {"query": "x", "treshold": 1}},
+            "health.prometheus.treshold",
+            "unknown setting (did you mean 'threshold'?)",
+        ),
+        ({"prometheus": {"op": "<", "threshold": 1}}, "health.prometheus.query", "is required"),
+        ({"prometheus": 42}, "health.prometheus", "must be a string or a mapping"),
+        ({"prometheus": []}, "health.prometheus", "is an empty list"),
+        ({"http": {"url": "http://cart/", "expect": "200"}}, "health.http.expect", "got '200'"),
+        ({"http": ["http://a/", 5]}, "health.http[1]", "must be a mapping, got 5"),
+        ({"http": "http://a/", "consecutive": 0}, "health.consecutive", "greater than or equal"),
+        ({"http": "http://a/", "consecutive": 2.5}, "health.consecutive", "valid integer"),
+        ({"http": "http://a/", "timeout": "2m"}, "health.timeout", "valid number, got '2m'"),
+        ({"http": "http://a/", "interval": -1}, "health.interval", "greater than or equal"),
+        ({"promethues": "up == 1"}, "health.promethues", "(did you mean 'prometheus'?)"),
+        ({"consecutive": 3}, "health", "names no check"),
+    ],
+)
+def test_a_bad_health_entry_is_an_error_naming_service_and_field(health, field, text) -> None:
+    """A health entry of the wrong shape is a topology error at its path; the entry is ignored."""
+    fragment = load_catalog({"services": [{"name": "cart", "health": health}]}, origin="c.yaml")
+    found = problems_at(
+        fragment.problems, severity=Severity.ERROR, service="cart", field=field, text=text
+    )
+    assert len(found) == 1, [str(p) for p in fragment.problems]
+    assert [s.health for s in fragment.services] == [None]
+
+
+@pytest.mark.parametrize(
+    ("rollback", "field", "text"),
+    [
+        ({"executor": 5}, "rollback.executor", "must be a valid string, got 5"),
+        ({"executor": "helm", "release": ["cart"]}, "rollback.release", "got a list"),
+    ],
+)
+def test_a_bad_rollback_entry_is_an_error_naming_service_and_field(rollback, field, text) -> None:
+    """A rollback setting of the wrong type is a topology error at its path; entry ignored."""
+    fragment = load_catalog({"services": [{"name": "cart", "rollback": rollback}]}, origin="c.yaml")
+    found = problems_at(
+        fragment.problems, severity=Severity.ERROR, service="cart", field=field, text=text
+    )
+    assert len(found) == 1, [str(p) for p in fragment.problems]
+    assert [s.rollback for s in fragment.services] == [None]
+
+
+def test_a_rollback_entry_keeps_settings_for_the_executor(write: Write) -> None:
+    """Keys Backout does not name (a webhook's or a flag service's parameters) are kept."""
+    text = """
+        services:
+          - name: cart
+            rollback: {executor: webhook, region: eu-west-1, namespace: shop}
+            health: {}
+    """
+    topology, problems = load_topology([write("catalog.yaml", text)])
+    cart = topology.services["cart"]
+    assert problems == []
+    assert cart.rollback is not None
+    assert cart.rollback.executor == "webhook"
+    assert cart.rollback.params() == {"namespace": "shop", "region": "eu-west-1"}
+    assert cart.health is None

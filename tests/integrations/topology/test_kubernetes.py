@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from integrations.topology import load_fragment, load_topology
-from planners.model import ServiceKind
+from planners.model import RollbackTarget, ServiceKind
 from planners.topology import Severity
 from tests.integrations.topology.conftest import Write
 from tests.integrations.topology.support import edges, errors, problems_at
@@ -107,7 +107,7 @@ def test_workloads_are_declared_with_a_kubernetes_rollback_and_an_image_kind(wri
     """A workload's rollback names its Deployment; a Redis image makes a cache."""
     topology, _ = load_topology([write("boutique.yaml", CARTSERVICE)])
     cart = topology.services["cartservice"]
-    assert cart.rollback == {"executor": "kubernetes", "deployment": "cartservice"}
+    assert cart.rollback == RollbackTarget(executor="kubernetes", deployment="cartservice")
     assert cart.kind is ServiceKind.SERVICE
     assert topology.services["redis-cart"].kind is ServiceKind.CACHE
 
@@ -261,10 +261,9 @@ def test_service_without_selector_falls_back_to_the_workload_of_its_name(write: 
     topology, problems = load_topology([write("db.yaml", text)])
     assert edges(topology) == {("api", "orders-db")}
     assert topology.services["orders-db"].kind is ServiceKind.DATABASE
-    assert topology.services["orders-db"].rollback == {
-        "executor": "kubernetes",
-        "statefulset": "orders-db",
-    }
+    assert topology.services["orders-db"].rollback == RollbackTarget(
+        executor="kubernetes", statefulset="orders-db"
+    )
     assert problems == []
 
 
@@ -425,7 +424,9 @@ def test_workload_declared_twice_is_a_warning_and_both_envs_count(write: Write) 
     second = write("prod/api.yaml", text)
     topology, problems = load_topology([first.parent.parent])
     assert edges(topology) == {("api", "db")}
-    assert topology.services["api"].rollback == {"executor": "kubernetes", "deployment": "api"}
+    assert topology.services["api"].rollback == RollbackTarget(
+        executor="kubernetes", deployment="api"
+    )
     assert [(p.source, p.severity, p.message) for p in problems] == [
         (
             str(second),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.engine import SimulatedStep
+from bot.core.simulation import SimulatedStep
 from bot.slack.views import PlanView, StepState, plan_message, progress_reply, simulation_message
 from integrations.base import Preview
 from planners.model import Plan

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.lifecycle import StepStatus
 from bot.slack.views import (
     PlanView,
     StepState,
@@ -30,7 +31,6 @@ from bot.slack.views import (
     unknown_service,
     usage,
 )
-from bot.store.records import StepStatus
 from planners.model import (
     Action,
     ChangeKind,

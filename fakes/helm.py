@@ -1,8 +1,25 @@
-"""Test doubles the executor tests share: a fake ``helm`` binary and a webhook receiver.
+"""A fake ``helm`` binary: a real executable (a Python script) that the Helm executor runs
+through its real subprocess runner, keeping its releases in a JSON file beside it.
 
-The fake helm is a real executable Python script (so the executor runs it through its real
-subprocess runner), keeping its releases in a JSON file next to it. The webhook receiver is a
-loopback ``ThreadingHTTPServer`` that records what it received and answers a state URL.
+It imitates two Helm 3 commands, as the Helm source defines them (helm/helm, v3):
+``helm history RELEASE -o json`` prints the release's revisions as a JSON list of ``revision``,
+``updated``, ``status``, ``chart``, ``app_version`` and ``description`` (the ``releaseInfo`` of
+``pkg/cmd/history.go``); ``helm rollback RELEASE REVISION`` does what ``pkg/action/rollback.go``
+records on success: a new revision (the highest plus one) ``deployed`` with the target's chart
+and app version and the description ``Rollback to <REVISION>``, every earlier ``deployed``
+revision ``superseded``, and it prints ``Rollback was a success! Happy Helming!``. Other flags
+(``--namespace`` selects the namespace; ``--wait``, ``--timeout``, ``--kube-context``,
+``--kubeconfig``) are accepted and otherwise ignored: nothing is rendered, installed or waited for.
+``helm rollback`` without a revision (the previous one, in real Helm) is not supported.
+
+Failure states, each printed on stderr with exit code 1 as Helm prints them: ``Error: release:
+not found`` (no such release in that namespace: ``driver.ErrReleaseNotFound``), ``Error: release
+has no <N> version`` (``rollback.go``), an unknown command; and whatever a test queues with
+:meth:`FakeHelm.fail_next` (any stderr and exit code, after an optional sleep that outlasts the
+executor's command timeout), e.g. the "another operation (install/upgrade/rollback) is in
+progress" or "Kubernetes cluster unreachable" errors real Helm prints. A failed real rollback
+records a ``failed`` revision (``recordFailedStatus`` in ``rollback.go``); the fake's injected
+failures change nothing, like a command that failed before it reached the cluster.
 """
 
 from __future__ import annotations
@@ -11,12 +28,10 @@ import json
 import os
 import stat
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+__all__ = ["FakeHelm"]
 
 _HELM_SCRIPT = r"""
 import json, os, sys, time
@@ -145,89 +160,3 @@ class FakeHelm:
 
     def _write(self, state: dict[str, Any]) -> None:
         self._state_path.write_text(json.dumps(state))
-
-
-class WebhookReceiver:
-    """A loopback webhook endpoint: ``POST /hook`` records and answers ``status``;
-    ``GET /state?key=K`` answers ``{"at_target": <K was received>}``."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.state_queries: list[dict[str, str]] = []
-        self.status = 200
-        self._faults: list[tuple[int, float]] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _receiver_handler(self))
-        self._server.daemon_threads = True
-
-    def __enter__(self) -> WebhookReceiver:
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def fail_next(self, status: int, *, delay: float = 0.0) -> None:
-        """Answer the next request with ``status`` after ``delay`` seconds, recording nothing."""
-        with self._lock:
-            self._faults.append((status, delay))
-
-    def keys(self) -> list[str]:
-        """The ``Idempotency-Key`` of every POST received."""
-        return [headers.get("idempotency-key", "") for headers, _ in self.received]
-
-    def _respond(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, Any, float]:
-        with self._lock:
-            if self._faults:
-                status, delay = self._faults.pop(0)
-                return status, {"error": "injected"}, delay
-            parts = urlsplit(path)
-            if method == "POST" and parts.path == "/hook":
-                self.received.append((headers, body))
-                return self.status, {"ok": True}, 0.0
-            if method == "GET" and parts.path == "/state":
-                query = dict(parse_qsl(parts.query))
-                self.state_queries.append(query)
-                return 200, {"at_target": query.get("key") in self.keys()}, 0.0
-            return 404, {"error": "no such path"}, 0.0
-
-
-def _receiver_handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload, delay = receiver._respond(self.command, self.path, headers, body)
-            if delay:
-                time.sleep(delay)
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client timed out and hung up
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay quiet."""
-
-    return Handler

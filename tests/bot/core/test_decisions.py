@@ -1,0 +1,205 @@
+"""The use cases without Slack: on a SQLite store, with a recording notifier and a runner that
+only records what it was handed. For every plan state and mode, the clicks the use cases accept
+are exactly the ones the plan offers (the buttons the plan message draws come from the same
+:func:`~bot.core.usecases.plan_actions`)."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.core.engine import Engine
+from bot.core.policy import Policy, PolicyConfig
+from bot.core.usecases import Decisions, Execution, plan_actions
+from bot.lifecycle import TRANSITIONS, Click, Mode, PlanKind, PlanStatus, StepStatus
+from bot.store import Store
+from planners.topology import build_topology
+from tests.bot.store.helpers import make_plan
+
+USER = "U0ONCALL1"
+
+
+@dataclass
+class RecordingNotifier:
+    """Remembers every plan it was asked to show."""
+
+    posted: list[str] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+
+    def post_plan(
+        self, plan_id: str, *, channel: str, thread_ts: str | None, requester: str | None = None
+    ) -> None:
+        self.posted.append(plan_id)
+
+    def refresh_plan(self, plan_id: str) -> None:
+        self.refreshed.append(plan_id)
+
+    def post_summary(self, plan_id: str) -> None:
+        self.summaries.append(plan_id)
+
+
+@dataclass
+class RecordingRunner:
+    """Records submitted runs instead of running them."""
+
+    submitted: list[str] = field(default_factory=list)
+
+    def submit(self, work: Callable[[str], None], plan_id: str, /) -> None:
+        self.submitted.append(plan_id)
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_file: Path) -> Iterator[Store]:
+    path = tmp_path_factory.mktemp("decisions") / "backout.db"
+    shutil.copyfile(migrated_sqlite_file, path)
+    with Store.from_url(f"sqlite:///{path}", upgrade=False) as opened:
+        yield opened
+
+
+def decisions(store: Store, mode: Mode) -> tuple[Decisions, RecordingNotifier, RecordingRunner]:
+    notifier, runner = RecordingNotifier(), RecordingRunner()
+    topology, _ = build_topology([])
+    policy = Policy(PolicyConfig(approvers=[USER]), topology=topology, groups=_no_groups, mode=mode)
+    engine = Engine(store=store, executors={})
+    execution = Execution(
+        store=store, engine=engine, executors={}, notifier=notifier, runner=runner
+    )
+    return (
+        Decisions(store=store, policy=policy, execution=execution, notifier=notifier),
+        notifier,
+        runner,
+    )
+
+
+def _no_groups(group: str) -> frozenset[str]:
+    raise LookupError(f"no user group {group}")
+
+
+MIXES: dict[str, dict[str, StepStatus]] = {
+    "all pending": {},
+    "one done": {"s1": StepStatus.DONE},
+    "one failed": {"s1": StepStatus.FAILED},
+    "all done": {"s1": StepStatus.DONE, "s2": StepStatus.DONE, "s3": StepStatus.DONE},
+}
+_STEP_PATHS = {
+    StepStatus.DONE: [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.DONE],
+    StepStatus.FAILED: [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.FAILED],
+}
+
+
+def stored_plan(store: Store, *, status: PlanStatus, kind: PlanKind, mode: Mode, mix: str) -> str:
+    """A fresh plan in ``status`` with its steps as ``MIXES[mix]`` says."""
+    plan_id = store.plans.save(make_plan(3), mode=mode, kind=kind)
+    for step_id, final in MIXES[mix].items():
+        current = StepStatus.PENDING
+        for to in _STEP_PATHS[final]:
+            worker = "w1" if to == StepStatus.RUNNING else None
+            assert store.steps.transition(
+                plan_id, step_id, from_statuses=[current], to=to, actor="test", worker=worker
+            )
+            current = to
+    for to in _path_to(status):
+        assert store.plans.move(plan_id, to, actor="test")
+    return plan_id
+
+
+def _path_to(status: PlanStatus) -> list[PlanStatus]:
+    paths: dict[PlanStatus, list[PlanStatus]] = {PlanStatus.PROPOSED: []}
+    frontier = [PlanStatus.PROPOSED]
+    while frontier:
+        current = frontier.pop(0)
+        for nxt in sorted(TRANSITIONS[current]):
+            if nxt not in paths:
+                paths[nxt] = [*paths[current], nxt]
+                frontier.append(nxt)
+    return paths[status]
+
+
+def click(decided: Decisions, plan_id: str, which: Click) -> bool:
+    """Whether the use case accepted ``which`` on the plan."""
+    stored = decided.store.plans.get(plan_id)
+    if which in (Click.APPROVE_STAGE, Click.APPROVE_ALL):
+        stage = plan_actions(stored).next_stage or "partial"
+        result = decided.approve(
+            plan_id, user=USER, stage=stage if which == Click.APPROVE_STAGE else None
+        )
+        return bool(result.approved)
+    if which == Click.REJECT:
+        return decided.reject(plan_id, user=USER)
+    if which == Click.ABORT:
+        return decided.abort(plan_id, user=USER)
+    failed = [r.step_id for r in stored.steps if r.status == StepStatus.FAILED] or ["s1"]
+    act = decided.retry if which == Click.RETRY else decided.skip
+    return act(plan_id, failed[0], user=USER)
+
+
+CASES = list(itertools.product(PlanStatus, PlanKind, Mode, MIXES))
+
+
+@pytest.mark.parametrize(("status", "kind", "mode", "mix"), CASES, ids=lambda v: str(v))
+def test_the_clicks_accepted_are_the_clicks_offered(store, status, kind, mode, mix):
+    """Every click (but Simulate, a read) is accepted on a fresh copy of the plan if and only if
+    the plan offers it; a refused click changes neither the plan nor its steps."""
+    decided, _, _ = decisions(store, mode)
+    probe = stored_plan(store, status=status, kind=kind, mode=mode, mix=mix)
+    offered = plan_actions(store.plans.get(probe)).clicks
+    for which in sorted(set(Click) - {Click.SIMULATE}):
+        plan_id = stored_plan(store, status=status, kind=kind, mode=mode, mix=mix)
+        before = store.plans.get(plan_id)
+        accepted = click(decided, plan_id, which)
+        assert accepted == (which in offered), which
+        if not accepted:
+            after = store.plans.get(plan_id)
+            assert (after.status, after.steps) == (before.status, before.steps)
+
+
+def test_an_approve_stage_naming_no_stage_approves_nothing(store):
+    """A stage value that is not the plan's next stage is refused, not taken as *Approve all*."""
+    decided, _, runner = decisions(store, Mode.APPROVE)
+    plan_id = stored_plan(
+        store, status=PlanStatus.PROPOSED, kind=PlanKind.LIVE, mode=Mode.APPROVE, mix="all pending"
+    )
+    result = decided.approve(plan_id, user=USER, stage="everything")
+    assert result.approved == () and result.refused
+    assert store.approvals.of(plan_id) == {}
+    assert runner.submitted == []
+
+
+def test_an_approval_queues_the_step_and_hands_the_plan_to_the_runner(store):
+    """Enough approvals queue the stage's steps and submit the plan; the message is refreshed."""
+    decided, notifier, runner = decisions(store, Mode.APPROVE)
+    plan_id = stored_plan(
+        store, status=PlanStatus.PROPOSED, kind=PlanKind.LIVE, mode=Mode.APPROVE, mix="all pending"
+    )
+    result = decided.approve(plan_id, user=USER, stage="partial")
+    assert result.queued == ("s1", "s3")
+    assert runner.submitted == [plan_id]
+    assert notifier.refreshed == [plan_id]
+    assert {r.step_id: r.status for r in store.steps.of(plan_id)} == {
+        "s1": StepStatus.QUEUED,
+        "s2": StepStatus.PENDING,
+        "s3": StepStatus.QUEUED,
+    }
+
+
+def test_rejecting_ends_the_plan_and_aborts_its_steps(store):
+    """A reject moves the plan to rejected and every step to aborted, audited as the user's."""
+    decided, notifier, _ = decisions(store, Mode.APPROVE)
+    plan_id = stored_plan(
+        store, status=PlanStatus.PROPOSED, kind=PlanKind.LIVE, mode=Mode.APPROVE, mix="all pending"
+    )
+    assert decided.reject(plan_id, user=USER)
+    stored = store.plans.get(plan_id)
+    assert stored.status == PlanStatus.REJECTED
+    assert {r.status for r in stored.steps} == {StepStatus.ABORTED}
+    assert store.audit.entries(subject_prefix=plan_id)[-1].actor == USER
+    assert notifier.refreshed == [plan_id]
