@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from fakes.kubernetes import merge_patch
-from fakes.server import Faults, Incoming, LoopbackServer, Reply
+from fakes.server import Faults, Incoming, LoopbackServer, PrefixFaults, Reply
 
 __all__ = ["REFUSAL", "FakeArgoCD", "RecordedRequest"]
 
@@ -65,7 +65,7 @@ class _App:
     fail_message: str | None = None
 
 
-class FakeArgoCD(LoopbackServer):
+class FakeArgoCD(PrefixFaults, LoopbackServer):
     """Argo CD's application API, in memory: GET, rollback, PATCH (merge) of an Application.
 
     Args:
@@ -145,20 +145,6 @@ class FakeArgoCD(LoopbackServer):
     def auto_sync(self, name: str) -> bool:
         """Whether ``spec.syncPolicy.automated`` is set."""
         return bool((self.app(name)["spec"].get("syncPolicy") or {}).get("automated"))
-
-    def fail_next(
-        self,
-        status: int = 500,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        body: Any = None,
-        delay: float = 0.0,
-    ) -> None:
-        """Answer the next matching request (``path`` is a prefix) with ``status`` after
-        ``delay`` seconds, instead of serving it."""
-        with self._lock:
-            self._faults.add(status, method=method, path=path, body=body, delay=delay)
 
     def fail_next_operation(self, name: str, message: str = "one or more objects failed") -> None:
         """Make the next rollback of ``name`` end in phase ``Failed``."""

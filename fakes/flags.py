@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from fakes.server import Faults, Incoming, LoopbackServer, Reply
+from fakes.server import Faults, Incoming, LoopbackServer, PrefixFaults, Reply
 
 __all__ = ["SEMANTIC_PATCH", "FakeFlagService", "FlagRequest"]
 
@@ -49,7 +49,7 @@ class FlagRequest:
     body: Any = None
 
 
-class FakeFlagService(LoopbackServer):
+class FakeFlagService(PrefixFaults, LoopbackServer):
     """Unleash's admin API and LaunchDarkly's flag API, over one in-memory flag store.
 
     Args:
@@ -87,20 +87,6 @@ class FakeFlagService(LoopbackServer):
         """Whether the flag is on in that environment."""
         with self._lock:
             return self._flags[(project, flag)][environment]
-
-    def fail_next(
-        self,
-        status: int = 500,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        body: Any = None,
-        delay: float = 0.0,
-    ) -> None:
-        """Answer the next matching request (``path``: a prefix of the raw path) with ``status``
-        after ``delay`` seconds, instead of serving it."""
-        with self._lock:
-            self._faults.add(status, method=method, path=path, body=body, delay=delay)
 
     def writes(self) -> list[FlagRequest]:
         """The recorded requests that were not GETs."""

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["JSON", "Fault", "Faults", "Incoming", "LoopbackServer", "Reply"]
+__all__ = ["JSON", "Fault", "Faults", "Incoming", "LoopbackServer", "PrefixFaults", "Reply"]
 
 log = logging.getLogger(__name__)
 
@@ -325,3 +325,25 @@ class Faults:
                     self._queue.remove(fault)
                 return fault
         return None
+
+
+class PrefixFaults:
+    """``fail_next`` for a fake that keeps its :class:`Faults` in ``_faults`` under ``_lock``
+    and matches a fault's ``path`` as a prefix of the request's path."""
+
+    _faults: Faults
+    _lock: threading.Lock
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next matching request with ``status`` after ``delay`` seconds, instead of
+        serving it."""
+        with self._lock:
+            self._faults.add(status, method=method, path=path, body=body, delay=delay)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -116,15 +115,10 @@ class BotWorld:
         self.http = httpx.Client(base_url=self.server.url, timeout=10)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.http.close()
         self.scheduler.shutdown(wait=True)
-        self.server.__exit__(exc_type, exc, tb)
+        self.server.__exit__()
         self.services.close()
         self.slack.stop()
 

@@ -135,7 +135,6 @@ class CatalogHealthGate:
 class Services:
     """Everything the bot runs on, built once at startup by :func:`build_services`."""
 
-    settings: Settings
     store: Store
     topology: Topology
     use_cases: UseCases
@@ -226,7 +225,6 @@ def build_services(
         bot_id=str(identity.get("bot_id", "")),
     )
     return Services(
-        settings=settings,
         store=store,
         topology=topology,
         use_cases=use_cases,

@@ -122,8 +122,6 @@ CRITICAL_PATH_ARROW: Final = " → "
 STEPS_COLLAPSED: Final = "… and {count} more step(s) (see {command})"
 NOTES_TITLE: Final = "📝 {notes}"
 NOTES_MORE: Final = "… {count} more note(s)"
-GRAPH_LINK_LABEL: Final = "Dependency graph"
-GRAPH_LINK: Final = "🗺️ {link}"
 
 DRAFTED_BY: Final = "🤖 Drafted by {drafted_by} at {at}"
 MODE_SUGGEST: Final = (
@@ -225,6 +223,10 @@ USAGE_COMMANDS: Final = (
 NOT_AUTHORIZED: Final = "🔒 You can't do that: {reason}"
 PLAN_NOT_FOUND: Final = (
     "🔍 There is no plan {plan_id}. `/rollback status` shows the latest plans in this channel."
+)
+NOTHING_TO_SIMULATE: Final = (
+    "🧪 Plan {plan_id} is finished: there is nothing left to simulate. "
+    "`/rollback plan &lt;service&gt;` drafts a fresh one."
 )
 INTERNAL_ERROR: Final = (
     "💥 Something went wrong on our side. `/rollback status` shows what the plan did. "

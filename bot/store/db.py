@@ -13,7 +13,9 @@ migrate once.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +84,9 @@ def _tune_sqlite(engine: sa.Engine, *, wal: bool, busy_timeout: float) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            if wal:
-                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            if wal:
+                _switch_to_wal(cursor, patience=busy_timeout)
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
@@ -93,6 +95,20 @@ def _tune_sqlite(engine: sa.Engine, *, wal: bool, busy_timeout: float) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         mode = "DEFERRED" if conn.get_execution_options().get(READ_ONLY) else "IMMEDIATE"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _switch_to_wal(cursor: Any, *, patience: float) -> None:
+    """Put the database in WAL mode. Switching takes an exclusive lock and SQLite does not wait
+    on the busy timeout for it, so processes opening a new database together retry here."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def alembic_config() -> Config:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from bot.store import db
 from bot.store.approvals import Approvals
 from bot.store.audit import AuditLog
-from bot.store.base import utc_now
+from bot.store.base import Repository, utc_now
 from bot.store.conversations import Conversations
 from bot.store.incidents import Incidents
 from bot.store.plans import Plans
@@ -27,7 +27,7 @@ from bot.store.steps import Steps
 __all__ = ["Store"]
 
 
-class Store:
+class Store(Repository):
     """The repositories on one engine: ``plans``, ``steps``, ``approvals``, ``audit``,
     ``conversations`` and ``incidents``.
 
@@ -38,8 +38,7 @@ class Store:
     """
 
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self.engine = engine
-        self.clock = clock
+        super().__init__(engine, clock=clock)
         self.plans = Plans(engine, clock=clock)
         self.steps = Steps(engine, clock=clock)
         self.approvals = Approvals(engine, clock=clock)
@@ -56,16 +55,3 @@ class Store:
         if upgrade:
             db.upgrade(engine)
         return cls(engine, clock=clock)
-
-    def close(self) -> None:
-        """Close the engine's pooled connections (the store can still be used afterwards)."""
-        self.engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"

@@ -6,7 +6,8 @@ the Slack handlers parse payloads into plain arguments, call these, and the
 
 from __future__ import annotations
 
-from bot.core.usecases.decisions import Approval, Decisions, plan_actions
+from bot.core.usecases.actions import plan_actions
+from bot.core.usecases.decisions import Approval, Decisions
 from bot.core.usecases.execution import Execution
 from bot.core.usecases.planning import Planning
 from bot.core.usecases.queries import Queries

@@ -13,14 +13,12 @@ from dataclasses import dataclass
 
 from bot.core.policy import Policy
 from bot.core.ports import Notifier
+from bot.core.usecases.actions import plan_actions
 from bot.core.usecases.execution import Execution
-from bot.lifecycle import Actions, Click, PlanStatus, StepStatus, available_actions
+from bot.lifecycle import Click, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store, StoredPlan
-from planners.model import Stage
 
-__all__ = ["Approval", "Decisions", "plan_actions"]
-
-_STAGE_ORDER = {stage.value: index for index, stage in enumerate(Stage)}
+__all__ = ["Approval", "Decisions"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,19 +29,6 @@ class Approval:
     queued: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()
-
-
-def plan_actions(stored: StoredPlan) -> Actions:
-    """The clicks ``stored`` accepts now (:func:`bot.lifecycle.available_actions`)."""
-    rows = {row.step_id: row.status for row in stored.steps}
-    steps = sorted(stored.plan.steps, key=lambda s: _STAGE_ORDER.get(s.stage.value, 0))
-    return available_actions(
-        status=stored.status,
-        kind=stored.kind,
-        mode=stored.mode,
-        abstained=stored.plan.abstained,
-        steps=[(s.id, s.stage.value, rows.get(s.id, StepStatus.PENDING)) for s in steps],
-    )
 
 
 class Decisions:

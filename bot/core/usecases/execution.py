@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from bot.core.engine import Engine
 from bot.core.ports import Notifier, Runner
 from bot.core.simulation import SimulatedStep, simulate_plan
+from bot.core.usecases.actions import plan_actions
+from bot.lifecycle import Click
 from bot.store import Store
 from integrations.base import Executor
 
@@ -64,11 +66,14 @@ class Execution:
             log.exception("running plan %s failed", plan_id)
         self.notifier.refresh_plan(plan_id)
 
-    def simulate(self, plan_id: str) -> list[SimulatedStep]:
-        """Preview every step through the executors, touching nothing.
+    def simulate(self, plan_id: str) -> list[SimulatedStep] | None:
+        """Preview every step through the executors, touching nothing; None when the plan no
+        longer offers a simulation (it is finished, or there is nothing to act on).
 
         Raises:
             PlanNotFoundError: no plan has this id.
         """
         stored = self.store.plans.get(plan_id)
+        if Click.SIMULATE not in plan_actions(stored).clicks:
+            return None
         return simulate_plan(stored.plan.steps, executors=self.executors, plan_id=plan_id)

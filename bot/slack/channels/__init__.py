@@ -45,12 +45,12 @@ def is_own_or_edit(
     *,
     bot_user_id: str | None,
     bot_id: str | None,
-    app_id: str | None = None,
 ) -> bool:
     """Whether a message event must be ignored: Backout's own message, or an edit of any message.
 
-    Own messages are recognised by Backout's ``bot_id``, its bot user id (``user``) or its
-    ``app_id`` (top level or in ``bot_profile``); empty ids never match. Edits, deletions, reply
+    Own messages are recognised by Backout's ``bot_id`` or its bot user id (``user``), never by
+    an app id (another installation or workflow of the same app is not this bot); empty ids
+    never match. Edits, deletions, reply
     bookkeeping (``message_changed``, ``message_deleted``, ``message_replied``) and thread
     broadcasts are ignored whoever wrote them. The event may be bare or in its envelope.
     """
@@ -60,12 +60,5 @@ def is_own_or_edit(
     subtype = message.get("subtype")
     if isinstance(subtype, str) and subtype in IGNORED_SUBTYPES:
         return True
-    profile = message.get("bot_profile")
-    profile_app = profile.get("app_id") if isinstance(profile, Mapping) else None
-    own = (
-        (message.get("bot_id"), bot_id),
-        (message.get("user"), bot_user_id),
-        (message.get("app_id"), app_id),
-        (profile_app, app_id),
-    )
+    own = ((message.get("bot_id"), bot_id), (message.get("user"), bot_user_id))
     return any(isinstance(seen, str) and seen != "" and seen == mine for seen, mine in own)

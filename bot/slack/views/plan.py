@@ -30,7 +30,7 @@ from bot.slack.views.blocks import (
     short,
 )
 from bot.slack.views.buttons import plan_buttons
-from bot.slack.views.escape import MAX_BLOCKS, code, escape, safe_link, truncate
+from bot.slack.views.escape import MAX_BLOCKS, code, escape, truncate
 from bot.slack.views.progress import (
     PlanView,
     StepState,
@@ -90,7 +90,6 @@ def plan_message(view: PlanView) -> dict[str, Any]:
     tail = blocks(
         context(_shape(plan, numbers)) if plan.steps else None,
         context([_notes(plan)]) if plan.notes else None,
-        context([_graph_link(view.graph_url)]) if view.graph_url else None,
         context(_about(view)),
         plan_buttons(view, numbers),
     )
@@ -309,12 +308,6 @@ def _notes(plan: Plan) -> str:
     if len(plan.notes) > _MAX_NOTES:
         shown.append(messages.NOTES_MORE.format(count=len(plan.notes) - _MAX_NOTES))
     return messages.NOTES_TITLE.format(notes=" · ".join(shown))
-
-
-def _graph_link(url: str | None) -> str:
-    label = messages.GRAPH_LINK_LABEL
-    link = safe_link(url or "", label=label)
-    return messages.GRAPH_LINK.format(link=link) if link != escape(label) else ""
 
 
 def _about(view: PlanView) -> list[str]:

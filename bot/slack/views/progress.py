@@ -74,7 +74,6 @@ class PlanView:
             and treated like ``suggest``).
         kind: live or standby.
         steps: step id → state; a step missing here is pending with no approvals.
-        graph_url: where a rendered dependency graph can be seen, if anywhere (http(s) only).
     """
 
     plan_id: str
@@ -83,7 +82,6 @@ class PlanView:
     mode: Mode | str
     kind: PlanKind = PlanKind.LIVE
     steps: Mapping[str, StepState] = field(default_factory=dict)
-    graph_url: str | None = None
 
     def state(self, step_id: str) -> StepState:
         """The state of one step (pending when unknown)."""

@@ -46,19 +46,22 @@ SimulationResult = tuple[Step, str | None, str] | SimulatedStepLike
 """One step's dry run: ``(step, summary or None, problem)``, or the engine's own record."""
 
 
-def simulation_message(plan_id: str, results: Sequence[SimulationResult]) -> dict[str, Any]:
+def simulation_message(plan_id: str, results: Sequence[SimulationResult] | None) -> dict[str, Any]:
     """What each step would do, from the executors' previews; nothing was touched.
 
     Args:
         plan_id: the simulated plan.
         results: per step, either a ``(step, summary, problem)`` tuple (``summary`` is the
             executor's preview, or None when it could not preview, and then ``problem`` says
-            why) or the engine's :class:`~bot.core.engine.SimulatedStep`, whose preview's changes
-            are listed too.
+            why) or the engine's :class:`~bot.core.simulation.SimulatedStep`, whose preview's
+            changes are listed too; None when the plan is finished and offers no simulation.
 
     Returns:
         ``{"text", "blocks"}`` within Slack's limits.
     """
+    if results is None:
+        text = messages.NOTHING_TO_SIMULATE.format(plan_id=code(plan_id, limit=100))
+        return {"text": text, "blocks": blocks(section(text))}
     lines = []
     outcomes = [_outcome(result) for result in results]
     for step, summary, problem in outcomes:

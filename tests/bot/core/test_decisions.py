@@ -16,10 +16,10 @@ import pytest
 from bot.core.engine import Engine
 from bot.core.policy import Policy, PolicyConfig
 from bot.core.usecases import Decisions, Execution, plan_actions
-from bot.lifecycle import TRANSITIONS, Click, Mode, PlanKind, PlanStatus, StepStatus
+from bot.lifecycle import Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import Store
 from planners.topology import build_topology
-from tests.bot.store.helpers import make_plan
+from tests.bot.store.helpers import make_plan, path_to
 
 USER = "U0ONCALL1"
 
@@ -68,7 +68,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_file: Path) 
 def decisions(store: Store, mode: Mode) -> tuple[Decisions, RecordingNotifier, RecordingRunner]:
     notifier, runner = RecordingNotifier(), RecordingRunner()
     topology, _ = build_topology([])
-    policy = Policy(PolicyConfig(approvers=[USER]), topology=topology, groups=_no_groups, mode=mode)
+    policy = Policy(PolicyConfig(approvers=[USER]), topology=topology, groups=NoGroups(), mode=mode)
     engine = Engine(store=store, executors={})
     execution = Execution(
         store=store, engine=engine, executors={}, notifier=notifier, runner=runner
@@ -80,8 +80,11 @@ def decisions(store: Store, mode: Mode) -> tuple[Decisions, RecordingNotifier, R
     )
 
 
-def _no_groups(group: str) -> frozenset[str]:
-    raise LookupError(f"no user group {group}")
+class NoGroups:
+    """A workspace without user groups."""
+
+    def members(self, group_id: str) -> frozenset[str]:
+        raise LookupError(f"no user group {group_id}")
 
 
 MIXES: dict[str, dict[str, StepStatus]] = {
@@ -107,21 +110,9 @@ def stored_plan(store: Store, *, status: PlanStatus, kind: PlanKind, mode: Mode,
                 plan_id, step_id, from_statuses=[current], to=to, actor="test", worker=worker
             )
             current = to
-    for to in _path_to(status):
-        assert store.plans.move(plan_id, to, actor="test")
+    for moved in path_to(status):
+        assert store.plans.move(plan_id, moved, actor="test")
     return plan_id
-
-
-def _path_to(status: PlanStatus) -> list[PlanStatus]:
-    paths: dict[PlanStatus, list[PlanStatus]] = {PlanStatus.PROPOSED: []}
-    frontier = [PlanStatus.PROPOSED]
-    while frontier:
-        current = frontier.pop(0)
-        for nxt in sorted(TRANSITIONS[current]):
-            if nxt not in paths:
-                paths[nxt] = [*paths[current], nxt]
-                frontier.append(nxt)
-    return paths[status]
 
 
 def click(decided: Decisions, plan_id: str, which: Click) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.lifecycle import TRANSITIONS, PlanStatus
 from bot.store import Store, create_engine, current_revision, upgrade
 from planners.model import (
     Action,
@@ -157,3 +158,16 @@ def warm_up(seconds: float) -> int:
 
 def _wait_until(start_at: float) -> None:
     time.sleep(max(0.0, start_at - time.time()))
+
+
+def path_to(status: PlanStatus) -> list[PlanStatus]:
+    """The moves from ``proposed`` to ``status`` through the lifecycle table (breadth first)."""
+    paths: dict[PlanStatus, list[PlanStatus]] = {PlanStatus.PROPOSED: []}
+    frontier = [PlanStatus.PROPOSED]
+    while frontier:
+        current = frontier.pop(0)
+        for following in sorted(TRANSITIONS[current]):
+            if following not in paths:
+                paths[following] = [*paths[current], following]
+                frontier.append(following)
+    return paths[status]

@@ -420,11 +420,14 @@ def test_migration_0003_makes_standby_a_kind_and_indexes_services(database_url):
         assert (standby.kind, standby.mode) == (PlanKind.STANDBY, Mode.APPROVE)
         assert (live.kind, live.mode) == (PlanKind.LIVE, Mode.SUGGEST)
         assert {p.id for p in store.plans.touching("service-1")} == {"pl-00000001", "pl-00000002"}
-        assert store.plans.latest_live().id == "pl-00000002"
+        assert (latest := store.plans.latest_live()) is not None
+        assert latest.id == "pl-00000002"
 
         _downgrade(engine, "0002")
         with engine.connect() as conn:
-            modes = dict(conn.execute(sa.text("SELECT id, mode FROM plans")).all())
+            modes = {
+                row.id: row.mode for row in conn.execute(sa.text("SELECT id, mode FROM plans"))
+            }
         assert modes == {"pl-00000001": "standby", "pl-00000002": "suggest"}
         assert "plan_services" not in sa.inspect(engine).get_table_names()
     finally:

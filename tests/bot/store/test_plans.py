@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bot.lifecycle import TRANSITIONS, PlanKind, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store
-from tests.bot.store.helpers import make_plan
+from tests.bot.store.helpers import make_plan, path_to
 
 
 class Ticking:
@@ -153,25 +153,12 @@ def test_a_move_the_table_refuses_changes_nothing(store):
 def test_every_move_is_allowed_exactly_when_the_table_has_it(store, start, to):
     """For every pair of statuses, the store moves a plan if and only if TRANSITIONS allows it."""
     plan_id = store.plans.save(make_plan(1))
-    path = _path_to(start)
+    path = path_to(start)
     for step in path:
         assert store.plans.move(plan_id, step, actor="U1")
     assert store.plans.get(plan_id).status == start
     assert store.plans.move(plan_id, to, actor="U1") == (to in TRANSITIONS[start])
     assert store.plans.get(plan_id).status == (to if to in TRANSITIONS[start] else start)
-
-
-def _path_to(status: PlanStatus) -> list[PlanStatus]:
-    """Moves from ``proposed`` to ``status`` through the table (breadth first)."""
-    paths = {PlanStatus.PROPOSED: []}
-    frontier = [PlanStatus.PROPOSED]
-    while frontier:
-        current = frontier.pop(0)
-        for nxt in sorted(TRANSITIONS[current]):
-            if nxt not in paths:
-                paths[nxt] = [*paths[current], nxt]
-                frontier.append(nxt)
-    return paths[status]
 
 
 def test_queries_find_the_latest_live_plan_and_an_incidents_plan(store):
@@ -182,8 +169,8 @@ def test_queries_find_the_latest_live_plan_and_an_incidents_plan(store):
         clocked.plans.save(make_plan(1, incident=f"inc-{n}"))
     live = clocked.plans.save(make_plan(2, incident="inc-new"))
     clocked.plans.save(make_plan(1, incident="inc-standby"), kind=PlanKind.STANDBY)
-    assert clocked.plans.latest_live().id == live
-    assert clocked.plans.for_incident("inc-old").id == first
+    assert (latest := clocked.plans.latest_live()) is not None and latest.id == live
+    assert (old := clocked.plans.for_incident("inc-old")) is not None and old.id == first
     assert clocked.plans.for_incident("inc-standby") is None
     assert clocked.plans.for_incident("inc-unknown") is None
 

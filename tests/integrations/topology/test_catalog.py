@@ -273,7 +273,7 @@ def test_load_catalog_accepts_parsed_data_directly() -> None:
         ({"consecutive": 3}, "health", "names no check"),
     ],
 )
-def test_a_bad_health_entry_is_an_error_naming_service_and_field(health, field, text) -> None:
+def test_a_bad_health_entry_is_an_error_naming_service_and_field(health, field, text):
     """A health entry of the wrong shape is a topology error at its path; the entry is ignored."""
     fragment = load_catalog({"services": [{"name": "cart", "health": health}]}, origin="c.yaml")
     found = problems_at(
@@ -290,7 +290,7 @@ def test_a_bad_health_entry_is_an_error_naming_service_and_field(health, field, 
         ({"executor": "helm", "release": ["cart"]}, "rollback.release", "got a list"),
     ],
 )
-def test_a_bad_rollback_entry_is_an_error_naming_service_and_field(rollback, field, text) -> None:
+def test_a_bad_rollback_entry_is_an_error_naming_service_and_field(rollback, field, text):
     """A rollback setting of the wrong type is a topology error at its path; entry ignored."""
     fragment = load_catalog({"services": [{"name": "cart", "rollback": rollback}]}, origin="c.yaml")
     found = problems_at(

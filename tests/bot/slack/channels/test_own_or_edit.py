@@ -15,7 +15,7 @@ APP_ID = "A08BKOUT77"
 
 
 def screened(event: dict[str, Any]) -> bool:
-    return is_own_or_edit(event, bot_user_id=BOT_USER, bot_id=BOT_ID, app_id=APP_ID)
+    return is_own_or_edit(event, bot_user_id=BOT_USER, bot_id=BOT_ID)
 
 
 def test_message_changed_is_screened() -> None:
@@ -54,12 +54,12 @@ def test_own_message_by_user() -> None:
     assert screened(app_bot(user=BOT_USER)) is True
 
 
-def test_own_message_by_app_id() -> None:
-    """A message from Backout's app (top level or in ``bot_profile``) is its own."""
+def test_an_app_id_alone_does_not_make_a_message_own() -> None:
+    """Another bot of the same app (top level or in ``bot_profile``) is not Backout itself."""
     top = app_bot(app_id=APP_ID)
     profile = app_bot()
     profile["bot_profile"]["app_id"] = APP_ID
-    assert (screened(top), screened(profile)) == (True, True)
+    assert (screened(top), screened(profile)) == (False, False)
 
 
 def test_other_bots_and_people_pass() -> None:

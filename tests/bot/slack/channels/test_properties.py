@@ -131,7 +131,7 @@ def test_changes_never_raise(event: dict[str, Any]) -> None:
 @given(events)
 def test_own_or_edit_never_raises(event: dict[str, Any]) -> None:
     """Any event dict is judged own/edit or not, without raising."""
-    assert is_own_or_edit(event, bot_user_id="U1", bot_id="B1", app_id="A1") in (True, False)
+    assert is_own_or_edit(event, bot_user_id="U1", bot_id="B1") in (True, False)
 
 
 @settings(max_examples=200)

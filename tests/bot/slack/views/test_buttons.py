@@ -46,7 +46,13 @@ MIXES: Mapping[str, tuple[Plan, Mapping[str, StepStatus]]] = {
 }
 
 
-def expected(actions_plan: Plan, kind: PlanKind, mode: Mode, status: PlanStatus, states):
+def expected(
+    actions_plan: Plan,
+    kind: PlanKind,
+    mode: Mode,
+    status: PlanStatus,
+    states: Mapping[str, StepStatus],
+) -> list[tuple[str, str]]:
     """The (action id, value) of each button the lifecycle says the plan offers."""
     order = list(Stage)
     by_stage = sorted(actions_plan.steps, key=lambda s: order.index(s.stage))
@@ -72,7 +78,9 @@ def drawn(view: PlanView) -> list[tuple[str, str]]:
     return sorted((b["action_id"], b["value"]) for b in buttons(plan_message(view)))
 
 
-def view_of(plan: Plan, states, *, status: str, kind: PlanKind, mode: str) -> PlanView:
+def view_of(
+    plan: Plan, states: Mapping[str, StepStatus], *, status: str, kind: PlanKind, mode: str
+) -> PlanView:
     return PlanView(
         plan_id=PLAN_ID,
         plan=plan,

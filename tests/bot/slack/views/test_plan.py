@@ -34,7 +34,6 @@ def view(
     status: str = "proposed",
     mode: str = "approve",
     steps: Mapping[str, StepState] | None = None,
-    graph_url: str | None = None,
 ) -> PlanView:
     return PlanView(
         plan_id="p1",
@@ -42,7 +41,6 @@ def view(
         plan_status=status,
         mode=mode,
         steps=steps or {},
-        graph_url=graph_url,
     )
 
 
@@ -145,16 +143,6 @@ class TestContent:
     def test_notes_are_shown(self):
         """The planner's notes (an alert naming an unknown service) appear in a context line."""
         assert "names unknown service 'no-such-service'" in all_text(plan_message(view()))
-
-    def test_an_http_graph_url_becomes_a_link(self):
-        """A rendered graph's URL is linked under its label."""
-        text = all_text(plan_message(view(graph_url="https://files.example.com/g.png")))
-        assert "<https://files.example.com/g.png|Dependency graph>" in text
-
-    def test_a_non_http_graph_url_is_not_linked(self):
-        """A ``javascript:`` URL is never linked, and the label is not shown alone either."""
-        message = plan_message(view(graph_url="javascript:alert(1)"))
-        assert "javascript" not in all_text(message) and "Dependency graph" not in all_text(message)
 
 
 class TestButtons:
