@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.lifecycle import PlanKind
+from bot.lifecycle import PlanKind, PlanStatus
 from fakes import signing as slack
 from fakes.world import ONCALL, ONCALL_2, STRANGER, BotWorld
 
@@ -125,7 +125,7 @@ def _play(world: BotWorld, story: Story) -> bool:
     story.say(f"{ONCALL_2} approves the partial stage too: the rollback runs")
     _click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL_2, message.ts)
     world.wait_for(
-        lambda: world.services.store.plans.get(plan_id).status in ("done", "halted"), timeout=30
+        lambda: world.services.store.plans.get(plan_id).status in FINISHED_OR_HALTED, timeout=30
     )
     story.show()
 
@@ -148,8 +148,10 @@ def _play(world: BotWorld, story: Story) -> bool:
     final = world.services.store.plans.get(plan_id)
     cart = world.executor.version("cartservice")
     story.say(f"Plan {plan_id} is {final.status}; cartservice now runs {cart}")
-    return final.status == "done" and cart == "v1.4.2"
+    return final.status == PlanStatus.DONE and cart == "v1.4.2"
 
+
+FINISHED_OR_HALTED = (PlanStatus.DONE, PlanStatus.HALTED)
 
 _STEP_STATUS = re.compile(
     r"·\s(\S+)\s(pending|queued|running|done|failed|skipped|not needed|aborted)"

@@ -54,6 +54,7 @@ def build_web(
         signing_secret: the app's signing secret.
     """
     key = signing_secret.encode()
+    metrics.watch_outbox(store.conversations.pending_count)
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()

@@ -15,7 +15,7 @@ from bot.core.policy import Policy
 from bot.core.ports import Notifier
 from bot.core.usecases.actions import plan_actions
 from bot.core.usecases.execution import Execution
-from bot.lifecycle import Click, PlanStatus, StepStatus
+from bot.lifecycle import Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store, StoredPlan
 
 __all__ = ["Approval", "Decisions"]
@@ -183,12 +183,16 @@ class Decisions:
 def _why_not(stored: StoredPlan, stage: str | None) -> str:
     """Why an approve click is refused, in words for the person who clicked."""
     actions = plan_actions(stored)
-    if not actions.clicks or stored.plan.abstained:
+    if stored.plan.abstained:
+        return "this plan names no suspect: there is nothing to approve"
+    if not actions.clicks:
         return f"this plan is {stored.status}: nothing to approve"
+    if stored.mode == Mode.SUGGEST:
+        return "Backout runs in suggest mode: plans are shown, nothing can be approved"
+    if stored.kind == PlanKind.STANDBY:
+        return "this is a standby plan: ask for a fresh one with /rollback plan"
     if actions.failed:
         return "a step failed: retry, skip or abort it first"
-    if Click.APPROVE_ALL not in actions.clicks:
-        if stored.kind != "live":
-            return "this is a standby plan: ask for a fresh one with /rollback plan"
-        return f"mode {stored.mode}: nothing can run"
-    return f"stage {stage!r} has nothing to approve (next: {actions.next_stage})"
+    if actions.next_stage is None:
+        return "every step is already approved or finished"
+    return f"stage {stage!r} has nothing to approve now (next: {actions.next_stage})"
