@@ -76,15 +76,15 @@ RESULTS = Path(__file__).with_name("results-engine.md")
 BACKENDS = ("SQLite", "PostgreSQL")
 SKIPPED = "skipped (PostgreSQL not reachable)"
 _ACTION = Action.ROLLBACK_DEPLOY  # every synthetic step is a deploy rollback
-_TIMED_METHODS = (
-    "get_plan",
-    "steps",
-    "transition",
-    "record_executions",
-    "audit_entries",
-    "audit",
-    "set_plan_status",
-    "renew_lease",
+_TIMED_METHODS = (  # repository.method of the store
+    "plans.get",
+    "steps.of",
+    "steps.transition",
+    "steps.record_executions",
+    "audit.entries",
+    "audit.append",
+    "plans.move",
+    "steps.renew_lease",
 )
 
 
@@ -102,7 +102,7 @@ def _finish_times(steps: Sequence[Step], seconds: Callable[[Step], float]) -> di
 def critical_path_seconds(steps: Sequence[Step], seconds: Callable[[Step], float]) -> float:
     """The longest chain of real durations through ``after``: no engine can finish sooner.
 
-    :func:`planners.steps.critical_path` with ``seconds`` in place of ``estimated_seconds``.
+    `planners.schedule.critical_path` with ``seconds`` in place of ``estimated_seconds``.
     """
     return max(_finish_times(steps, seconds).values(), default=0.0)
 
@@ -212,7 +212,9 @@ class StoreTimer:
         self.connections = 0
         self._lock = threading.Lock()
         for name in _TIMED_METHODS:
-            setattr(store, name, self._wrap(name, getattr(store, name)))
+            repository, method = name.split(".")
+            owner = getattr(store, repository)
+            setattr(owner, method, self._wrap(name, getattr(owner, method)))
         sa.event.listen(store.engine, "connect", self._connected)
 
     def _connected(self, *_args: object) -> None:
@@ -350,8 +352,8 @@ def run_plan(url: str, plan: Plan, *, step_s: float, max_parallel: int) -> Run:
         ended_at = datetime.now(UTC)
         store_s = {name: timer.total(name) for name in _TIMED_METHODS}
         loop_store_s = timer.total(loop=True)
-        claims_s = timer.total("transition", loop=True)
-        loop_reads = timer.count("steps", loop=True)
+        claims_s = timer.total("steps.transition", loop=True)
+        loop_reads = timer.count("steps.of", loop=True)
         connections = timer.connections
         chain = realised_chain(store, plan, plan_id, started=started_at, ended=ended_at)
         if report.status != "done" or len(executor.executed) != len(plan.steps):
@@ -561,13 +563,15 @@ def overhead_lines(rows: Sequence[Overhead]) -> list[str]:
         per_step = statistics.median(r.wall_s / r.steps for r in row.runs)
         run = median_run(row.runs)
         n = run.steps
-        parts = {name: run.store_s[name] / n for name in ("transition", "record_executions")}
-        reads = run.store_s["steps"] / n
+        parts = {
+            name: run.store_s[name] / n for name in ("steps.transition", "steps.record_executions")
+        }
+        reads = run.store_s["steps.of"] / n
         other = sum(run.store_s.values()) / n - sum(parts.values()) - reads
         rest = run.wall_s / n - sum(run.store_s.values()) / n
         lines.append(
-            f"| {plan} | {row.backend} | **{_ms(per_step)}** | {_ms(parts['transition'])} "
-            f"| {_ms(parts['record_executions'])} "
+            f"| {plan} | {row.backend} | **{_ms(per_step)}** | {_ms(parts['steps.transition'])} "
+            f"| {_ms(parts['steps.record_executions'])} "
             f"| {_ms(reads)} ({run.loop_reads} reads of {n} rows) | {_ms(other)} "
             f"| {_ms(rest)} | {_ms(run.cpu_s / n)} |"
         )

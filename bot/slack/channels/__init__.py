@@ -10,9 +10,6 @@ as data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from bot.slack.channels.alerts import alerts_from_message, slack_time
 from bot.slack.channels.deploys import (
     DEFAULT_DEPLOY_PATTERNS,
@@ -20,7 +17,8 @@ from bot.slack.channels.deploys import (
     change_from_message,
     compile_patterns,
 )
-from bot.slack.channels.message_text import inner_event, plain_text
+from bot.slack.channels.message_text import plain_text
+from bot.slack.channels.screening import IGNORED_SUBTYPES, is_own_or_edit
 
 __all__ = [
     "DEFAULT_DEPLOY_PATTERNS",
@@ -33,32 +31,3 @@ __all__ = [
     "plain_text",
     "slack_time",
 ]
-
-IGNORED_SUBTYPES = frozenset(
-    {"message_changed", "message_deleted", "message_replied", "thread_broadcast"}
-)
-"""Message subtypes that report on an earlier message; they never trigger anything."""
-
-
-def is_own_or_edit(
-    event: Mapping[str, Any],
-    *,
-    bot_user_id: str | None,
-    bot_id: str | None,
-) -> bool:
-    """Whether a message event must be ignored: Backout's own message, or an edit of any message.
-
-    Own messages are recognised by Backout's ``bot_id`` or its bot user id (``user``), never by
-    an app id (another installation or workflow of the same app is not this bot); empty ids
-    never match. Edits, deletions, reply
-    bookkeeping (``message_changed``, ``message_deleted``, ``message_replied``) and thread
-    broadcasts are ignored whoever wrote them. The event may be bare or in its envelope.
-    """
-    message = inner_event(event)
-    if message is None:
-        return False
-    subtype = message.get("subtype")
-    if isinstance(subtype, str) and subtype in IGNORED_SUBTYPES:
-        return True
-    own = ((message.get("bot_id"), bot_id), (message.get("user"), bot_user_id))
-    return any(isinstance(seen, str) and seen != "" and seen == mine for seen, mine in own)
