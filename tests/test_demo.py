@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
 from bot.slack.handlers.actions import ACTION_IDS
 from bot.slack.views import buttons as plan_buttons
 from bot.slack.views import summary as summary_views
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
 
 
 def test_demo_tells_the_whole_story(tmp_path):

@@ -31,6 +31,7 @@ PACKAGES = [
     "bot.core.policy",
     "bot.slack.channels",
     "fakes",
+    "tests.support",
 ]
 
 

@@ -4,12 +4,12 @@ and the modules of ``bot`` stay small (or say why not)."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import grimp
 import networkx as nx
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
+
 PACKAGES = ("fakes", "bot", "integrations", "planners", "prompts")
 MAX_LINES = 500
 LONG_ON_PURPOSE = {

@@ -19,7 +19,7 @@ from fakes.metrics_app import HealthApp
 from integrations.executors.kubernetes import KubernetesExecutor
 from integrations.http import make_client
 from integrations.topology import load_topology
-from tests.integrations.health.prom import running_prometheus
+from tests.support.prometheus import running_prometheus
 
 IMAGE = "registry.example.com/boutique/{}:{}"
 SERVICES = ("frontend", "checkoutservice", "cartservice", "currencyservice")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,50 +13,17 @@ from planners import (
     AlertStatus,
     Change,
     ChangeKind,
-    Fragment,
     Plan,
     PlanningOptions,
     Risk,
-    Service,
     ServiceKind,
     Stage,
     Step,
     Tier,
     Topology,
-    build_topology,
     plan_rollback,
 )
-
-T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-
-
-def topo(edges: dict[str, list[str]], **attrs: dict[str, object]) -> Topology:
-    names = set(edges) | {t for ts in edges.values() for t in ts}
-    services = [
-        Service.model_validate({"name": n, "depends_on": edges.get(n, []), **attrs.get(n, {})})
-        for n in sorted(names)
-    ]
-    topology, problems = build_topology([Fragment(origin="test", services=services)])
-    assert not [p for p in problems if p.severity == "error"]
-    return topology
-
-
-def change(cid: str, service: str, minutes_before: float, **fields: object) -> Change:
-    return Change.model_validate(
-        {"id": cid, "service": service, "at": T0 - timedelta(minutes=minutes_before), **fields}
-    )
-
-
-def alert(service: str | None, minutes_after: float = 0, **fields: object) -> Alert:
-    return Alert.model_validate(
-        {
-            "fingerprint": f"fp-{service}-{minutes_after}",
-            "service": service,
-            "name": "HighErrorRate",
-            "started_at": T0 + timedelta(minutes=minutes_after),
-            **fields,
-        }
-    )
+from tests.support.planning import T0, alert, change, topo
 
 
 def plan(topology: Topology, changes: list[Change], alerts: list[Alert], **kw: Any) -> Plan:

@@ -7,7 +7,7 @@ import pytest
 from planners import plan_rollback
 from planners.model import Action, Risk, Stage, Step
 from planners.schedule import critical_chain, critical_path, parallel_groups
-from tests.planners.test_planner import T0, alert, change, topo
+from tests.support.planning import T0, alert, change, topo
 
 
 def step(step_id: str, *after: str, seconds: int = 60) -> Step:

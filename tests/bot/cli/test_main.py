@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "fakes" / "onlineboutique"
 AT = "2026-11-27T10:20:00Z"
 

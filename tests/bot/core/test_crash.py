@@ -14,8 +14,7 @@ from pathlib import Path
 from bot.store import Store
 from fakes.plans import start_versions, synthetic_plan
 from integrations.executors.simulated import SimulatedExecutor
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.paths import ROOT
 
 
 def url_of(store: Store) -> str:

@@ -19,7 +19,7 @@ from bot.core.usecases import Decisions, Execution, plan_actions
 from bot.lifecycle import Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import Store
 from planners.topology import build_topology
-from tests.bot.store.helpers import make_plan, path_to
+from tests.support.store import make_plan, path_to
 
 USER = "U0ONCALL1"
 

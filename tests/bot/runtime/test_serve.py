@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,10 @@ import httpx
 
 from fakes import FakeSlack
 from fakes import signing as slack
+from tests.support.loopback import free_port
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 SECRET = "serve-test-signing-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_serve_answers_signed_requests_and_stops_on_sigterm(tmp_path):

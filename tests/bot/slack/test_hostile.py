@@ -13,6 +13,7 @@ import pytest
 
 from fakes import signing as slack
 from fakes.world import ONCALL, BotWorld
+from tests.support.paths import FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def test_message_text_cannot_approve_or_run_anything(world):
 
 def test_url_verification_handshake_answers_the_challenge(world):
     """Slack's one-time handshake (the fixture's exact bytes, signed now) gets its challenge."""
-    body = (Path(__file__).parents[2] / "fixtures" / "slack" / "url_verification.json").read_bytes()
+    body = (FIXTURES / "slack" / "url_verification.json").read_bytes()
     response = world.post(slack.sign(body, secret=world.secret, content_type="application/json"))
     assert response.status_code == 200
     assert json.loads(body)["challenge"] in response.text

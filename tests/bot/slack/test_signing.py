@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.slack.web import is_signed
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "slack"
 SECRET = b"8e3f0b6c2a9d4e17b5c0f1a2d3e4b5c6"
 KNOWN = [
     (
@@ -42,7 +40,7 @@ KNOWN = [
 @pytest.mark.parametrize(("name", "timestamp", "signature"), KNOWN)
 def test_fixture_signatures_verify_within_the_window(name, timestamp, signature):
     """Each fixture's documented signature verifies one second later, and not 301 s later."""
-    body = (FIXTURES / name).read_bytes()
+    body = (FIXTURES / "slack" / name).read_bytes()
     headers = {"x-slack-request-timestamp": str(timestamp), "x-slack-signature": signature}
     assert is_signed(body, headers, key=SECRET, now=timestamp + 1)
     assert not is_signed(body, headers, key=SECRET, now=timestamp + 301)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.store import StepNotFoundError
-from tests.bot.store.helpers import make_plan, race
+from tests.support.store import make_plan, race
 
 
 def test_approvals_are_recorded_per_step_and_user(store):

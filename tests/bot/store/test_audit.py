@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.store import GENESIS_HASH, Store
-from tests.bot.store.helpers import race
+from tests.support.store import race
 
 AT = datetime(2026, 11, 27, 10, 14, 0, 250000, tzinfo=UTC)
 

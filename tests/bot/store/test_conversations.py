@@ -19,36 +19,7 @@ from bot.store import (
     upgrade,
 )
 from bot.store.db import alembic_config
-from tests.bot.store.helpers import make_plan, race
-
-START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-
-TABLES_0001 = {
-    "alembic_version",
-    "alerts",
-    "approvals",
-    "audit_head",
-    "audit_log",
-    "changes",
-    "incidents",
-    "plans",
-    "step_executions",
-    "steps",
-}
-TABLES_0002 = {"feedback", "outbox", "plan_messages", "slack_events"}
-
-
-class Clock:
-    """A clock that stands still until the test moves it on."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.support.store import START, TABLES_0001, TABLES_0002, Clock, make_plan, race
 
 
 def clocked(store: Store, clock: Clock) -> Conversations:

@@ -9,22 +9,9 @@ import pytest
 
 from bot.store import IncidentAlert, Incidents, PlanNotFoundError, Store
 from planners.model import Alert, AlertStatus, Change, ChangeKind, Plan
-from tests.bot.store.helpers import AT, make_plan, race
+from tests.support.store import AT, Clock, make_plan, race
 
 PLUS_TWO = timezone(timedelta(hours=2))
-
-
-class Clock:
-    """A clock that stands still until the test moves it on."""
-
-    def __init__(self, start: datetime = AT) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def change(change_id: str, *, service: str = "cartservice", minutes: int = 0) -> Change:
@@ -247,7 +234,7 @@ def test_find_open_incident_matches_channel_alert_name_and_service(store):
 
 def test_find_open_incident_takes_the_newest_open_one(store):
     """Of two open incidents with the same alert, the newer wins; once resolved, the older."""
-    clock = Clock()
+    clock = Clock(AT)
     incidents = Incidents(store.engine, clock=clock)
     open_default(incidents, "inc-old")
     clock.advance(60)
@@ -358,7 +345,7 @@ def test_culprit_history_skips_plans_without_suspects(store):
 
 def test_plans_touching_a_service_match_incident_services_and_steps_newest_first(store):
     """Plans naming the service in their incident or a step come back, newest first, limited."""
-    clock = Clock()
+    clock = Clock(AT)
     clocked = Store(store.engine, clock=clock)
     ids = []
     for n in range(1, 5):

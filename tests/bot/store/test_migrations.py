@@ -8,25 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from bot.store import GENESIS_HASH, Store, create_engine, current_revision, head_revision, upgrade
-from tests.bot.store.helpers import make_plan, race
-
-TABLES = {
-    "alembic_version",
-    "alerts",
-    "approvals",
-    "audit_head",
-    "audit_log",
-    "changes",
-    "feedback",
-    "incidents",
-    "outbox",
-    "plan_messages",
-    "plan_services",
-    "plans",
-    "slack_events",
-    "step_executions",
-    "steps",
-}
+from tests.support.store import TABLES, make_plan, race
 
 
 def test_upgrade_builds_the_schema_from_an_empty_database(database_url):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bot.lifecycle import TRANSITIONS, PlanKind, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store
-from tests.bot.store.helpers import make_plan, path_to
+from tests.support.store import make_plan, path_to
 
 
 class Ticking:

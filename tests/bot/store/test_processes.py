@@ -15,7 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from bot.store import Store, head_revision
-from tests.bot.store.helpers import claim_in_process, make_plan, upgrade_in_process, warm_up
+from tests.bot.store.store_worker import claim_in_process, upgrade_in_process, warm_up
+from tests.support.store import make_plan
 
 PROCESSES = 2
 THREADS = 4

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.lifecycle import StepStatus
-from tests.bot.store.helpers import make_plan
+from tests.support.store import make_plan
 
 STATUSES = [status.value for status in StepStatus]
 WORKERS = ["w1", "w2", None]

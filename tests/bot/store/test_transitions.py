@@ -10,17 +10,7 @@ import pytest
 
 from bot.lifecycle import TERMINAL_STEPS, StepStatus
 from bot.store import StepNotFoundError, StepRow, Store
-from tests.bot.store.helpers import make_plan, race
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.store import Clock, make_plan, race
 
 
 @pytest.fixture

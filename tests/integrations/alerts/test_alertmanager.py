@@ -8,7 +8,7 @@ import pytest
 
 from integrations.alerts import AlertFormatError, detect_format, parse_alerts
 from planners.model import AlertStatus
-from tests.integrations.alerts.payloads import am_alert, am_group, load
+from tests.support.alert_payloads import am_alert, am_group, load
 
 
 def test_each_alert_keeps_its_own_status_in_a_firing_group() -> None:

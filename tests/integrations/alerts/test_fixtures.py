@@ -8,7 +8,7 @@ import pytest
 
 from integrations.alerts import DEFAULT_SERVICE_LABELS, detect_format, parse_alerts
 from planners.model import Alert, AlertStatus
-from tests.integrations.alerts.payloads import load
+from tests.support.alert_payloads import load
 
 EXPECTED = {
     "alertmanager": Alert(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from integrations.alerts import AlertFormatError, detect_format, parse_alerts
-from tests.integrations.alerts.payloads import am_alert, am_group, load
+from tests.support.alert_payloads import am_alert, am_group, load
 
 UNRECOGNISED = (
     "not a recognised alert payload "

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from integrations.alerts import AlertFormatError, parse_alerts
 from planners.model import Alert
-from tests.integrations.alerts.payloads import FIXTURE_NAMES, load
+from tests.support.alert_payloads import FIXTURE_NAMES, load
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 JSON = st.recursive(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from integrations.alerts import DEFAULT_SERVICE_LABELS, parse_alerts
-from tests.integrations.alerts.payloads import am_alert, am_group
+from tests.support.alert_payloads import am_alert, am_group
 
 LABELS = {"alertname": "X", "service": "cart-svc", "app": "cartservice", "job": "cart-metrics"}
 

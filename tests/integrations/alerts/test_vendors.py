@@ -9,7 +9,7 @@ import pytest
 from integrations.alerts import parse_alerts
 from integrations.alerts.pagerduty import service_name
 from planners.model import AlertStatus
-from tests.integrations.alerts.payloads import load
+from tests.support.alert_payloads import load
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,7 @@ from integrations.base import Operation
 from integrations.errors import ConfigError, PermanentIntegrationError, TemporaryIntegrationError
 from integrations.executors.simulated import PREVIOUS, SimulatedExecutor
 from planners.model import Action
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.paths import ROOT
 
 
 def deploy(service: str = "cart", version: str | None = "v1.4.2", key: str = "p1:s1") -> Operation:

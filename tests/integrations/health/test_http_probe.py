@@ -12,7 +12,7 @@ from fakes.metrics_app import HealthApp
 from integrations.errors import ConfigError
 from integrations.health import HttpProbe
 from integrations.http import make_client
-from tests.integrations.health.prom import free_port
+from tests.support.loopback import free_port
 
 
 @pytest.fixture

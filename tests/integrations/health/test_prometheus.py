@@ -19,7 +19,8 @@ from integrations.base import HealthReading
 from integrations.errors import ConfigError, UnavailableError
 from integrations.health import PrometheusHealthCheck, verify
 from integrations.http import make_client
-from tests.integrations.health.prom import free_port, running_prometheus
+from tests.support.loopback import free_port
+from tests.support.prometheus import running_prometheus
 
 DATA_TIMEOUT = 20.0  # seconds to wait for Prometheus to have scraped enough samples
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-Write = Callable[[str, str], Path]
+from tests.support.topology import Write
 
 
 @pytest.fixture

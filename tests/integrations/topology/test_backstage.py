@@ -8,8 +8,7 @@ from integrations.topology import load_fragment, load_topology
 from integrations.topology.backstage import parse_entity_ref
 from planners.model import ServiceKind
 from planners.topology import Severity
-from tests.integrations.topology.conftest import Write
-from tests.integrations.topology.support import edges, problems_at
+from tests.support.topology import Write, edges, problems_at
 
 CATALOG_INFO = """
     apiVersion: backstage.io/v1alpha1

@@ -10,11 +10,8 @@ from integrations.topology import load_topology
 from integrations.topology.catalog import load_catalog
 from planners.model import Action, HealthSpec, RollbackTarget, ServiceKind, Tier
 from planners.topology import Severity
-from tests.integrations.topology.conftest import Write
-from tests.integrations.topology.support import edges, errors, problems_at
-
-SHARED_FIXTURES = Path(__file__).parents[3].parent / "shared" / "fixtures"
-REPO_FIXTURES = Path(__file__).parents[2] / "fixtures"
+from tests.support.paths import FIXTURES, SHARED_FIXTURES
+from tests.support.topology import Write, edges, errors, problems_at
 
 BOUTIQUE_EDGES = {
     ("frontend", "productcatalogservice"),
@@ -49,7 +46,7 @@ def _assert_boutique(path: Path) -> None:
 
 def test_online_boutique_copy_loads_with_its_twelve_services() -> None:
     """The repository's copy of the Online Boutique catalog loads: 12 services, 16 edges."""
-    _assert_boutique(REPO_FIXTURES / "onlineboutique.yaml")
+    _assert_boutique(FIXTURES / "onlineboutique.yaml")
 
 
 def test_online_boutique_shared_fixture_loads_with_its_twelve_services() -> None:

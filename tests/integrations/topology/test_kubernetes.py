@@ -7,8 +7,7 @@ import pytest
 from integrations.topology import load_fragment, load_topology
 from planners.model import RollbackTarget, ServiceKind
 from planners.topology import Severity
-from tests.integrations.topology.conftest import Write
-from tests.integrations.topology.support import edges, errors, problems_at
+from tests.support.topology import Write, edges, errors, problems_at
 
 FRONTEND = """
     apiVersion: apps/v1

@@ -17,8 +17,7 @@ from integrations.topology.kubernetes import load_manifests
 from integrations.topology.traces import load_trace_links
 from planners.model import Tier
 from planners.topology import Severity
-from tests.integrations.topology.conftest import Write
-from tests.integrations.topology.support import edges, errors, problems_at
+from tests.support.topology import Write, edges, errors, problems_at
 
 CATALOG = """
 services:

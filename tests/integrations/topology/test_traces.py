@@ -9,8 +9,7 @@ import pytest
 from integrations.topology import load_fragment, load_topology
 from planners.model import Tier
 from planners.topology import Severity
-from tests.integrations.topology.conftest import Write
-from tests.integrations.topology.support import edges, errors, problems_at
+from tests.support.topology import Write, edges, errors, problems_at
 
 LINKS = [
     {"parent": "frontend", "child": "cartservice", "callCount": 12},

@@ -10,8 +10,8 @@ import pytest
 
 from bot.slack.channels import alerts_from_message
 from planners.model import Alert, AlertStatus
-from tests.bot.slack.channels.samples import (
-    FIXTURES,
+from tests.support.paths import FIXTURES
+from tests.support.slack_messages import (
     KNOWN,
     NOW,
     TS,
@@ -47,7 +47,8 @@ def test_shared_fixture_is_one_firing_checkoutservice_alert() -> None:
 
 def test_envelope_reads_like_its_inner_event() -> None:
     """The whole ``event_callback`` envelope gives the same alert as its inner event."""
-    envelope = json.loads((FIXTURES / "slack_event_bot_alert.json").read_text(encoding="utf-8"))
+    path = FIXTURES / "slack" / "slack_event_bot_alert.json"
+    envelope = json.loads(path.read_text(encoding="utf-8"))
     assert parse(envelope) == parse(envelope["event"])
 
 

@@ -13,7 +13,7 @@ from bot.slack.channels import (
     compile_patterns,
 )
 from planners.model import Change, ChangeKind
-from tests.bot.slack.channels.samples import KNOWN, NOW, TS, TS_TIME, ci_bot, load_event
+from tests.support.slack_messages import KNOWN, NOW, TS, TS_TIME, ci_bot, load_event
 
 
 def parse(event: dict[str, Any], **kwargs: Any) -> Change | None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bot.slack.channels import is_own_or_edit
-from tests.bot.slack.channels.samples import alertmanager, app_bot, load_event
+from tests.support.slack_messages import alertmanager, app_bot, load_event
 
 BOT_USER = "U08BKOUT01"
 BOT_ID = "B08BKOUT01"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bot.slack.channels import alerts_from_message, change_from_message, is_own_or_edit
 from planners.model import Alert, Change
-from tests.bot.slack.channels.samples import KNOWN, NOW
+from tests.support.slack_messages import KNOWN, NOW
 
 KEYS = [
     "type",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.slack.channels.message_text import message_parts, plain_text, strip_emphasis
-from tests.bot.slack.channels.samples import alertmanager, app_bot, load_event
+from tests.support.slack_messages import alertmanager, app_bot, load_event
 
 
 @pytest.mark.parametrize(

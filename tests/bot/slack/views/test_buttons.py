@@ -12,7 +12,7 @@ import pytest
 from bot.lifecycle import Click, Mode, PlanKind, PlanStatus, StepStatus, available_actions
 from bot.slack.views import PlanView, StepState, plan_message
 from planners.model import Plan, Stage
-from tests.bot.slack.views.helpers import buttons, shop_plan
+from tests.support.views import buttons, shop_plan
 
 PLAN_ID = "p1"
 

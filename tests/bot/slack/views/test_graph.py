@@ -15,7 +15,7 @@ import pytest
 
 from bot.slack.views import GraphRenderError, plan_graph_dot, render_png
 from planners.model import Plan
-from tests.bot.slack.views.helpers import HOSTILE, HUGE, dot_available, shop_plan, wide_plan
+from tests.support.views import HOSTILE, HUGE, dot_available, shop_plan, wide_plan
 
 IN_CI = bool(os.environ.get("CI"))
 INJECTION = '"];\n evil [label="x'

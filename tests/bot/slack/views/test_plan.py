@@ -12,7 +12,7 @@ from bot.core.simulation import SimulatedStep
 from bot.slack.views import PlanView, StepState, plan_message, progress_reply, simulation_message
 from integrations.base import Preview
 from planners.model import Plan
-from tests.bot.slack.views.helpers import (
+from tests.support.views import (
     HOSTILE,
     HUGE,
     abstained_plan,

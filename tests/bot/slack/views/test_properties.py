@@ -42,7 +42,7 @@ from planners.model import (
     Step,
     Suspect,
 )
-from tests.bot.slack.views.helpers import (
+from tests.support.views import (
     HOSTILE_PARTS,
     T0,
     action_ids,

@@ -13,7 +13,7 @@ from bot.slack.views import internal_error, not_authorized, plan_not_found, unkn
 from bot.slack.views.replies import aborted, approval, history, working
 from bot.store.records import StoredPlan
 from planners.model import Change, ChangeKind
-from tests.bot.slack.views.helpers import (
+from tests.support.views import (
     HOSTILE,
     HUGE,
     T0,

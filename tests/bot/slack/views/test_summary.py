@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.slack.views import PlanView, StepState, incident_summary
 from planners.model import Plan
-from tests.bot.slack.views.helpers import (
+from tests.support.views import (
     HOSTILE,
     HUGE,
     T0,

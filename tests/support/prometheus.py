@@ -1,4 +1,4 @@
-"""Start a real Prometheus (the Debian package ``prometheus``) on loopback for the health tests.
+"""A real Prometheus (the Debian package ``prometheus``) on loopback, for the health and e2e tests.
 
 :func:`running_prometheus` writes a temporary configuration (1 s scrape interval, one job that
 scrapes the given port), starts ``prometheus`` on a free ``127.0.0.1`` port with its own temporary
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,7 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-__all__ = ["Prometheus", "free_port", "prometheus_binary", "running_prometheus"]
+from tests.support.loopback import free_port
+
+__all__ = ["Prometheus", "prometheus_binary", "running_prometheus"]
 
 # Read at import, during collection: an autouse fixture that cleans the environment must not
 # make CI look like a laptop.
@@ -139,12 +140,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, *, lines: int = 30) -> str:

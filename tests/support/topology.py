@@ -1,8 +1,20 @@
-"""Helpers shared by the topology loader tests: edges of a topology, problems by location."""
+"""What the topology loader tests share: the ``write`` fixture's type, edges, problems by place.
+
+The ``write`` fixture itself is in ``tests/integrations/topology/conftest.py`` (pytest finds
+fixtures there); its type is here so that test modules never import a ``conftest``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from planners.topology import Problem, Severity, Topology
+
+__all__ = ["Write", "edges", "errors", "problems_at"]
+
+Write = Callable[[str, str], Path]
+"""``write(name, text)``: write dedented text to ``tmp_path / name`` and return the path."""
 
 
 def edges(topology: Topology) -> set[tuple[str, str]]:

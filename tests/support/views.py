@@ -1,4 +1,4 @@
-"""Helpers for the view tests: plans from the real planner, hostile text, and a Slack validator.
+"""What the Block Kit view tests share: real planner plans, hostile text, a Slack validator.
 
 :func:`validate` checks a message against the Block Kit limits Backout relies on (those in
 ``shared/fixtures/README.md``, "Slack limits", plus the element limits of the Block Kit
@@ -12,7 +12,7 @@ import json
 import re
 import shutil
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,23 @@ from planners import (
     build_topology,
     plan_rollback,
 )
+
+__all__ = [
+    "HOSTILE",
+    "HOSTILE_PARTS",
+    "HUGE",
+    "T0",
+    "abstained_plan",
+    "action_ids",
+    "all_text",
+    "button",
+    "buttons",
+    "dot_available",
+    "live_markup",
+    "shop_plan",
+    "validate",
+    "wide_plan",
+]
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -309,8 +326,3 @@ def all_text(message: Mapping[str, Any]) -> str:
 def dot_available() -> bool:
     """Whether Graphviz's ``dot`` is on PATH."""
     return shutil.which("dot") is not None
-
-
-def step_ids(plan: Plan) -> Sequence[str]:
-    """The plan's step ids in order."""
-    return [s.id for s in plan.steps]

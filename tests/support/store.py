@@ -1,16 +1,17 @@
-"""Helpers for the store tests: a plan to store, and the work a racing process does."""
+"""What the store tests share: a plan to store, a hand-moved clock, the tables, racing threads.
+
+:func:`make_plan` and :func:`path_to` also serve the use-case tests (``tests/bot/core``), which
+store plans and move them through the lifecycle table the same way.
+"""
 
 from __future__ import annotations
 
-import os
 import threading
-import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.lifecycle import TRANSITIONS, PlanStatus
-from bot.store import Store, create_engine, current_revision, upgrade
 from planners.model import (
     Action,
     ChangeKind,
@@ -23,7 +24,58 @@ from planners.model import (
     Suspect,
 )
 
+__all__ = [
+    "AT",
+    "START",
+    "TABLES",
+    "TABLES_0001",
+    "TABLES_0002",
+    "TABLES_0003",
+    "Clock",
+    "make_plan",
+    "path_to",
+    "race",
+]
+
 AT = datetime(2026, 11, 27, 10, 14, tzinfo=UTC)
+"""When :func:`make_plan`'s incident started and its plan was generated."""
+START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+"""Where a :class:`Clock` starts unless told otherwise."""
+
+TABLES_0001 = frozenset(
+    {
+        "alembic_version",
+        "alerts",
+        "approvals",
+        "audit_head",
+        "audit_log",
+        "changes",
+        "incidents",
+        "plans",
+        "step_executions",
+        "steps",
+    }
+)
+"""The tables after migration 0001 (alembic's own included)."""
+TABLES_0002 = frozenset({"feedback", "outbox", "plan_messages", "slack_events"})
+"""The tables migration 0002 adds (the Slack side)."""
+TABLES_0003 = frozenset({"plan_services"})
+"""The tables migration 0003 adds (the lifecycle)."""
+TABLES = TABLES_0001 | TABLES_0002 | TABLES_0003
+"""Every table at the head revision."""
+
+
+class Clock:
+    """A clock that stands still until the test moves it on; a store reads the time from it."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 def make_plan(steps: int = 3, *, incident: str = "inc-1") -> Plan:
@@ -88,76 +140,6 @@ def race(workers: int, attempt: Callable[[int], Any], *, timeout: float = 30.0) 
     if errors:
         raise errors[0]
     return results
-
-
-def claim_in_process(
-    url: str,
-    plan_id: str,
-    step_ids: Sequence[str],
-    worker: str,
-    threads: int,
-    appends: int,
-    start_at: float,
-) -> tuple[int, list[str], list[int]]:
-    """In a worker process: at ``start_at``, race ``threads`` threads to claim every step.
-
-    Each thread also appends ``appends`` audit entries. Returns the process id, the steps this
-    process claimed and the seqs of the entries it appended.
-    """
-    store = Store(create_engine(url))
-    try:
-
-        def attempt(index: int) -> tuple[list[str], list[int]]:
-            name = f"{worker}-t{index}"
-            claimed = [
-                step_id
-                for step_id in step_ids
-                if store.steps.transition(
-                    plan_id,
-                    step_id,
-                    from_statuses={"queued"},
-                    to="running",
-                    actor="engine",
-                    worker=name,
-                    lease_seconds=60,
-                )
-            ]
-            seqs = [
-                store.audit.append(
-                    actor=name, action="test.append", subject="race", details={"n": n}
-                ).seq
-                for n in range(appends)
-            ]
-            return claimed, seqs
-
-        _wait_until(start_at)
-        outcomes = race(threads, attempt)
-    finally:
-        store.close()
-    claimed = [step for steps, _ in outcomes for step in steps]
-    seqs = [seq for _, appended in outcomes for seq in appended]
-    return os.getpid(), claimed, seqs
-
-
-def upgrade_in_process(url: str, start_at: float) -> tuple[int, str | None]:
-    """In a worker process: migrate the database at ``url`` at ``start_at``; pid and revision."""
-    engine = create_engine(url)
-    try:
-        _wait_until(start_at)
-        upgrade(engine)
-        return os.getpid(), current_revision(engine)
-    finally:
-        engine.dispose()
-
-
-def warm_up(seconds: float) -> int:
-    """Keep a worker process busy for a moment (so the pool starts them all); its pid."""
-    time.sleep(seconds)
-    return os.getpid()
-
-
-def _wait_until(start_at: float) -> None:
-    time.sleep(max(0.0, start_at - time.time()))
 
 
 def path_to(status: PlanStatus) -> list[PlanStatus]:

@@ -1,4 +1,4 @@
-"""Slack message events for the channel parser tests: the shared fixtures and realistic samples.
+"""Slack message events for the channel reader tests: the Slack fixtures and realistic samples.
 
 The fixtures are byte-for-byte copies of ``../shared/fixtures`` kept in ``tests/fixtures/slack``.
 The samples are hand-written in the shapes each tool posts (Alertmanager's ``slack_config``
@@ -10,10 +10,25 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "slack"
+from tests.support.paths import FIXTURES
+
+__all__ = [
+    "CHANNEL",
+    "KNOWN",
+    "NOW",
+    "TS",
+    "TS_TIME",
+    "alertmanager",
+    "app_bot",
+    "ci_bot",
+    "datadog",
+    "grafana",
+    "legacy_bot",
+    "load_event",
+    "pagerduty",
+]
 
 KNOWN = frozenset(
     {"checkoutservice", "cartservice", "frontend", "paymentservice", "currencyservice"}
@@ -31,7 +46,7 @@ AM_TITLE = (
 
 def load_event(name: str) -> dict[str, Any]:
     """The inner ``message`` event of one fixture envelope, decoded afresh."""
-    envelope: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    envelope: dict[str, Any] = json.loads((FIXTURES / "slack" / name).read_text(encoding="utf-8"))
     event: dict[str, Any] = envelope["event"]
     return event
 

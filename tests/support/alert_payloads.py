@@ -1,4 +1,4 @@
-"""Payloads for the alert parser tests: the vendor fixtures and small Alertmanager builders.
+"""Alert webhook bodies for the alert parser tests: the vendor fixtures, Alertmanager builders.
 
 The fixtures are copies of ``../shared/fixtures`` kept in ``tests/fixtures/alerts`` so the tests
 never depend on the shared directory being present.
@@ -7,16 +7,20 @@ never depend on the shared directory being present.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alerts"
+from tests.support.paths import FIXTURES
+
+__all__ = ["FIXTURE_NAMES", "am_alert", "am_group", "load"]
+
 FIXTURE_NAMES = ("alertmanager", "grafana", "pagerduty_v3", "datadog", "opsgenie")
 
 
 def load(name: str) -> dict[str, Any]:
     """A fresh copy of one fixture body, decoded."""
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(
+        (FIXTURES / "alerts" / f"{name}.json").read_text(encoding="utf-8")
+    )
     return data
 
 
