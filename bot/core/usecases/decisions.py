@@ -31,6 +31,7 @@ class Approval:
     waiting: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
 class Decisions:
     """Responders' decisions on plans.
 
@@ -41,13 +42,10 @@ class Decisions:
         notifier: shows the plan's new state.
     """
 
-    def __init__(
-        self, *, store: Store, policy: Policy, execution: Execution, notifier: Notifier
-    ) -> None:
-        self.store = store
-        self.policy = policy
-        self.execution = execution
-        self.notifier = notifier
+    store: Store
+    policy: Policy
+    execution: Execution
+    notifier: Notifier
 
     def approve(self, plan_id: str, *, user: str, stage: str | None) -> Approval:
         """``user`` approves the plan's pending steps of ``stage`` (*Approve stage*; it must be

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from bot.core.engine import Engine
 from bot.core.ports import Notifier, Runner
@@ -20,6 +21,7 @@ __all__ = ["Execution"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, kw_only=True)
 class Execution:
     """Carries out what was decided.
 
@@ -31,20 +33,11 @@ class Execution:
         runner: where plan runs happen, off the caller's thread.
     """
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        engine: Engine,
-        executors: Mapping[str, Executor],
-        notifier: Notifier,
-        runner: Runner,
-    ) -> None:
-        self.store = store
-        self.engine = engine
-        self.executors = executors
-        self.notifier = notifier
-        self.runner = runner
+    store: Store
+    engine: Engine
+    executors: Mapping[str, Executor]
+    notifier: Notifier
+    runner: Runner
 
     def queue(self, plan_id: str, step_ids: Sequence[str], *, actor: str) -> list[str]:
         """Queue approved steps and start the plan if any moved; returns the ones queued."""

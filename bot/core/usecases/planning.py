@@ -9,7 +9,7 @@ incident up (``/rollback plan inc-…``, the summary) finds it as soon as the pl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from bot.core.policy import Policy
@@ -25,6 +25,7 @@ from planners.topology import Topology
 __all__ = ["Planning"]
 
 
+@dataclass(frozen=True, kw_only=True)
 class Planning:
     """Drafts, stores and posts plans.
 
@@ -38,24 +39,13 @@ class Planning:
         options: planning options.
     """
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        topology: Topology,
-        policy: Policy,
-        execution: Execution,
-        notifier: Notifier,
-        clock: Clock,
-        options: PlanningOptions | None = None,
-    ) -> None:
-        self.store = store
-        self.topology = topology
-        self.policy = policy
-        self.execution = execution
-        self.notifier = notifier
-        self.clock = clock
-        self.options = options or PlanningOptions()
+    store: Store
+    topology: Topology
+    policy: Policy
+    execution: Execution
+    notifier: Notifier
+    clock: Clock
+    options: PlanningOptions = field(default_factory=PlanningOptions)
 
     def check_service(self, name: str) -> None:
         """Check that ``name`` is a service of the topology.

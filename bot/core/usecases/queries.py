@@ -3,12 +3,15 @@ changes anything."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.store import Store, StoredPlan
 from planners.model import Change
 
 __all__ = ["Queries"]
 
 
+@dataclass(frozen=True, kw_only=True)
 class Queries:
     """Read-only questions about plans and services.
 
@@ -16,8 +19,7 @@ class Queries:
         store: plans and incidents.
     """
 
-    def __init__(self, *, store: Store) -> None:
-        self.store = store
+    store: Store
 
     def plan(self, plan_id: str) -> StoredPlan:
         """The stored plan.
