@@ -19,7 +19,7 @@ signed request (the bot refuses byte-identical replays). Everything is on 127.0.
    the time from the last ack to the last of its Slack calls (a plan posted per ``plan``
    command, an ephemeral answer per click).
 2. **Where the ack time goes.** In this process only (no product file changes), the signature
-   check (``bot.slack.web``'s ``SignatureVerifier``), ``bot.slack.web``'s ``run_in_threadpool``
+   check (``bot.slack.web``'s ``is_signed``), ``bot.slack.web``'s ``run_in_threadpool``
    (waiting for
    a worker, then the replay claim's insert and Bolt's ``dispatch``) and the Bolt app's listener
    executor (waiting for a thread, running the ack function) are timed per request, joined to
@@ -50,7 +50,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,7 +62,6 @@ from typing import Any
 import httpx
 import starlette.concurrency
 from slack_bolt import App
-from slack_sdk.signature import SignatureVerifier
 
 import bot.runtime.services
 import bot.slack.app
@@ -323,15 +322,17 @@ class Probe:
         probe = self
         original_run = starlette.concurrency.run_in_threadpool
         original_build_app = bot.slack.app.build_app
+        original_is_signed = bot.slack.web.is_signed
 
-        class TimedVerifier(SignatureVerifier):
-            def is_valid_request(self, body: str | bytes, headers: Any) -> bool:
-                started = time.perf_counter()
-                try:
-                    return super().is_valid_request(body, headers)
-                finally:
-                    span = probe.span(str(headers.get("x-slack-signature", "")))
-                    span.verify_start, span.verify_end = started, time.perf_counter()
+        def timed_is_signed(
+            body: bytes, headers: Mapping[str, str], *, key: bytes, now: float
+        ) -> bool:
+            started = time.perf_counter()
+            try:
+                return original_is_signed(body, headers, key=key, now=now)
+            finally:
+                span = probe.span(str(headers.get("x-slack-signature", "")))
+                span.verify_start, span.verify_end = started, time.perf_counter()
 
         async def timed_run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             name = getattr(func, "__name__", "?")
@@ -357,7 +358,7 @@ class Probe:
             return app
 
         patches: tuple[tuple[ModuleType, str, object], ...] = (
-            (bot.slack.web, "SignatureVerifier", TimedVerifier),
+            (bot.slack.web, "is_signed", timed_is_signed),
             (bot.slack.web, "run_in_threadpool", timed_run),
             (bot.runtime.services, "build_app", capturing_build_app),  # the composition root's
         )
