@@ -243,6 +243,10 @@ NOT_ALLOWED_ABORT: Final = (
     "🔒 You can't abort this plan: only its approvers can, and only before it has finished."
 )
 THANKS_FEEDBACK: Final = "🙏 Thanks: your answer goes into how Backout ranks suspects next time."
+FEEDBACK_NOT_YOURS: Final = (
+    "🙏 Thanks, but this question is for the incident's responders and approvers: "
+    "their answers tune how Backout ranks suspects."
+)
 NO_PLANS: Final = "No plan yet. `/rollback plan &lt;service&gt;` drafts one."
 WORKING: Final[dict[str, str]] = {
     "plan": "⏳ Drafting a rollback plan for {target}…",

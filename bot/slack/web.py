@@ -184,5 +184,5 @@ def _kind(body: bytes, content_type: str) -> str:
         if "command" in form:
             return "command"
         return "malformed"
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurd nesting
         return "malformed"

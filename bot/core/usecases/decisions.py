@@ -99,11 +99,13 @@ class Decisions:
         )
 
     def reject(self, plan_id: str, *, user: str) -> bool:
-        """Say no to a plan nothing of which has run (needs approver rights)."""
+        """Say no to a plan nothing of which has run (approver rights on every step, or the
+        person who asked for the plan)."""
         return self._end(plan_id, user=user, click=Click.REJECT)
 
     def abort(self, plan_id: str, *, user: str) -> bool:
-        """Stop a started plan: nothing that has not started will run (needs approver rights)."""
+        """Stop a started plan: nothing that has not started will run (approver rights on every
+        step of the plan)."""
         return self._end(plan_id, user=user, click=Click.ABORT)
 
     def stop(self, plan_id: str, *, user: str) -> bool:
@@ -120,26 +122,41 @@ class Decisions:
         """Give up on a failed step and let the plan go on (approver rights on that step)."""
         return self._step(plan_id, step_id, user=user, click=Click.SKIP)
 
-    def feedback(self, plan_id: str, *, user: str, right: bool) -> None:
-        """Whether the top suspect was the cause; feeds the planner's history factor.
+    def feedback(self, plan_id: str, *, user: str, right: bool) -> bool:
+        """Whether the top suspect was the cause; feeds the planner's history factor. Only the
+        incident's responders (who asked for the plan or approved a step of it) and those who
+        may approve its steps may say; anyone else is refused (audited).
+
+        Returns:
+            True if the answer was recorded.
 
         Raises:
             PlanNotFoundError: no plan has this id.
         """
+        stored = self.store.plans.get(plan_id)
+        responders = {u for users in self.store.approvals.of(plan_id).values() for u in users}
+        responders.add(self._requester(plan_id) or "")
+        approver = any(self.policy.may_approve(user, s).allowed for s in stored.plan.steps)
+        if user not in responders and not approver:
+            self._refused(plan_id, user, "feedback: not a responder or approver of this plan")
+            return False
         self.store.incidents.record_feedback(plan_id, user=user, right=right)
         self.store.audit.append(
             actor=user, action="feedback", subject=plan_id, details={"suspect_right": right}
         )
+        return True
 
     def _end(self, plan_id: str, *, user: str, click: Click) -> bool:
         stored = self.store.plans.get(plan_id)
         if click not in plan_actions(stored).clicks:
             self._refused(plan_id, user, f"cannot {click} a plan that is {stored.status}")
             return False
-        if not any(self.policy.may_approve(user, s).allowed for s in stored.plan.steps):
-            self._refused(plan_id, user, f"not an approver of any step: cannot {click}")
-            return False
         rejected = click == Click.REJECT
+        requester_rejects = rejected and user == self._requester(plan_id)
+        may_approve_all = all(self.policy.may_approve(user, s).allowed for s in stored.plan.steps)
+        if not (may_approve_all or requester_rejects):
+            self._refused(plan_id, user, f"not an approver of every step: cannot {click}")
+            return False
         self.execution.engine.abort(
             plan_id,
             actor=user,

@@ -72,8 +72,10 @@ def _click(
     if action_id == views.ACTION_SIMULATE:
         return simulation_message(plan_id, results=execution.simulate(plan_id))
     if action_id in (views.ACTION_FEEDBACK_RIGHT, views.ACTION_FEEDBACK_WRONG):
-        decisions.feedback(plan_id, user=user, right=action_id == views.ACTION_FEEDBACK_RIGHT)
-        return {"text": messages.THANKS_FEEDBACK}
+        right = action_id == views.ACTION_FEEDBACK_RIGHT
+        if decisions.feedback(plan_id, user=user, right=right):
+            return {"text": messages.THANKS_FEEDBACK}
+        return {"text": messages.FEEDBACK_NOT_YOURS}
     done = {
         views.ACTION_REJECT: lambda: decisions.reject(plan_id, user=user),
         views.ACTION_ABORT: lambda: decisions.abort(plan_id, user=user),

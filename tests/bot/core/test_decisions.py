@@ -65,10 +65,13 @@ def store(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_file: Path) 
         yield opened
 
 
-def decisions(store: Store, mode: Mode) -> tuple[Decisions, RecordingNotifier, RecordingRunner]:
+def decisions(
+    store: Store, mode: Mode, config: PolicyConfig | None = None
+) -> tuple[Decisions, RecordingNotifier, RecordingRunner]:
     notifier, runner = RecordingNotifier(), RecordingRunner()
     topology, _ = build_topology([])
-    policy = Policy(PolicyConfig(approvers=[USER]), topology=topology, groups=NoGroups(), mode=mode)
+    config = config or PolicyConfig(approvers=[USER])
+    policy = Policy(config, topology=topology, groups=NoGroups(), mode=mode)
     engine = Engine(store=store, executors={})
     execution = Execution(
         store=store, engine=engine, executors={}, notifier=notifier, runner=runner
@@ -194,3 +197,58 @@ def test_rejecting_ends_the_plan_and_aborts_its_steps(store):
     assert {r.status for r in stored.steps} == {StepStatus.ABORTED}
     assert store.audit.entries(subject_prefix=plan_id)[-1].actor == USER
     assert notifier.refreshed == [plan_id]
+
+
+ONE_STEP = "U0PAYMENTS"
+STRANGER = "U0STRANGER"
+REQUESTER = "U0ASKED"
+
+
+def partial_rights(store: Store) -> Decisions:
+    """``USER`` approves everything; ``ONE_STEP`` only steps on service-1."""
+    config = PolicyConfig(approvers=[USER], services={"service-1": [ONE_STEP]})
+    return decisions(store, Mode.APPROVE, config)[0]
+
+
+def fresh_plan(store: Store) -> str:
+    plan_id = stored_plan(
+        store, status=PlanStatus.PROPOSED, kind=PlanKind.LIVE, mode=Mode.APPROVE, mix="all pending"
+    )
+    store.conversations.set_plan_message(plan_id, channel="C1", ts=plan_id, requester=REQUESTER)
+    return plan_id
+
+
+def test_approving_one_step_does_not_let_a_user_end_the_plan(store):
+    """Someone who may approve only one of the steps can neither reject nor abort the plan."""
+    decided = partial_rights(store)
+    proposed = fresh_plan(store)
+    started = stored_plan(
+        store, status=PlanStatus.WAITING, kind=PlanKind.LIVE, mode=Mode.APPROVE, mix="one done"
+    )
+    assert not decided.reject(proposed, user=ONE_STEP)
+    assert not decided.abort(started, user=ONE_STEP)
+    assert store.plans.get(proposed).status == PlanStatus.PROPOSED
+    assert store.plans.get(started).status == PlanStatus.WAITING
+    refusals = store.audit.entries(subject_prefix=proposed)[-1]
+    assert (refusals.actor, refusals.action) == (ONE_STEP, "approval.refused")
+
+
+def test_the_requester_may_reject_a_plan_nothing_has_run_of(store):
+    """Whoever asked for the plan may say no to it before anything ran, without approver rights."""
+    decided = partial_rights(store)
+    plan_id = fresh_plan(store)
+    assert decided.reject(plan_id, user=REQUESTER)
+    assert store.plans.get(plan_id).status == PlanStatus.REJECTED
+
+
+def test_only_responders_and_approvers_vote_on_the_suspect(store):
+    """A stranger's vote is refused and not counted; the requester's, a step approver's and an
+    approver's are recorded."""
+    decided = partial_rights(store)
+    plan_id = fresh_plan(store)
+    store.approvals.add(plan_id, user=ONE_STEP, step_ids=["s1"])
+    assert not decided.feedback(plan_id, user=STRANGER, right=False)
+    assert decided.feedback(plan_id, user=REQUESTER, right=True)
+    assert decided.feedback(plan_id, user=ONE_STEP, right=True)
+    assert decided.feedback(plan_id, user=USER, right=True)
+    assert store.incidents.feedback(plan_id) == {REQUESTER: True, ONE_STEP: True, USER: True}

@@ -55,6 +55,11 @@ def test_bad_signature_headers_are_401(world, headers):
         (urlencode({"payload": "{not json"}).encode(), "application/x-www-form-urlencoded"),
         (urlencode({"payload": "[]"}).encode(), "application/x-www-form-urlencoded"),
         (b"a=1&b=2", "application/x-www-form-urlencoded"),
+        (b'{"type": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", "application/json"),
+        (
+            urlencode({"payload": "[" * 20_000 + "]" * 20_000}).encode(),
+            "application/x-www-form-urlencoded",
+        ),
     ],
 )
 def test_signed_but_malformed_bodies_are_400(world, body, content_type):
