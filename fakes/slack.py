@@ -195,6 +195,10 @@ class FakeSlack(LoopbackServer):
         """The calls to one Web API method, in order."""
         return [call for call in self.calls if call.method == method]
 
+    def set_group_members(self, group_id: str, members: Iterable[str]) -> None:
+        """Change a user group's members, as an admin would in Slack."""
+        self._workspace.set_group_members(group_id, members)
+
     def messages(self, channel: str) -> list[dict[str, Any]]:
         """The messages of a channel, thread replies included, oldest first (copies)."""
         return self._workspace.messages(channel)

@@ -108,6 +108,11 @@ class Workspace:
             "views.update": self._views_update,
         }
 
+    def set_group_members(self, group_id: str, members: Iterable[str]) -> None:
+        """Change a user group's members (Slack then sends ``subteam_members_changed``)."""
+        with self._lock:
+            self._usergroups[group_id] = list(members)
+
     def knows(self, method: str) -> bool:
         """Whether ``method`` is a Web API method the fake serves."""
         return method in self._methods

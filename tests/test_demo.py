@@ -42,14 +42,21 @@ def test_manifest_matches_the_registered_handlers():
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert commands == {"/rollback"}
-    assert events == {"message.channels", "message.groups"}
+    assert events == {"message.channels", "message.groups", "subteam_members_changed"}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     urls = {c["url"] for c in manifest["features"]["slash_commands"]}
     urls |= {manifest["settings"]["event_subscriptions"]["request_url"]}
     urls |= {manifest["settings"]["interactivity"]["request_url"]}
     assert {u.rsplit("/", 2)[-2:] == ["slack", "events"] for u in urls} == {True}
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"commands", "chat:write", "files:write", "usergroups:read"} <= scopes
+    assert scopes == {
+        "commands",
+        "chat:write",
+        "files:write",
+        "channels:history",
+        "groups:history",
+        "usergroups:read",
+    }
 
 
 def test_every_button_the_views_draw_has_a_handler():

@@ -101,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
+    doctor = commands.add_parser(
+        "doctor", help="check executors and health checks (reads only; exit 1 on a problem)"
+    )
+    doctor.set_defaults(run=_doctor)
+
     topology = commands.add_parser("topology", help="inspect a topology")
     topology_commands = topology.add_subparsers(dest="topology_command", required=True)
     check = topology_commands.add_parser("check", help="validate topology sources and summarise")
@@ -224,6 +229,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return serve(load_settings(), host=args.host, port=args.port, socket_mode=args.socket_mode)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.runtime.doctor import diagnose, render
+
+    findings = diagnose(load_settings())
+    sys.stdout.write(render(findings))
+    return 1 if any(not f.ok for f in findings) else 0
 
 
 def _topology_check(args: argparse.Namespace) -> int:

@@ -55,6 +55,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+GROUP_TTL = 60.0
+"""Seconds a user group's members are trusted without asking Slack again; a change Slack reports
+(``subteam_members_changed``) ends it at once."""
+
 
 def build_executors(
     settings: Settings, *, registry: Registry[Executor] | None = None
@@ -141,6 +145,7 @@ class Services:
     notifier: SlackNotifier
     runner: ThreadRunner
     listeners: ThreadRunner
+    groups: CachingGroupResolver
     client: WebClient
     watch: Watch
     clock: Clock
@@ -184,7 +189,7 @@ def build_services(
     )
     identity = client.auth_test()
     store = Store.from_url(settings.database_url, upgrade=settings.auto_upgrade)
-    groups = CachingGroupResolver(lambda group: _group_members(client, group))
+    groups = CachingGroupResolver(lambda group: _group_members(client, group), ttl=GROUP_TTL)
     policy = Policy(settings.policy, topology=topology, groups=groups, mode=settings.mode)
     for warning in policy.warnings():
         log.warning("%s", warning)
@@ -231,6 +236,7 @@ def build_services(
         notifier=notifier,
         runner=runner,
         listeners=ThreadRunner(workers=10, name="listener"),
+        groups=groups,
         client=client,
         watch=watch,
         clock=clock,
@@ -251,6 +257,7 @@ def slack_app(settings: Settings, services: Services) -> App:
         notifier=services.notifier,
         watch=services.watch,
         clock=services.clock,
+        forget_group=services.groups.invalidate,
         listeners=services.listeners,
     )
 

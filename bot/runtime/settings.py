@@ -9,18 +9,35 @@ directory, or the path in ``BACKOUT_CONFIG``. Secrets are ``SecretStr`` and neve
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.core.policy import PolicyConfig
 from bot.lifecycle import Mode
 
-__all__ = ["ChannelSettings", "EngineSettings", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "ChannelSettings",
+    "EngineSettings",
+    "LLMSettings",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+]
 
 
 class SettingsError(ValueError):
@@ -68,6 +85,94 @@ class ChannelSettings(BaseModel):
     )
 
 
+class LLMSettings(BaseModel):
+    """The language model (section ``llm:``; env ``BACKOUT_LLM__MODEL`` and so on). Without a
+    ``model`` no model is used and plans carry the graph's own explanation.
+
+    Attributes:
+        model: the model name at the endpoint; setting it turns the model on.
+        base_url: an OpenAI-compatible API root (``http://localhost:11434/v1`` for Ollama);
+            OpenAI's when unset.
+        api_key: the endpoint's key; env ``BACKOUT_LLM__API_KEY``, else ``OPENAI_API_KEY``.
+        timeout_seconds: one request's limit; connect_timeout_seconds: connecting's.
+        max_retries: further attempts after a temporary failure.
+        max_tokens: the answer's token limit, sent on every call; token_limit_field names the
+            request field (``max_completion_tokens`` for OpenAI's reasoning models).
+        temperature: sent unless unset.
+        deadline_seconds: the time one plan may spend on the model, all calls together.
+        breaker_failures, breaker_cooldown_seconds: after that many failures in a row, the
+            model is skipped for that long.
+        input_price_per_million, output_price_per_million: prices for the cost metric.
+        redact_patterns: regular expressions of secrets beyond the built-in ones.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    max_retries: int = Field(default=1, ge=0, le=5)
+    max_tokens: int = Field(default=1024, ge=1)
+    token_limit_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"  # noqa: S105 (a field name)
+    temperature: float | None = Field(default=0.0, ge=0, le=2)
+    deadline_seconds: float = Field(default=30.0, gt=0)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_cooldown_seconds: float = Field(default=300.0, ge=0)
+    input_price_per_million: float | None = Field(default=None, ge=0)
+    output_price_per_million: float | None = Field(default=None, ge=0)
+    redact_patterns: list[str] = Field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a model is configured."""
+        return bool(self.model)
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return patterns
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"https?://[^/\s]+", url):
+            raise ValueError(f"expected an http(s) URL, not {url!r}")
+        return url
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``integrations.llm.LLMConfig`` (the key unwrapped).
+
+        Raises:
+            ValueError: no model is configured.
+        """
+        if not self.model:
+            raise ValueError("no model is configured (llm.model)")
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "api_key": self.api_key.get_secret_value() if self.api_key else None,
+            "timeout": self.timeout_seconds,
+            "connect_timeout": self.connect_timeout_seconds,
+            "max_retries": self.max_retries,
+            "max_tokens": self.max_tokens,
+            "token_limit_field": self.token_limit_field,
+            "temperature": self.temperature,
+            "deadline": self.deadline_seconds,
+            "breaker_failures": self.breaker_failures,
+            "breaker_cooldown": self.breaker_cooldown_seconds,
+            "input_price_per_million": self.input_price_per_million,
+            "output_price_per_million": self.output_price_per_million,
+            "redact_patterns": tuple(self.redact_patterns),
+        }
+
+
 class Settings(BaseSettings):
     """Everything Backout can be told.
 
@@ -86,6 +191,8 @@ class Settings(BaseSettings):
         topology: topology sources the bot plans with (files or folders).
         channels: watched channels.
         policy: who may approve what.
+        llm: the language model, if any.
+        openai_api_key: env ``OPENAI_API_KEY``; the model's key when ``llm.api_key`` is unset.
     """
 
     model_config = SettingsConfigDict(
@@ -113,6 +220,16 @@ class Settings(BaseSettings):
     executors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     prometheus_url: str | None = None
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("openai_api_key", "OPENAI_API_KEY")
+    )
+
+    @model_validator(mode="after")
+    def _llm_key_from_openai_env(self) -> Settings:
+        if self.llm.api_key is None and self.openai_api_key is not None:
+            self.llm = self.llm.model_copy(update={"api_key": self.openai_api_key})
+        return self
 
     @classmethod
     def settings_customise_sources(

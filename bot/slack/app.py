@@ -37,6 +37,7 @@ def build_app(
     notifier: SlackNotifier,
     watch: Watch,
     clock: Clock,
+    forget_group: Callable[[str], None],
     listeners: ThreadPoolExecutor | None = None,
 ) -> App:
     """The Bolt app with every listener registered.
@@ -49,6 +50,7 @@ def build_app(
         notifier: renders a plan's status for ``/rollback status``.
         watch: the channels the bot reads, and how.
         clock: the current time.
+        forget_group: drops a user group's cached members (it changed in Slack).
         listeners: where Bolt runs the lazy listeners (the slow half of every handler).
     """
     app = App(
@@ -61,7 +63,14 @@ def build_app(
         listener_executor=listeners,
     )
     app.use(_drop_retries(conversations))
-    register(app, use_cases=use_cases, notifier=notifier, watch=watch, clock=clock)
+    register(
+        app,
+        use_cases=use_cases,
+        notifier=notifier,
+        watch=watch,
+        clock=clock,
+        forget_group=forget_group,
+    )
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:

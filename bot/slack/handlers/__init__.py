@@ -4,6 +4,8 @@ use cases it calls, nothing more."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from slack_bolt import App
 
 from bot.core.ports import Clock
@@ -15,7 +17,13 @@ __all__ = ["UseCases", "Watch", "register"]
 
 
 def register(
-    app: App, *, use_cases: UseCases, notifier: SlackNotifier, watch: Watch, clock: Clock
+    app: App,
+    *,
+    use_cases: UseCases,
+    notifier: SlackNotifier,
+    watch: Watch,
+    clock: Clock,
+    forget_group: Callable[[str], None],
 ) -> None:
     """Register every listener once, at startup."""
     commands.register(
@@ -27,4 +35,6 @@ def register(
         notifier=notifier,
     )
     actions.register(app, decisions=use_cases.decisions, execution=use_cases.execution)
-    events.register(app, planning=use_cases.planning, watch=watch, clock=clock)
+    events.register(
+        app, planning=use_cases.planning, watch=watch, clock=clock, forget_group=forget_group
+    )

@@ -1,5 +1,6 @@
 """Messages in watched channels: alerts from alerting bots, deploy announcements from CI bots,
-and requests for a deploy's standby plan in its thread.
+and requests for a deploy's standby plan in its thread; and changes of user groups, which end a
+removed member's approval rights at once.
 
 Backout's own messages and edits never trigger anything. Message text is untrusted: it is parsed
 into alerts or changes as data, and nothing in it can approve or execute.
@@ -8,6 +9,7 @@ into alerts or changes as data, and nothing in it can approve or execute.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -22,8 +24,15 @@ __all__ = ["register"]
 _SHOW_PLAN = re.compile(r"\b(plan|rollback|roll back)\b", re.IGNORECASE)
 
 
-def register(app: App, *, planning: Planning, watch: Watch, clock: Clock) -> None:
-    """Listen for channel messages."""
+def register(
+    app: App,
+    *,
+    planning: Planning,
+    watch: Watch,
+    clock: Clock,
+    forget_group: Callable[[str], None],
+) -> None:
+    """Listen for channel messages, and for changes of user groups (approval rights)."""
 
     def on_message(event: dict[str, Any]) -> None:
         if is_own_or_edit(event, bot_user_id=watch.bot_user_id, bot_id=watch.bot_id):
@@ -37,7 +46,13 @@ def register(app: App, *, planning: Planning, watch: Watch, clock: Clock) -> Non
     def ack_message(ack: Ack) -> None:
         ack()
 
+    def on_group_change(event: dict[str, Any]) -> None:
+        group = event.get("subteam_id")
+        if isinstance(group, str) and group:
+            forget_group(group)  # its members are read afresh at the next approval
+
     app.event("message")(ack=ack_message, lazy=[on_message])
+    app.event("subteam_members_changed")(ack=ack_message, lazy=[on_group_change])
 
 
 def _alert(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: Clock) -> None:

@@ -250,6 +250,26 @@ class TestApprovals:
         updates = world.slack.calls_to("chat.update")
         assert any("cartservice" in json.dumps(u.args.get("blocks", [])) for u in updates)
 
+    def test_someone_removed_from_the_on_call_group_can_no_longer_approve(self, world):
+        """When Slack reports the group's new members, a removed member's next click is refused
+        at once, although the group's members were read moments before."""
+        plan_id, ts = self.drafted(world)
+        click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL, ts)
+        world.wait_for(lambda: world.services.store.approvals.of(plan_id))
+        world.slack.set_group_members("S0ONCALL", [ONCALL])
+        changed = {
+            "type": "subteam_members_changed",
+            "subteam_id": "S0ONCALL",
+            "removed_users": [ONCALL_2],
+            "removed_users_count": 1,
+        }
+        assert world.post(slack.event_callback(changed, secret=world.secret)).status_code == 200
+        world.settle()
+        click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL_2, ts)
+        world.wait_for(lambda: ephemerals(world, ONCALL_2))
+        assert ONCALL_2 not in world.services.store.approvals.of(plan_id).get("s1", set())
+        assert world.executor.executed == []
+
     def test_click_on_unknown_plan_changes_nothing(self, world):
         """A click naming a plan that does not exist gets an ephemeral answer."""
         click(world, "backout_approve_plan", "pl-deadbeef", ONCALL, now_ts())
