@@ -44,7 +44,7 @@ settings.load_profile("backout")
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith(("BACKOUT_", "SLACK_")):
+        if name.startswith(("BACKOUT_", "SLACK_", "OPENAI_")):
             monkeypatch.delenv(name)
 
 

@@ -26,6 +26,8 @@ PACKAGES = [
     "integrations.executors",
     "integrations.health",
     "integrations.errors",
+    "integrations.llm",
+    "prompts",
     "bot.lifecycle",
     "bot.store",
     "bot.core.ports",
