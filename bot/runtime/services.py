@@ -11,6 +11,7 @@ problem.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from bot.core.runner import ThreadRunner
 from bot.core.usecases import Decisions, Execution, Planning, Queries
 from bot.runtime.settings import Settings, SettingsError
 from bot.slack.app import build_app
-from bot.slack.channels import compile_patterns
+from bot.slack.channels import VERSION_PATTERN, compile_patterns
 from bot.slack.handlers import UseCases, Watch
 from bot.slack.metrics import Metrics
 from bot.slack.notifier import SlackNotifier, make_web_client
@@ -184,6 +185,10 @@ def build_services(
         patterns = compile_patterns(settings.channels.deploy_patterns or None)
     except ValueError as exc:
         raise SettingsError(f"channels.deploy_patterns: {exc}") from exc
+    try:
+        version_pattern = re.compile(settings.channels.version_pattern or VERSION_PATTERN.pattern)
+    except re.error as exc:
+        raise SettingsError(f"channels.version_pattern: {exc}") from exc
     client = make_web_client(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
@@ -223,6 +228,7 @@ def build_services(
         alert_channels=frozenset(settings.channels.alerts),
         deploy_channels=frozenset(settings.channels.deploys),
         deploy_patterns=patterns,
+        version_pattern=version_pattern,
         environments=tuple(settings.channels.environments),
         service_labels=tuple(settings.channels.alert_service_labels),
         known_services=frozenset(topology.services),

@@ -65,6 +65,9 @@ class ChannelSettings(BaseModel):
         deploy_patterns: regular expressions for deploy announcements, with named groups
             ``service`` (required), ``version``, ``env``, ``actor``; the built-in ones if empty.
         alert_service_labels: the labels naming an alert's service, first present wins.
+        version_pattern: what an announced version must look like (a regular expression the
+            whole version must match) to become a rollback target; semver-like versions and
+            commit shas if empty.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,6 +76,7 @@ class ChannelSettings(BaseModel):
     deploys: list[str] = Field(default_factory=list)
     environments: list[str] = Field(default_factory=lambda: ["prod", "production", "live"])
     deploy_patterns: list[str] = Field(default_factory=list)
+    version_pattern: str = ""
     alert_service_labels: list[str] = Field(
         default_factory=lambda: [
             "service",

@@ -14,6 +14,7 @@ from bot.slack.channels.alerts import alerts_from_message, slack_time
 from bot.slack.channels.deploys import (
     DEFAULT_DEPLOY_PATTERNS,
     PRODUCTION_ENVIRONMENTS,
+    VERSION_PATTERN,
     change_from_message,
     compile_patterns,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_DEPLOY_PATTERNS",
     "IGNORED_SUBTYPES",
     "PRODUCTION_ENVIRONMENTS",
+    "VERSION_PATTERN",
     "alerts_from_message",
     "change_from_message",
     "compile_patterns",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,12 +38,22 @@ __all__ = [
     "DEFAULT_DEPLOY_PATTERNS",
     "PATTERN_GROUPS",
     "PRODUCTION_ENVIRONMENTS",
+    "VERSION_PATTERN",
     "change_from_message",
     "compile_patterns",
 ]
 
+log = logging.getLogger(__name__)
+
 PRODUCTION_ENVIRONMENTS: tuple[str, ...] = ("prod", "production", "live")
 """Environment names that count as production (case-insensitive; ``prod-eu1`` counts too)."""
+
+VERSION_PATTERN = re.compile(
+    r"v?\d+(?:\.\d+){1,3}(?:[-+][0-9A-Za-z][0-9A-Za-z.\-+]{0,63})?|[0-9a-f]{7,40}"
+)
+"""What an announced version must look like to become a rollback target: ``1.4.2``, ``v1.4``,
+``2.0.0-rc.1+build.7``, or a commit sha (7 to 40 hex digits). A bare number (a Helm revision?) or
+anything with shell or markup characters is not a version."""
 
 PATTERN_GROUPS = frozenset({"service", "version", "env", "actor", "from_version"})
 """The named groups a deploy pattern may use; ``service`` is required."""
@@ -190,6 +201,7 @@ def change_from_message(
     patterns: Sequence[str | re.Pattern[str]] | None = None,
     environments: Collection[str] = PRODUCTION_ENVIRONMENTS,
     default_env: str | None = None,
+    version_pattern: re.Pattern[str] = VERSION_PATTERN,
     now: datetime,
 ) -> Change | None:
     """The production deploy a CI bot's Slack message announces, or ``None``.
@@ -205,6 +217,9 @@ def change_from_message(
         environments: environment names that count as production.
         default_env: the environment assumed when the message names none (for a channel that
             only carries production deploys); by default such a message gives ``None``.
+        version_pattern: what a version must look like (all of it) before it can become a
+            rollback target; an announced version that does not is not recorded, a "from"
+            version that does not is dropped (the rollback then goes to the previous revision).
         now: the time used when the event carries no ``ts`` (timezone-aware).
 
     Returns:
@@ -238,8 +253,15 @@ def change_from_message(
     env = found.env or _env_in_text(parts) or default_env
     if env is None or not _is_production(env, production):
         return None
+    version, from_version = found.version, found.from_version
+    if version is not None and not version_pattern.fullmatch(version):
+        log.info(
+            "deploy of %s announced with an unusable version %r: ignored", found.service, version
+        )
+        return None
+    if from_version is not None and not version_pattern.fullmatch(from_version):
+        from_version = None
     ts = message.get("ts")
-    version = found.version
     key = json.dumps(
         [found.service, version, ts if isinstance(ts, str) else None],
         ensure_ascii=True,
@@ -250,7 +272,7 @@ def change_from_message(
         service=found.service,
         kind=ChangeKind.DEPLOY,
         at=slack_time(ts) or now,
-        from_version=found.from_version,
+        from_version=from_version,
         to_version=version,
         actor=found.actor,
         source="slack",

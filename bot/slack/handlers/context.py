@@ -30,6 +30,7 @@ class Watch:
     alert_channels: frozenset[str]
     deploy_channels: frozenset[str]
     deploy_patterns: Sequence[re.Pattern[str]]
+    version_pattern: re.Pattern[str]
     environments: tuple[str, ...]
     service_labels: tuple[str, ...]
     known_services: frozenset[str]

@@ -79,6 +79,7 @@ def _deploy(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: C
         known_services=watch.known_services,
         patterns=watch.deploy_patterns,
         environments=watch.environments,
+        version_pattern=watch.version_pattern,
         now=clock(),
     )
     if change is not None:

@@ -57,6 +57,35 @@ def test_from_and_to_versions() -> None:
     assert (change.from_version, change.to_version, change.actor) == ("v1.8.1", "v1.8.2", "ann")
 
 
+@pytest.mark.parametrize(
+    "version", ["v0.9.8$IFSid|sh", "1", "latest", "v1.2.3;rm", "$(id)", "`v1`", "v1.2.3<@U1>"]
+)
+def test_a_version_that_is_not_one_is_not_recorded(version: str) -> None:
+    """An announced version that does not look like a version never becomes a target."""
+    assert parse(ci_bot(f"Deployed checkoutservice {version} to production")) is None
+
+
+def test_a_from_version_that_is_not_one_is_dropped() -> None:
+    """``from 1`` is not a version (a Helm revision?): the rollback goes to the previous one."""
+    change = parse(ci_bot("Deployed checkoutservice from 1 to v1.8.2 in production"))
+    assert change is not None
+    assert (change.from_version, change.to_version) == (None, "v1.8.2")
+
+
+def test_the_version_pattern_is_the_teams_own() -> None:
+    """A team whose versions are dates says so; then ``2026.12.03-1`` is a version."""
+    message = ci_bot("Deployed checkoutservice 2026.12.03-1 to production")
+    assert parse(message) is not None  # also semver-like
+    dated = re.compile(r"\d{4}\.\d{2}\.\d{2}-\d+")
+    change = change_from_message(
+        ci_bot("Deployed checkoutservice v1.8.2 to production"),
+        known_services=KNOWN,
+        now=NOW,
+        version_pattern=dated,
+    )
+    assert change is None
+
+
 def test_mention_actor_stays_inert_text() -> None:
     """A ``<@U123>`` actor is kept as the bare user id: nothing left that could ping."""
     change = parse(ci_bot("Deployed *checkoutservice* `v1.8.2` to production by <@U05SRE042>"))
