@@ -6,11 +6,24 @@ It stands in for Argo CD in the "Real parts and their fakes" table of DESIGN.md:
 subset of Argo CD's application API (the ``ApplicationService`` of
 ``server/application/application.proto`` in argoproj/argo-cd, exposed through grpc-gateway;
 https://argo-cd.readthedocs.io/en/stable/developer-guide/api-docs/) that Backout calls:
-``GET /api/v1/applications/{name}``, ``POST .../{name}/rollback`` (``id``, ``dryRun``, ``prune``)
-and ``PATCH .../{name}`` (``patch``, ``patchType``). It keeps Applications with their sync
+``GET /api/v1/applications/{name}``, ``POST .../{name}/rollback`` (``id``, ``dryRun``, ``prune``),
+``PATCH .../{name}`` (``patch``, ``patchType``), ``DELETE .../{name}/operation``
+(``TerminateOperation``) and ``GET /api/v1/account/can-i/{resource}/{action}/{object}``
+(``{"value": "yes"|"no"}``, ``server/account/account.go``). It keeps Applications with their sync
 history, ``spec.syncPolicy.automated`` and ``status.operationState``; a rollback runs as a sync
 operation that stays ``Running`` for ``running_polls`` GETs, then ``Succeeded`` (a new history
 entry) or ``Failed``, so it really changes what the next GET returns.
+
+Multi-source applications (``spec.sources``) are kept as Argo CD keeps them
+(``RevisionHistory`` in ``pkg/apis/application/v1alpha1/types.go``): each history entry has
+``revisions`` and ``sources`` lists and no ``revision``; the rollback's sync operation and its
+``syncResult`` carry ``revisions`` (``Rollback`` in ``server/application/application.go`` copies
+``deploymentInfo.Revisions``). Any operation already set blocks a new one with "another operation
+is already in progress" (``SetAppOperation`` in ``util/argo/argo.go``), also one the test starts
+with :meth:`FakeArgoCD.start_operation` (an auto-sync of another revision, say);
+``TerminateOperation`` sets its phase ``Terminating`` and the controller then ends it ``Failed``
+with "Operation terminated" (on the next GET here); with no operation it answers 400 "Unable to
+terminate operation. No operation is in progress".
 
 Failure states, with grpc-gateway's error body (``error``, ``code``, ``message``): 401 without
 the bearer token (code 16); 403 for another project (7); 404 for an unknown application (5); the
@@ -45,6 +58,8 @@ REFUSAL = "rollback cannot be initiated when auto-sync is enabled"
 """What Argo CD answers a rollback with while auto-sync is on."""
 
 _PREFIX = "/api/v1/applications/"
+_CAN_I = "/api/v1/account/can-i/"
+_BUSY = ("Running", "Terminating")
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,7 @@ class _App:
     data: dict[str, Any]
     polls_left: int = 0
     fail_message: str | None = None
+    hold: bool = False  # an operation that runs until terminated
 
 
 class FakeArgoCD(PrefixFaults, LoopbackServer):
@@ -74,7 +90,7 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
         running_polls: how many GETs see a rollback ``Running`` before it has ``Succeeded``.
     """
 
-    methods = frozenset({"GET", "POST", "PATCH", "PUT"})
+    methods = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
 
     def __init__(
         self,
@@ -89,6 +105,8 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
         self.running_polls = running_polls
         self.requests: list[RecordedRequest] = []
         self._apps: dict[str, _App] = {}
+        self.denied: set[str] = set()
+        """Actions (``get``, ``sync``, ``update``) that ``account/can-i`` answers "no" for."""
         self._faults = Faults()
         self._lock = threading.Lock()
 
@@ -96,41 +114,61 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
         self,
         name: str,
         *,
-        revisions: Sequence[str],
+        revisions: Sequence[str | Sequence[str]],
         auto_sync: bool = False,
         project: str = "default",
         namespace: str = "argocd",
         repo_url: str = "https://git.example.com/shop/deploy.git",
     ) -> None:
-        """Add an application whose history deployed ``revisions`` in order (ids 0, 1, ...)."""
+        """Add an application whose history deployed ``revisions`` in order (ids 0, 1, ...).
+
+        A revision given as a list (one per source) makes a multi-source application."""
+        multi = any(not isinstance(r, str) for r in revisions)
         source = {"repoURL": repo_url, "path": name, "targetRevision": "HEAD"}
+        width = max((len(r) for r in revisions if not isinstance(r, str)), default=1)
+        sources = [dict(source, path=f"{name}/{i}") for i in range(width)]
         history = [
-            {"id": i, "revision": rev, "deployedAt": _now(), "source": dict(source)}
+            _entry(i, rev, source=source, sources=sources if multi else None)
             for i, rev in enumerate(revisions)
         ]
-        head = revisions[-1] if revisions else ""
+        head: str | Sequence[str] = revisions[-1] if revisions else ""
+        placement = {"sources": sources} if multi else {"source": source}
         data: dict[str, Any] = {
             "metadata": {"name": name, "namespace": namespace},
             "spec": {
                 "project": project,
-                "source": source,
+                **placement,
                 "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
                 "syncPolicy": {"automated": {"prune": True, "selfHeal": True}} if auto_sync else {},
             },
             "status": {
-                "sync": {"status": "Synced", "revision": head},
+                "sync": {"status": "Synced", **_revision_fields(head)},
                 "health": {"status": "Healthy"},
                 "history": history,
                 "operationState": {
                     "phase": "Succeeded",
                     "message": "successfully synced (all tasks run)",
-                    "operation": {"sync": {"revision": head}},
-                    "syncResult": {"revision": head},
+                    "operation": {"sync": _revision_fields(head)},
+                    "syncResult": _revision_fields(head),
                 },
             },
         }
         with self._lock:
             self._apps[name] = _App(data=data)
+
+    def start_operation(self, name: str, revision: str | Sequence[str]) -> None:
+        """Start a sync of ``revision`` (e.g. auto-sync of the bad one) that runs until it is
+        terminated."""
+        with self._lock:
+            app = self._apps[name]
+            app.data["operation"] = {"sync": _revision_fields(revision)}
+            app.data["status"]["operationState"] = {
+                "phase": "Running",
+                "message": "one or more tasks are running",
+                "startedAt": _now(),
+                "operation": {"sync": _revision_fields(revision)},
+            }
+            app.hold = True
 
     def app(self, name: str) -> dict[str, Any]:
         """A copy of the application as a GET would return it (without advancing anything)."""
@@ -138,9 +176,10 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
             return copy.deepcopy(self._apps[name].data)
 
     def deployed_revision(self, name: str) -> str:
-        """The revision of the application's last history entry."""
-        history: list[dict[str, Any]] = self.app(name)["status"]["history"]
-        return str(history[-1]["revision"])
+        """The revision of the application's last history entry (a multi-source one's revisions
+        joined with commas)."""
+        last: dict[str, Any] = self.app(name)["status"]["history"][-1]
+        return str(last.get("revision") or ",".join(last.get("revisions") or []))
 
     def auto_sync(self, name: str) -> bool:
         """Whether ``spec.syncPolicy.automated`` is set."""
@@ -172,6 +211,9 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
             return Reply(*self._route(request))
 
     def _route(self, request: RecordedRequest) -> tuple[int, Any]:
+        if request.method == "GET" and request.path.startswith(_CAN_I):
+            _resource, action, _object = [*request.path[len(_CAN_I) :].split("/", 2), "", ""][:3]
+            return 200, {"value": "no" if action in self.denied else "yes"}
         if not request.path.startswith(_PREFIX):
             return 404, _error(f"no route for {request.path}", 5)
         name, _, action = request.path[len(_PREFIX) :].partition("/")
@@ -189,13 +231,15 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
             return self._rollback(app, body)
         if request.method == "PATCH" and not action:
             return self._patch(app, body)
+        if request.method == "DELETE" and action == "operation":
+            return self._terminate(app)
         return 405, _error(f"{request.method} {request.path} is not supported", 12)
 
     def _rollback(self, app: _App, body: dict[str, Any]) -> tuple[int, Any]:
         data = app.data
         if (data["spec"].get("syncPolicy") or {}).get("automated"):
             return self.refusal_status, _error(REFUSAL, 9)
-        if data["status"]["operationState"]["phase"] == "Running":
+        if data.get("operation") or data["status"]["operationState"]["phase"] in _BUSY:
             return 400, _error("another operation is already in progress", 9)
         entry = next((e for e in data["status"]["history"] if e["id"] == body.get("id")), None)
         if entry is None:
@@ -204,13 +248,13 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
             return 400, _error(message, 3)
         if body.get("dryRun"):
             return 200, copy.deepcopy(data)
+        sync = {**_revision_fields(_entry_revision(entry)), "prune": bool(body.get("prune"))}
+        data["operation"] = {"sync": dict(sync)}
         data["status"]["operationState"] = {
             "phase": "Running",
             "message": "",
             "startedAt": _now(),
-            "operation": {
-                "sync": {"revision": entry["revision"], "prune": bool(body.get("prune"))}
-            },
+            "operation": {"sync": sync},
         }
         app.polls_left = self.running_polls
         if app.polls_left == 0:
@@ -219,33 +263,50 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
 
     def _advance(self, app: _App) -> None:
         state = app.data["status"]["operationState"]
-        if state["phase"] != "Running":
+        if state["phase"] == "Terminating":
+            state.update(phase="Failed", message="Operation terminated", finishedAt=_now())
+            app.data.pop("operation", None)
+            app.hold = False
+            return
+        if state["phase"] != "Running" or app.hold:
             return
         if app.polls_left > 0:
             app.polls_left -= 1
             return
-        revision = state["operation"]["sync"]["revision"]
+        app.data.pop("operation", None)
+        sync_op = state["operation"]["sync"]
+        revision = sync_op.get("revisions") or sync_op.get("revision")
         if app.fail_message is not None:
             state.update(phase="Failed", message=app.fail_message, finishedAt=_now())
             app.fail_message = None
             return
         history = app.data["status"]["history"]
+        spec = app.data["spec"]
         history.append(
-            {
-                "id": max(e["id"] for e in history) + 1,
-                "revision": revision,
-                "deployedAt": _now(),
-                "source": dict(app.data["spec"]["source"]),
-            }
+            _entry(
+                max(e["id"] for e in history) + 1,
+                revision,
+                source=spec.get("source") or {},
+                sources=spec.get("sources"),
+            )
         )
         state.update(
             phase="Succeeded",
             message="successfully synced (all tasks run)",
             finishedAt=_now(),
-            syncResult={"revision": revision},
+            syncResult=_revision_fields(revision),
         )
         sync = app.data["status"]["sync"]
-        sync["status"] = "Synced" if sync["revision"] == revision else "OutOfSync"
+        git = sync.get("revision") or sync.get("revisions")
+        sync["status"] = "Synced" if git == revision else "OutOfSync"
+
+    def _terminate(self, app: _App) -> tuple[int, Any]:
+        state = app.data["status"]["operationState"]
+        if not app.data.get("operation") or state["phase"] not in _BUSY:
+            message = "Unable to terminate operation. No operation is in progress"
+            return 400, _error(message, 3)
+        state["phase"] = "Terminating"
+        return 200, {}
 
     def _patch(self, app: _App, body: dict[str, Any]) -> tuple[int, Any]:
         if body.get("patchType", "json") != "merge":
@@ -256,6 +317,36 @@ class FakeArgoCD(PrefixFaults, LoopbackServer):
             return 400, _error("patch is not JSON", 3)
         app.data = merge_patch(app.data, patch)
         return 200, copy.deepcopy(app.data)
+
+
+def _revision_fields(revision: str | Sequence[str]) -> dict[str, Any]:
+    """``{"revision": r}``, or ``{"revisions": [...]}`` for a multi-source application."""
+    if isinstance(revision, str):
+        return {"revision": revision}
+    return {"revisions": list(revision)}
+
+
+def _entry_revision(entry: dict[str, Any]) -> str | list[str]:
+    return entry.get("revisions") or entry.get("revision") or ""
+
+
+def _entry(
+    id_: int,
+    revision: str | Sequence[str],
+    *,
+    source: dict[str, Any],
+    sources: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """A ``RevisionHistory`` entry: single-source or (``sources`` given) multi-source."""
+    if sources is not None:
+        revisions = [revision] if isinstance(revision, str) else list(revision)
+        return {
+            "id": id_,
+            "revisions": revisions,
+            "deployedAt": _now(),
+            "sources": [dict(s) for s in sources],
+        }
+    return {"id": id_, "revision": revision, "deployedAt": _now(), "source": dict(source)}
 
 
 def _error(message: str, code: int) -> dict[str, Any]:

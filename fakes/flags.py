@@ -12,7 +12,13 @@ application/json; domain-model=launchdarkly.semanticpatch`` with ``environmentKe
 flag -> environment -> on), so turning a flag off through one API really changes what the next
 read returns. Only the fields Backout reads are in the answers.
 
-Failure states: 401 for a wrong ``Authorization`` value (both vendors take the key raw); 404 for
+Failure states: 401 for a wrong ``Authorization`` value (both vendors take the key raw); Unleash's
+403 ``PermissionError`` naming ``SKIP_CHANGE_REQUEST`` for a toggle in an environment with change
+requests (``change_requests``, from ``stopWhenChangeRequestsEnabled`` in Unleash's
+``feature-toggle-service.ts``); LaunchDarkly's 429 carries ``X-Ratelimit-Reset`` in epoch
+milliseconds (https://apidocs.launchdarkly.com/#section/Overview/Rate-limiting), which a test
+queues with ``fail_next(429, headers=...)``; requests record their headers, so tests see the
+``LD-API-Version`` sent (https://apidocs.launchdarkly.com/#section/Overview/Versioning); 404 for
 an unknown flag or Unleash environment (Unleash's ``NotFoundError`` body, LaunchDarkly's
 ``not_found``); 400 ``invalid_request`` for a LaunchDarkly patch that is not a semantic patch,
 names an unknown environment or an unsupported instruction; 405 for other methods; and any
@@ -67,6 +73,8 @@ class FakeFlagService(PrefixFaults, LoopbackServer):
         self.token = token
         self.requests: list[FlagRequest] = []
         self._flags: dict[tuple[str, str], dict[str, bool]] = {}
+        self.change_requests: set[tuple[str, str]] = set()
+        """Unleash ``(project, environment)`` pairs where changes need a change request."""
         self._faults = Faults()
         self._lock = threading.Lock()
 
@@ -108,7 +116,7 @@ class FakeFlagService(PrefixFaults, LoopbackServer):
             fault = self._faults.take(request.method, request.raw_path)
             if fault is not None:
                 body = fault.body if fault.body is not None else {"message": "injected fault"}
-                return Reply(fault.status, body, delay=fault.delay)
+                return Reply(fault.status, body, fault.headers, delay=fault.delay)
             if request.headers.get("authorization") != self.token:
                 return Reply(401, {"message": "unauthorized: invalid token"})
             return Reply(*self._route(request))
@@ -144,6 +152,8 @@ class FakeFlagService(PrefixFaults, LoopbackServer):
             return 404, _unleash_not_found(flag)
         if env not in envs:
             return 404, {"name": "NotFoundError", "message": f"environment {env} not found"}
+        if (project, env) in self.change_requests:
+            return 403, _UNLEASH_CHANGE_REQUEST
         envs[env] = on
         return 200, {}
 
@@ -170,6 +180,17 @@ class FakeFlagService(PrefixFaults, LoopbackServer):
                 return 400, {"code": "invalid_request", "message": f"unsupported kind {kind!r}"}
             envs[env] = kind == "turnFlagOn"
         return self._ld_flag(project, flag)
+
+
+_UNLEASH_CHANGE_REQUEST = {
+    "name": "PermissionError",
+    "message": "You don't have the required permissions to perform this operation. To perform "
+    'this action, you need the "SKIP_CHANGE_REQUEST" permission',
+    "permission": "SKIP_CHANGE_REQUEST",
+}
+"""Unleash's answer to a direct change where change requests are on
+(``stopWhenChangeRequestsEnabled`` in ``feature-toggle-service.ts`` throws
+``PermissionError(SKIP_CHANGE_REQUEST)``)."""
 
 
 def _unleash_not_found(flag: str) -> dict[str, str]:

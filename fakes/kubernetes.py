@@ -15,7 +15,14 @@ old ReplicaSet's template into the Deployment: ``rollback.go`` in kubectl's
 ``deployment.kubernetes.io/revision-history``); an unchanged template changes nothing. Rollouts
 finish after ``rollout_seconds`` unless stalled; ``status`` carries ``observedGeneration``, the
 replica counts and the ``Progressing`` condition's reasons (``ReplicaSetUpdated``,
-``NewReplicaSetAvailable``, ``ProgressDeadlineExceeded``, ``DeploymentPaused``).
+``NewReplicaSetAvailable``, ``ProgressDeadlineExceeded``, ``DeploymentPaused``). The controller
+copies the Deployment's annotations (``kubernetes.io/change-cause`` among them) to the ReplicaSet
+it makes current, except the revision bookkeeping and ``last-applied-configuration``
+(``copyDeploymentAnnotationsToReplicaSet`` and ``annotationsToSkip`` in
+``pkg/controller/deployment/util/deployment_util.go``). StatefulSets and DaemonSets can be seeded
+(``add_workload``) and read, nothing more. ``POST
+/apis/authorization.k8s.io/v1/selfsubjectaccessreviews`` answers ``status.allowed`` for the
+verb and resource asked, false for those a test put in ``denied``.
 
 Failure states, answered as ``Status`` objects (kind ``Status``, ``reason``, ``code``): 401
 without the bearer token when one is required; 404 ``NotFound``; 405 ``MethodNotAllowed``; 409
@@ -49,7 +56,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from fakes.server import Faults, Incoming, LoopbackServer, Reply
 
-__all__ = ["HASH_LABEL", "REVISION", "FakeKubernetes", "Request", "main", "merge_patch"]
+__all__ = [
+    "HASH_LABEL",
+    "REVISION",
+    "SKIPPED_ANNOTATIONS",
+    "FakeKubernetes",
+    "Request",
+    "main",
+    "merge_patch",
+]
 
 REVISION = "deployment.kubernetes.io/revision"
 """The annotation carrying a Deployment's and a ReplicaSet's revision number."""
@@ -58,6 +73,19 @@ HASH_LABEL = "pod-template-hash"
 
 _DEPLOYMENT = re.compile(r"/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)")
 _REPLICASETS = re.compile(r"/apis/apps/v1/namespaces/([^/]+)/replicasets")
+_WORKLOAD = re.compile(r"/apis/apps/v1/namespaces/([^/]+)/(statefulsets|daemonsets)/([^/]+)")
+_ACCESS_REVIEW = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+SKIPPED_ANNOTATIONS = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        REVISION,
+        f"{REVISION}-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    }
+)
+"""Annotations the controller does not copy to ReplicaSets (``annotationsToSkip``)."""
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 
@@ -137,6 +165,9 @@ class FakeKubernetes(LoopbackServer):
         self._lock = threading.RLock()
         self._deployments: dict[tuple[str, str], _Deployment] = {}
         self._replicasets: dict[tuple[str, str], dict[str, Any]] = {}
+        self._workloads: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.denied: set[tuple[str, str]] = set()
+        """``(verb, resource)`` pairs a SelfSubjectAccessReview answers "not allowed" for."""
         self._faults = Faults()
         self._resource_version = 0
 
@@ -153,10 +184,13 @@ class FakeKubernetes(LoopbackServer):
         container: str | None = None,
         labels: Mapping[str, str] | None = None,
         paused: bool = False,
+        change_causes: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Seed a Deployment whose history is ``revisions`` (oldest first), then ``image``."""
+        """Seed a Deployment whose history is ``revisions`` (oldest first), then ``image``;
+        ``change_causes`` gives each of those rollouts its ``kubernetes.io/change-cause``."""
         selector = dict(labels or {"app": name})
         images = [*revisions, image]
+        causes = dict(enumerate(change_causes))
         with self._lock:
             obj: dict[str, Any] = {
                 "apiVersion": "apps/v1",
@@ -166,7 +200,9 @@ class FakeKubernetes(LoopbackServer):
             }
             obj["metadata"].update(generation=0, annotations={}, labels=dict(selector))
             state = self._deployments[namespace, name] = _Deployment(obj)
-            for each in images:
+            for i, each in enumerate(images):
+                if i in causes:
+                    obj["metadata"]["annotations"]["kubernetes.io/change-cause"] = causes[i]
                 spec = {"containers": [{"name": container or name, "image": each}]}
                 obj["spec"]["template"] = {"metadata": {"labels": dict(selector)}, "spec": spec}
                 obj["metadata"]["generation"] += 1
@@ -188,6 +224,16 @@ class FakeKubernetes(LoopbackServer):
             return [
                 copy.deepcopy(rs) for (ns, _), rs in self._replicasets.items() if ns == namespace
             ]
+
+    def add_workload(self, kind: str, namespace: str, name: str) -> None:
+        """Seed a StatefulSet or DaemonSet (``kind`` ``statefulsets``/``daemonsets``)."""
+        singular = {"statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}[kind]
+        with self._lock:
+            self._workloads[kind, namespace, name] = {
+                "apiVersion": "apps/v1",
+                "kind": singular,
+                "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4())},
+            }
 
     def stall(self, namespace: str, name: str, *, deadline_exceeded: bool = False) -> None:
         """Rollouts of this Deployment (the current one included) never finish from now on."""
@@ -252,6 +298,9 @@ class FakeKubernetes(LoopbackServer):
             history = current["metadata"]["annotations"].get(f"{REVISION}-history")
             history = f"{history},{old}" if history else old
             current["metadata"]["annotations"][f"{REVISION}-history"] = history
+        current["metadata"]["annotations"].update(
+            {k: v for k, v in meta["annotations"].items() if k not in SKIPPED_ANNOTATIONS}
+        )
         current["metadata"]["annotations"][REVISION] = str(latest + 1)
         meta["annotations"][REVISION] = str(latest + 1)
         for rs in [*owned, current]:
@@ -330,6 +379,17 @@ class FakeKubernetes(LoopbackServer):
 
     def _route(self, request: Incoming) -> Any:
         method, path, body = request.method, request.path, request.body
+        if path == _ACCESS_REVIEW and method == "POST" and isinstance(body, dict):
+            attributes = (body.get("spec") or {}).get("resourceAttributes") or {}
+            asked = (attributes.get("verb"), attributes.get("resource"))
+            allowed = asked not in self.denied
+            return {**body, "status": {"allowed": allowed, "reason": "" if allowed else "RBAC"}}
+        if found := _WORKLOAD.fullmatch(path):
+            workload = self._workloads.get((found[2], found[1], found[3]))
+            if workload is None or method != "GET":
+                message = f'{found[2]}.apps "{found[3]}" not found'
+                raise Reply(404, _status(404, "NotFound", message))
+            return copy.deepcopy(workload)
         if found := _REPLICASETS.fullmatch(path):
             if method != "GET":
                 raise Reply(405, _status(405, "MethodNotAllowed", f"{method} is not supported"))

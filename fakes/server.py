@@ -342,8 +342,11 @@ class PrefixFaults:
         path: str | None = None,
         body: Any = None,
         delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Answer the next matching request with ``status`` after ``delay`` seconds, instead of
-        serving it."""
+        """Answer the next matching request with ``status`` (and ``headers``, e.g. a
+        ``Retry-After``) after ``delay`` seconds, instead of serving it."""
         with self._lock:
-            self._faults.add(status, method=method, path=path, body=body, delay=delay)
+            self._faults.add(
+                status, method=method, path=path, body=body, delay=delay, headers=headers
+            )

@@ -4,7 +4,8 @@
 IntegrationError(integration)
  ├── PermanentIntegrationError            retrying will not help: stop and report
  │    ├── NotFoundError                   the target does not exist (404)
- │    ├── UnauthorizedError               credentials refused (401, 403)
+ │    ├── UnauthorizedError               credentials refused (401)
+ │    │    └── ForbiddenError             accepted, but lacking a permission (403)
  │    ├── ConflictError                   the target refuses in its current state (409, paused)
  │    ├── ConfigError                     Backout is configured wrongly for this target
  │    └── PayloadError (also ValueError)  an inbound payload that cannot be read
@@ -12,7 +13,7 @@ IntegrationError(integration)
  │         └── ChangeFormatError          not a change list (integrations.deploys)
  └── TemporaryIntegrationError(retry_after)   may succeed later: retried with backoff
       ├── RateLimitedError                429
-      └── UnavailableError                5xx, timeouts, connection failures
+      └── UnavailableError                5xx, 408, timeouts, connection failures
 ```
 
 Adapters translate at the boundary with ``raise XError(...) from exc`` (kopf's ``APIError``
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "ConflictError",
+    "ForbiddenError",
     "IntegrationError",
     "NotFoundError",
     "PayloadError",
@@ -57,6 +59,10 @@ class NotFoundError(PermanentIntegrationError):
 
 class UnauthorizedError(PermanentIntegrationError):
     """The credentials were refused."""
+
+
+class ForbiddenError(UnauthorizedError):
+    """The credentials were accepted but lack a permission (403): grant it, do not rotate them."""
 
 
 class ConflictError(PermanentIntegrationError):

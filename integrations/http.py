@@ -1,19 +1,26 @@
 """The one place that builds ``httpx.Client`` objects and maps HTTP failures to our errors.
 
 Every HTTP adapter takes a client built here (timeouts always set) and calls
-:func:`raise_for_status` so that 401/403, 404, 409, 429 and 5xx become the same
+:func:`raise_for_status` so that 401, 403, 404, 408, 409, 429 and 5xx become the same
 ``integrations.errors`` types everywhere, and transport failures become ``UnavailableError``.
+The server's wait hint is ``Retry-After`` in seconds or as an HTTP date (RFC 9110 section
+10.2.3), else ``X-Ratelimit-Reset`` (LaunchDarkly: epoch milliseconds; others: epoch seconds).
+:func:`redact` strips credentials (user info, query string) from a URL before it is shown.
 """
 
 from __future__ import annotations
 
+import email.utils
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from integrations.errors import (
     ConflictError,
+    ForbiddenError,
     NotFoundError,
     PermanentIntegrationError,
     RateLimitedError,
@@ -21,7 +28,7 @@ from integrations.errors import (
     UnavailableError,
 )
 
-__all__ = ["make_client", "raise_for_status", "send"]
+__all__ = ["make_client", "raise_for_status", "redact", "retry_after", "send"]
 
 
 def make_client(
@@ -74,26 +81,71 @@ def raise_for_status(response: httpx.Response, *, integration: str, what: str = 
     subject = what or f"{response.request.method} {response.request.url.path}"
     body = response.text[:300].strip()
     message = f"{subject}: HTTP {status}" + (f": {body}" if body else "")
-    if status in (401, 403):
+    if status == 401:
         raise UnauthorizedError(message, integration=integration)
+    if status == 403:
+        raise ForbiddenError(
+            f"{message} (the credentials were accepted but lack this permission)",
+            integration=integration,
+        )
     if status == 404:
         raise NotFoundError(message, integration=integration)
     if status == 409:
         raise ConflictError(message, integration=integration)
     if status == 429:
         raise RateLimitedError(
-            message, integration=integration, retry_after=_retry_after(response.headers)
+            message, integration=integration, retry_after=retry_after(response.headers)
         )
-    if status >= 500:
+    if status >= 500 or status == 408:
         raise UnavailableError(
-            message, integration=integration, retry_after=_retry_after(response.headers)
+            message, integration=integration, retry_after=retry_after(response.headers)
         )
     raise PermanentIntegrationError(message, integration=integration)
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def retry_after(
+    headers: Mapping[str, str], *, now: Callable[[], float] = time.time
+) -> float | None:
+    """Seconds the server asks us to wait: ``Retry-After`` (seconds or an HTTP date), else
+    ``X-Ratelimit-Reset`` (an epoch time, in milliseconds when that large); never negative."""
     value = headers.get("retry-after")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - now())
+    reset = headers.get("x-ratelimit-reset")
     try:
-        return float(value) if value is not None else None
+        stamp = float(reset) if reset is not None else None
+    except ValueError:
+        return None
+    if stamp is None:
+        return None
+    if stamp > 1e11:
+        stamp /= 1000.0
+    return max(0.0, stamp - now()) if stamp > 1e9 else max(0.0, stamp)
+
+
+def redact(url: str) -> str:
+    """``url`` without user info and with its query string replaced by ``?<redacted>``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unreadable URL>"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if _port(parts) else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "<redacted>" if parts.query else "", ""))
+
+
+def _port(parts: object) -> int | None:
+    try:
+        return getattr(parts, "port", None)
     except ValueError:
         return None

@@ -9,6 +9,14 @@ the refusal is recognised by its message (the status is 400 or 500 depending on 
 the executor then does what an operator does: it removes ``spec.syncPolicy.automated``, retries
 once, and tells the humans in the outcome's notes that git still holds the bad revision and that
 auto-sync stays off until they turn it back on themselves.
+
+Argo CD runs one operation at a time ("another operation is already in progress",
+``SetAppOperation`` in ``util/argo/argo.go``). A running operation that already syncs the wanted
+revision is waited for; any other one (an auto-sync of the bad revision, a stuck hook) is
+terminated first (``DELETE /api/v1/applications/{name}/operation``) only when
+``terminate_running_operation`` is on, and the preview says so; otherwise the step fails at once
+with the fix, instead of waiting out the timeout. Multi-source applications carry ``revisions``
+lists instead of ``revision``; both are compared as the history entries are (joined by commas).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -25,11 +34,13 @@ from integrations.base import Operation, Outcome, Preview, TargetState
 from integrations.errors import (
     ConfigError,
     ConflictError,
+    ForbiddenError,
     IntegrationError,
     PermanentIntegrationError,
     TemporaryIntegrationError,
     UnavailableError,
 )
+from integrations.executors.diagnosis import Check, check_call
 from integrations.http import make_client, raise_for_status, send
 from planners.model import Action
 
@@ -61,6 +72,7 @@ class ArgoCDExecutor:
         *,
         client: httpx.Client,
         disable_auto_sync: bool = True,
+        terminate_running_operation: bool = False,
         wait_timeout: float = 300.0,
         poll_interval: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -68,6 +80,7 @@ class ArgoCDExecutor:
     ) -> None:
         self._client = client
         self._disable_auto_sync = disable_auto_sync
+        self._terminate = terminate_running_operation
         self._wait_timeout = wait_timeout
         self._poll_interval = poll_interval
         self._sleep = sleep
@@ -76,7 +89,8 @@ class ArgoCDExecutor:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ArgoCDExecutor:
         """Build from ``url``, ``token`` and optional ``timeout``, ``verify``,
-        ``disable_auto_sync``, ``wait_timeout`` and ``poll_interval``."""
+        ``disable_auto_sync``, ``terminate_running_operation``, ``wait_timeout`` and
+        ``poll_interval``."""
         url, token = config.get("url"), config.get("token")
         if not isinstance(url, str) or not url:
             raise ConfigError("argocd needs a 'url'", integration=_NAME)
@@ -91,6 +105,7 @@ class ArgoCDExecutor:
         return cls(
             client=client,
             disable_auto_sync=bool(config.get("disable_auto_sync", True)),
+            terminate_running_operation=bool(config.get("terminate_running_operation", False)),
             wait_timeout=float(config.get("wait_timeout", 300.0)),
             poll_interval=float(config.get("poll_interval", 2.0)),
         )
@@ -102,9 +117,10 @@ class ArgoCDExecutor:
         target = _pick_target(history, operation, app=_app_name(operation))
         current, wanted = _revision(history[-1]), _revision(target)
         phase = _phase(app)
+        running = _running_revision(app)
         return TargetState(
-            at_target=current == wanted,
-            in_progress=phase == "Running",
+            at_target=current == wanted and running is None,
+            in_progress=running == wanted,
             current=current,
             detail=f"deployed {_short(current)}, target {_short(wanted)}"
             + (f", operation {phase}" if phase else ""),
@@ -126,6 +142,13 @@ class ArgoCDExecutor:
             f"(history id {target['id']})"
         )
         changes = [summary] + ([note] if note else [])
+        running = _running_revision(app)
+        if running is not None and running != wanted:
+            consequence = "would be terminated first" if self._terminate else "blocks the rollback"
+            changes.append(
+                f"an operation syncing {_short(running) or 'another revision'} is running and "
+                f"{consequence} (DELETE /api/v1/applications/{name}/operation)"
+            )
         if _auto_sync(app) is not None:
             consequence = "would be disabled" if self._disable_auto_sync else "blocks the rollback"
             changes.append(
@@ -147,10 +170,12 @@ class ArgoCDExecutor:
             return Outcome(summary=f"app {name} already runs revision {_short(wanted)}")
         notes = [note] if note else []
         details: dict[str, Any] = {"application": name, "history_id": target["id"]}
-        state = (app.get("status") or {}).get("operationState") or {}
+        running = _running_revision(app)
         warnings: list[str] = []
+        if running is not None and running != wanted:
+            notes.append(self._terminate_running(operation, running))
         try:
-            if not (state.get("phase") == "Running" and _operation_revision(state) == wanted):
+            if running != wanted:
                 self._start_rollback(operation, app, target["id"], details, warnings)
             self._wait(operation, wanted)
         except IntegrationError as exc:
@@ -199,6 +224,72 @@ class ArgoCDExecutor:
                 f"app {name}: {_BUSY}", integration=_NAME, retry_after=self._poll_interval
             )
         raise_for_status(response, integration=_NAME, what=f"rollback of app {name}")
+
+    def _terminate_running(self, operation: Operation, running: str) -> str:
+        """Terminate the running operation (when allowed) and wait until it has ended."""
+        name = _app_name(operation)
+        what = f"an operation syncing {_short(running) or 'another revision'}"
+        if not self._terminate:
+            raise ConflictError(
+                f"app {name}: {what} is running and blocks the rollback; terminate it in Argo CD "
+                "(argocd app terminate-op), or allow Backout to "
+                "(terminate_running_operation: true)",
+                integration=_NAME,
+            )
+        request = self._client.build_request(
+            "DELETE", f"{_app_path(name)}/operation", params=_scope(operation)
+        )
+        response = send(self._client, request, integration=_NAME)
+        if response.status_code >= 400 and "no operation is in progress" in response.text.lower():
+            return f"{what} ended before Backout could terminate it"
+        raise_for_status(response, integration=_NAME, what=f"terminating the operation of {name}")
+        deadline = self._clock() + self._wait_timeout
+        while _running_revision(self._get(operation)) is not None:
+            if self._clock() >= deadline:
+                raise UnavailableError(
+                    f"app {name}: the terminated operation still runs after "
+                    f"{self._wait_timeout:g}s",
+                    integration=_NAME,
+                )
+            self._sleep(self._poll_interval)
+        return f"Backout terminated {what} on app {name} to roll back"
+
+    def diagnose(self, operation: Operation) -> list[Check]:
+        """For ``backout doctor``: GET the application, then ``account/can-i`` for each action a
+        rollback may use (``sync`` for rollback and terminate, ``update`` for auto-sync)."""
+        name = _app_name(operation)
+        found: dict[str, str] = {}
+
+        def read() -> str:
+            app = self._get(operation)
+            found["project"] = str((app.get("spec") or {}).get("project") or "default")
+            return f"deployed {_short(_revision(_history(app)[-1]))}"
+
+        checks = [check_call(f"GET application {name}", read)]
+        if "project" not in found:
+            return checks
+        actions = ["get", "sync"] + (["update"] if self._disable_auto_sync else [])
+        project = found["project"]
+        for action in actions:
+            checks.append(
+                check_call(
+                    f"can-i {action} applications", partial(self._can, action, name, project)
+                )
+            )
+        return checks
+
+    def _can(self, action: str, name: str, project: str) -> str:
+        subject = f"{quote(project, safe='')}/{quote(name, safe='')}"
+        path = f"/api/v1/account/can-i/applications/{action}/{subject}"
+        response = send(self._client, self._client.build_request("GET", path), integration=_NAME)
+        raise_for_status(response, integration=_NAME, what=f"can-i {action}")
+        if _json_object(response, what="can-i").get("value") == "yes":
+            return f"{action} on {project}/{name}: yes"
+        raise ForbiddenError(
+            f"the token may not {action} applications {project}/{name}; add "
+            f"'p, <role>, applications, {action}, {project}/{name}, allow' to argocd-rbac-cm",
+            integration=_NAME,
+        )
 
     def _get(self, operation: Operation) -> Mapping[str, Any]:
         name = _app_name(operation)
@@ -355,8 +446,17 @@ def _phase(app: Mapping[str, Any]) -> str:
 
 
 def _operation_revision(state: Mapping[str, Any]) -> str:
+    """The revision an operation syncs, joined as :func:`_revision` joins a history entry's."""
     sync = (state.get("operation") or {}).get("sync") or {}
-    return str(sync.get("revision") or (state.get("syncResult") or {}).get("revision") or "")
+    return _revision(sync) or _revision(state.get("syncResult") or {})
+
+
+def _running_revision(app: Mapping[str, Any]) -> str | None:
+    """The revision the running operation syncs ("" when it names none), or None if idle."""
+    state = (app.get("status") or {}).get("operationState") or {}
+    if state.get("phase") not in ("Running", "Terminating"):
+        return None
+    return _operation_revision(state)
 
 
 def _refused_for_auto_sync(response: httpx.Response) -> bool:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from integrations.base import Operation, Outcome, Preview, TargetState
-from integrations.errors import ConfigError, NotFoundError, UnavailableError
+from integrations.errors import ConfigError, ConflictError, NotFoundError, UnavailableError
 from integrations.http import make_client, raise_for_status, send
 from planners.model import Action
 
@@ -48,6 +48,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
         },
         "state_url": "/api/v2/flags/{project}/{flag}",
         "state_path": "environments.{environment}.on",
+        "headers": {"LD-API-Version": "20240415"},
     },
 }
 """Request shapes of the flag services Backout knows; configuration keys override them."""
@@ -113,10 +114,13 @@ class HttpFlagExecutor:
                 body = json.loads(body)
             except ValueError as exc:
                 raise ConfigError("feature_flags 'body' is not JSON", integration=_NAME) from exc
+        extra = merged.get("headers") or {}
+        if not isinstance(extra, Mapping):
+            raise ConfigError("feature_flags 'headers' must be a mapping", integration=_NAME)
         client = make_client(
             base_url,
             timeout=float(merged.get("timeout", 10.0)),
-            headers=_auth_headers(merged),
+            headers={**{str(k): str(v) for k, v in extra.items()}, **_auth_headers(merged)},
             verify=merged.get("verify", True),
         )
         return cls(
@@ -160,7 +164,15 @@ class HttpFlagExecutor:
         values = self._values(operation)
         request = self._request(values)
         response = send(self._client, request, integration=_NAME)
-        raise_for_status(response, integration=_NAME, what=f"turning flag {values['flag']} off")
+        what = f"turning flag {values['flag']} off"
+        if response.status_code == 403 and "SKIP_CHANGE_REQUEST" in response.text:
+            raise ConflictError(
+                f"{what}: environment {values['environment']} requires a change request; "
+                "approve one in the flag service, or give Backout's token the "
+                "SKIP_CHANGE_REQUEST permission",
+                integration=_NAME,
+            )
+        raise_for_status(response, integration=_NAME, what=what)
         if self._read_on(values):
             raise UnavailableError(
                 f"flag {values['flag']} is still on after the flag service accepted the request",

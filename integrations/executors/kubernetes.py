@@ -8,27 +8,39 @@ ReplicaSet's template so the controller reuses it, then wait like ``kubectl roll
 The patch is an RFC 7386 merge patch computed against the current template (keys the target
 lacks are deleted) and guarded by ``resourceVersion``; the step's key goes into the
 Deployment's annotations, never the template. ``from_config`` builds the client from an API
-URL and token, a kubeconfig file, or in-cluster credentials.
+URL and token, a kubeconfig file, or in-cluster credentials (``kube_credentials.py``).
+
+As kubectl's ``rollout undo`` (``pkg/polymorphichelpers/rollback.go``) does, the Deployment's
+annotations become the target ReplicaSet's (``kubernetes.io/change-cause`` included), keeping
+its own revision bookkeeping and ``last-applied-configuration``; a target may be a revision
+number (``revision:N``, or a bare ``N`` that no image tag matches: kubectl's ``--to-revision``).
+A 409 on the ``resourceVersion`` guard means "changed meanwhile: re-read and try again" and is
+temporary. StatefulSets and DaemonSets are not rolled back: a ``kind`` naming them, or a name that
+turns out to be one, is refused with the way to do it instead.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import os
-import ssl
-import tempfile
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-import yaml
 
 from integrations.base import Operation, Outcome, Preview, TargetState
-from integrations.errors import ConfigError, ConflictError, NotFoundError, UnavailableError
+from integrations.errors import (
+    ConfigError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnavailableError,
+)
+from integrations.executors.diagnosis import Check, check_call
+from integrations.executors.kube_credentials import TokenFileAuth, connection
 from integrations.http import make_client, raise_for_status, send
 from planners.model import Action
 
@@ -42,9 +54,21 @@ TARGET_ANNOTATION = "backout.io/rollback-to"
 _NAME = "kubernetes"
 _REVISION = "deployment.kubernetes.io/revision"
 _HASH_LABEL = "pod-template-hash"
-_SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+_KEPT = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        _REVISION,
+        f"{_REVISION}-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    }
+)
+"""kubectl's ``annotationsToSkip``: the Deployment keeps these, the others come from the target."""
+_VERBS = (("get", "deployments"), ("patch", "deployments"), ("list", "replicasets"))
+"""What a rollback does: the Role Backout needs in each namespace (README: Executors)."""
+_OTHER_KINDS = {"statefulset": "statefulsets", "daemonset": "daemonsets"}
 _Json = dict[str, Any]
-_Tls = ssl.SSLContext | bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,17 +113,7 @@ class KubernetesExecutor:
         ``context``) or ``in_cluster: true``; ``namespace``, ``rollout_timeout``,
         ``poll_interval`` and ``timeout`` are optional. Raises ``ConfigError`` when unusable.
         """
-        if config.get("kubeconfig"):
-            server, token, tls, namespace = _read_kubeconfig(
-                Path(str(config["kubeconfig"])).expanduser(), config.get("context")
-            )
-        elif config.get("in_cluster"):
-            server, token, tls, namespace = _in_cluster()
-        elif config.get("api_url"):
-            server, token, namespace = str(config["api_url"]), config.get("token"), "default"
-            tls = _tls(config.get("ca_file"), insecure=config.get("insecure"))
-        else:
-            raise ConfigError("set api_url, kubeconfig or in_cluster", integration=_NAME)
+        server, token, tls, namespace = connection(config)
         client = make_client(
             server,
             timeout=float(config.get("timeout", 10.0)),
@@ -108,7 +122,7 @@ class KubernetesExecutor:
             transport=None if isinstance(tls, bool) else httpx.HTTPTransport(verify=tls),
         )
         if isinstance(token, Path):
-            client.auth = _TokenFileAuth(token)
+            client.auth = TokenFileAuth(token)
         return cls(
             client=client,
             rollout_timeout=float(config.get("rollout_timeout", 300.0)),
@@ -152,16 +166,22 @@ class KubernetesExecutor:
         plan = self._plan(operation)
         if not plan.at_target:
             self._refuse_paused(plan)
-            annotations = {
-                ROLLBACK_ANNOTATION: operation.key or operation.step_id,
-                TARGET_ANNOTATION: _dig(plan.target, "metadata").get("name"),
-            }
+            annotations = _annotations(plan.deployment, plan.target)
+            annotations[ROLLBACK_ANNOTATION] = operation.key or operation.step_id
+            annotations[TARGET_ANNOTATION] = _dig(plan.target, "metadata").get("name")
             metadata: _Json = {"annotations": annotations}
             if version := _dig(plan.deployment, "metadata").get("resourceVersion"):
                 metadata["resourceVersion"] = version  # fails with 409 if changed meanwhile
             template = _diff(_template(plan.deployment), _clean(plan.target))
             patch = {"metadata": metadata, "spec": {"template": template}}
-            self._call("PATCH", plan.path, f"deployment {plan.where}", json=patch)
+            try:
+                self._call("PATCH", plan.path, f"deployment {plan.where}", json=patch)
+            except ConflictError as exc:
+                raise UnavailableError(
+                    f"deployment {plan.where} changed while Backout patched it; re-reading it "
+                    f"and trying again ({exc})",
+                    integration=_NAME,
+                ) from exc
         final = self._wait(plan)
         images, revision, before = _images(final), _revision(final), _revision(plan.deployment)
         verb = "was already at" if plan.at_target else "rolled back to"
@@ -178,6 +198,44 @@ class KubernetesExecutor:
             },
         )
 
+    def diagnose(self, operation: Operation) -> list[Check]:
+        """For ``backout doctor``: read the Deployment and its ReplicaSets, and ask the API
+        server (``SelfSubjectAccessReview``) whether Backout may do what a rollback does."""
+        namespace = str(operation.params.get("namespace") or self._namespace)
+
+        def read() -> str:
+            state = self.current_state(operation)
+            return f"runs {state.current}"
+
+        checks = [check_call("read the Deployment and its ReplicaSets", read)]
+        for verb, resource in _VERBS:
+            may = partial(self._may, namespace, verb, resource)
+            checks.append(check_call(f"may {verb} {resource}", may))
+        return checks
+
+    def _may(self, namespace: str, verb: str, resource: str) -> str:
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "namespace": namespace,
+                    "verb": verb,
+                    "group": "apps",
+                    "resource": resource,
+                }
+            },
+        }
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        answer = self._call("POST", path, "SelfSubjectAccessReview", json=review)
+        if _dig(answer, "status").get("allowed") is True:
+            return f"{verb} {resource} in {namespace}: allowed"
+        raise ForbiddenError(
+            f"{verb} {resource} (apps) in namespace {namespace} is not allowed; add it to "
+            "Backout's Role",
+            integration=_NAME,
+        )
+
     # -- internals --------------------------------------------------------------------------
 
     def _plan(self, operation: Operation) -> _Rollback:
@@ -186,7 +244,21 @@ class KubernetesExecutor:
         namespace = str(operation.params.get("namespace") or self._namespace)
         name = str(operation.params.get("deployment") or operation.service)
         where, base = f"{namespace}/{name}", f"/apis/apps/v1/namespaces/{namespace}"
-        deployment = self._call("GET", f"{base}/deployments/{name}", f"deployment {where}")
+        kind = str(operation.params.get("kind") or "deployment").lower()
+        if kind != "deployment":
+            raise _unsupported(kind, where)
+        if statefulset := operation.params.get("statefulset"):
+            raise _unsupported("statefulset", f"{namespace}/{statefulset}")
+        try:
+            deployment = self._call("GET", f"{base}/deployments/{name}", f"deployment {where}")
+        except NotFoundError:
+            for other, plural in _OTHER_KINDS.items():
+                try:
+                    self._call("GET", f"{base}/{plural}/{name}", f"{other} {where}")
+                except NotFoundError:
+                    continue
+                raise _unsupported(other, where) from None
+            raise
         labels = _dig(deployment, "spec", "selector", "matchLabels")
         selector = ",".join(f"{key}={value}" for key, value in labels.items())
         query = {"labelSelector": selector}
@@ -303,14 +375,17 @@ def _runs(replicaset: _Json, version: str) -> bool:
 
 
 def _choose(operation: Operation, deployment: _Json, owned: list[_Json], where: str) -> _Json:
-    """The newest owned ReplicaSet running ``target_version``; without one, the ReplicaSet this
-    step rolled back to before (so a retry is idempotent), else the revision before the current.
+    """The newest owned ReplicaSet running ``target_version`` (or the revision it numbers);
+    without one, the ReplicaSet this step rolled back to before (so a retry is idempotent), else
+    the revision before the current.
     """
     if version := operation.target_version:
-        found, missing = (
-            [rs for rs in owned if _runs(rs, version)],
-            f"no revision running {version}",
-        )
+        number = version.removeprefix("revision").lstrip(":= ")
+        found = [rs for rs in owned if _runs(rs, version)] if number == version else []
+        missing = f"no revision running {version}"
+        if not found and number.isdigit():
+            found = [rs for rs in owned if _revision(rs) == int(number)]
+            missing = f"no revision {number}"
     else:
         annotations, current = _dig(deployment, "metadata", "annotations"), _revision(deployment)
         found = [rs for rs in owned if 0 < _revision(rs) < current]
@@ -321,6 +396,25 @@ def _choose(operation: Operation, deployment: _Json, owned: list[_Json], where: 
     if not found:
         raise NotFoundError(f"deployment {where} has {missing}", integration=_NAME)
     return found[0]
+
+
+def _annotations(deployment: _Json, target: _Json) -> _Json:
+    """The Deployment's new annotations as an RFC 7386 patch: the target ReplicaSet's, except
+    the ones kubectl keeps from the Deployment (``getDeploymentPatch`` replaces them all)."""
+    ours = _dig(deployment, "metadata", "annotations")
+    theirs = {k: v for k, v in _dig(target, "metadata", "annotations").items() if k not in _KEPT}
+    patch: _Json = {k: None for k in ours if k not in _KEPT and k not in theirs}
+    patch.update({k: v for k, v in theirs.items() if ours.get(k) != v})
+    return patch
+
+
+def _unsupported(kind: str, where: str) -> ConfigError:
+    return ConfigError(
+        f"{where} is a {kind}: the kubernetes executor rolls back Deployments only; use "
+        f"kubectl rollout undo {kind}/{where.split('/', 1)[1]} -n {where.split('/', 1)[0]} "
+        "(ControllerRevisions), or the helm or argocd executor",
+        integration=_NAME,
+    )
 
 
 def _describe(current: _Json, target: _Json) -> str:
@@ -376,110 +470,3 @@ def _progress(deployment: _Json) -> str:
     wanted = _dig(deployment, "spec").get("replicas", 1)
     updated, available = status.get("updatedReplicas", 0), status.get("availableReplicas", 0)
     return f"{updated} of {wanted} replicas updated, {available} available"
-
-
-# -- credentials ----------------------------------------------------------------------------
-
-
-class _TokenFileAuth(httpx.Auth):
-    """Reads a (rotated) service-account token file on every request."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        try:
-            token = self._path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read token {self._path}: {exc}", integration=_NAME) from exc
-        request.headers["Authorization"] = f"Bearer {token}"
-        yield request
-
-
-def _tls(ca_file: Any, *, ca_data: Any = None, cert: Any = None, insecure: Any = False) -> _Tls:
-    if insecure:
-        return False
-    if not (ca_file or ca_data or cert):
-        return True
-    try:
-        context = ssl.create_default_context(cafile=ca_file or None, cadata=ca_data)
-        if cert is not None:
-            context.load_cert_chain(*cert)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        raise ConfigError(f"cannot load TLS files: {exc}", integration=_NAME) from exc
-    return context
-
-
-def _named(config: _Json, section: str, name: Any) -> _Json:
-    for entry in config.get(section) or []:
-        if isinstance(entry, dict) and entry.get("name") == name:
-            return _dig(entry, section.rstrip("s"))
-    raise ConfigError(f"kubeconfig has no {section.rstrip('s')} named {name!r}", integration=_NAME)
-
-
-def _read_kubeconfig(path: Path, context: Any) -> tuple[str, str | Path | None, _Tls, str]:
-    """Server, token (or token file), TLS and namespace of a kubeconfig context."""
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read kubeconfig {path}: {exc}", integration=_NAME) from exc
-    if not isinstance(config, dict):
-        raise ConfigError(f"kubeconfig {path} is not a mapping", integration=_NAME)
-    ctx = _named(config, "contexts", context or config.get("current-context"))
-    cluster, user = _named(config, "clusters", ctx.get("cluster")), {}
-    if ctx.get("user"):
-        user = _named(config, "users", ctx.get("user"))
-    if not cluster.get("server"):
-        raise ConfigError(f"kubeconfig {path}: the cluster has no server", integration=_NAME)
-
-    def local(key: str) -> str | None:  # paths in a kubeconfig are relative to it
-        value = user.get(key) or cluster.get(key)
-        return str(path.parent / str(value)) if value else None
-
-    token: str | Path | None = user.get("token")
-    if token is None and (token_file := local("tokenFile")):
-        token = Path(token_file)
-    ca_data = cluster.get("certificate-authority-data")
-    with tempfile.TemporaryDirectory() as scratch:  # ssl loads client certs from files only
-        files = {}
-        for key in ("client-certificate", "client-key"):
-            files[key] = local(key)
-            if data := user.get(f"{key}-data"):
-                written = Path(scratch, key)
-                written.write_bytes(_b64(data, key, path))
-                files[key] = str(written)
-        cert_file, key_file = files["client-certificate"], files["client-key"]
-        tls = _tls(
-            local("certificate-authority"),
-            ca_data=_b64(ca_data, "certificate-authority", path).decode() if ca_data else None,
-            cert=(cert_file, key_file) if cert_file and key_file else None,
-            insecure=bool(cluster.get("insecure-skip-tls-verify")),
-        )
-    if token is None and not (cert_file and key_file):
-        raise ConfigError(
-            f"kubeconfig {path}: user has no token or client certificate"
-            " (exec and auth-provider plugins are not supported)",
-            integration=_NAME,
-        )
-    return str(cluster["server"]), token, tls, str(ctx.get("namespace") or "default")
-
-
-def _b64(value: Any, key: str, path: Path) -> bytes:
-    try:
-        return base64.b64decode("".join(str(value).split()), validate=True)
-    except ValueError as exc:
-        raise ConfigError(
-            f"kubeconfig {path}: {key}-data is not base64", integration=_NAME
-        ) from exc
-
-
-def _in_cluster() -> tuple[str, Path, _Tls, str]:
-    host = os.environ.get("KUBERNETES_SERVICE_HOST")
-    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-    if not host:
-        raise ConfigError("in_cluster: KUBERNETES_SERVICE_HOST is not set", integration=_NAME)
-    host = f"[{host}]" if ":" in host else host
-    namespace_file = _SERVICE_ACCOUNT / "namespace"
-    namespace = namespace_file.read_text().strip() if namespace_file.is_file() else "default"
-    tls = _tls(str(_SERVICE_ACCOUNT / "ca.crt"))
-    return f"https://{host}:{port}", _SERVICE_ACCOUNT / "token", tls, namespace

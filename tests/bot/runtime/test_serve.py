@@ -19,6 +19,41 @@ from tests.support.loopback import free_port
 from tests.support.paths import ROOT
 
 SECRET = "serve-test-signing-secret"
+CONFIG = """\
+executors:
+  kubernetes: {api_url: "http://127.0.0.1:9", token: serve-test}
+prometheus_url: http://127.0.0.1:9
+"""
+TOPOLOGY = ROOT / "fakes" / "onlineboutique" / "topology.yaml"
+
+
+def test_serve_refuses_to_start_without_the_catalogs_executor(tmp_path):
+    """A catalog naming an executor the settings lack stops the start with one line naming it."""
+    exe = shutil.which("backout", path=str(Path(sys.executable).parent))
+    assert exe, "backout is not installed next to this Python; run `make install`"
+    (tmp_path / "backout.yaml").write_text("prometheus_url: http://127.0.0.1:9\n")
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-serve-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": "http://127.0.0.1:9",
+        "BACKOUT_DATABASE_URL": f"sqlite:///{tmp_path / 'backout.db'}",
+        "BACKOUT_TOPOLOGY": f'["{TOPOLOGY}"]',
+        "BACKOUT_CONFIG": str(tmp_path / "backout.yaml"),
+    }
+    done = subprocess.run(
+        [exe, "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("backout: cannot start: kubernetes (")
+    assert "add executors.kubernetes to backout.yaml" in last
 
 
 def test_serve_answers_signed_requests_and_stops_on_sigterm(tmp_path):
@@ -36,7 +71,7 @@ def test_serve_answers_signed_requests_and_stops_on_sigterm(tmp_path):
             "BACKOUT_TOPOLOGY": f'["{ROOT / "fakes" / "onlineboutique" / "topology.yaml"}"]',
             "BACKOUT_CONFIG": str(tmp_path / "absent.yaml"),
         }
-        (tmp_path / "absent.yaml").write_text("{}\n")
+        (tmp_path / "absent.yaml").write_text(CONFIG)
         proc = subprocess.Popen(
             [exe, "serve", "--port", str(port)],
             env=env,

@@ -80,7 +80,7 @@ def _argocd(tmp_path: Path) -> Iterator[Harness]:
 def _helm(tmp_path: Path) -> Iterator[Harness]:
     helm = FakeHelm(tmp_path)
     helm.add_release("cartservice", app_versions=["1.4.1", "1.4.2", "1.5.0"], namespace="shop")
-    executor = HelmExecutor(helm_binary=helm.binary, command_timeout=0.5)
+    executor = HelmExecutor(helm_binary=helm.binary, wait_timeout="0.1s", command_timeout=0.5)
     yield Harness(
         executor=executor,
         operation=_op(Action.ROLLBACK_DEPLOY, target_version="v1.4.2", namespace="shop"),

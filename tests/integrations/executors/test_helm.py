@@ -107,18 +107,22 @@ def test_preview_shows_the_command_and_runs_only_history(helm: FakeHelm) -> None
     assert helm.deployed("cart")["revision"] == 3
 
 
-def test_a_pending_release_is_in_progress(tmp_path: Path) -> None:
-    """A release whose latest revision is pending-rollback is moving: in_progress."""
+def test_a_pending_rollback_to_the_target_is_in_progress(tmp_path: Path) -> None:
+    """A release whose latest revision is a pending rollback to the target is moving."""
     helm = FakeHelm(tmp_path)
     helm.add_release(
         "cart",
         app_versions=["1.0", "1.1", "1.0"],
         statuses=["superseded", "deployed", "pending-rollback"],
+        descriptions={3: "Rollback to 1"},
     )
-    operation = Operation(step_id="s1", action=Action.ROLLBACK_DEPLOY, service="cart")
+    operation = Operation(
+        step_id="s1", action=Action.ROLLBACK_DEPLOY, service="cart", target_version="1"
+    )
     state = HelmExecutor(helm_binary=helm.binary).current_state(operation)
     assert state.in_progress
-    assert state.current == "revision 2 (cart-0.2.0, app 1.1)"
+    assert not state.at_target
+    assert state.current == "revision 3 (cart-0.3.0, app 1.0, rollback to 1)"
 
 
 def test_an_unknown_release_is_not_found(helm: FakeHelm) -> None:
@@ -155,8 +159,9 @@ def test_other_failures_carry_stderr(helm: FakeHelm) -> None:
 def test_a_slow_helm_is_killed_and_unavailable(helm: FakeHelm) -> None:
     """A helm that outlives command_timeout raises UnavailableError."""
     helm.fail_next("late", sleep=3.0)
+    executor = HelmExecutor(helm_binary=helm.binary, wait_timeout="0.1s", command_timeout=0.3)
     with pytest.raises(UnavailableError, match=r"timed out after 0\.3s"):
-        HelmExecutor(helm_binary=helm.binary, command_timeout=0.3).execute(rollback())
+        executor.execute(rollback())
 
 
 def test_the_runner_gets_an_argv_list_with_context_flags(helm: FakeHelm) -> None:

@@ -225,10 +225,12 @@ def test_a_server_error_is_temporary_and_the_retry_succeeds(
     assert image_of(read(client)) == f"{IMAGE}:v1.4.2"
 
 
-def test_a_conflicting_write_is_reported(executor: KubernetesExecutor, k8s: FakeKubernetes) -> None:
-    """A 409 on the patch (someone else changed the Deployment) raises ConflictError."""
+def test_a_conflicting_write_is_temporary(
+    executor: KubernetesExecutor, k8s: FakeKubernetes
+) -> None:
+    """A 409 on the patch (someone else changed the Deployment) is retried after a re-read."""
     k8s.fail_next("PATCH", r"/deployments/cartservice$", 409)
-    with pytest.raises(ConflictError):
+    with pytest.raises(UnavailableError, match="changed while Backout patched it"):
         executor.execute(rollback())
 
 

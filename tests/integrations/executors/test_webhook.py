@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -45,15 +46,38 @@ def executor_for(receiver: WebhookReceiver, *, state: bool = True) -> WebhookExe
     )
 
 
-def test_the_signature_verifies_with_the_shared_secret(receiver: WebhookReceiver) -> None:
-    """The receiver recomputes HMAC-SHA256 over the raw body and gets the header's value."""
+def test_the_signature_covers_id_timestamp_and_body(receiver: WebhookReceiver) -> None:
+    """Standard Webhooks: v1,<base64 HMAC-SHA256 of "id.timestamp.body">; changing any of the
+    three (a replay with a fresh timestamp, say) breaks it."""
     executor_for(receiver).execute(OPERATION)
     headers, body = receiver.received[0]
-    expected = "sha256=" + hmac.new(SHARED.encode(), body, hashlib.sha256).hexdigest()
-    assert headers["x-backout-signature"] == expected
-    assert verify(body, headers["x-backout-signature"], SHARED)
-    assert not verify(body, headers["x-backout-signature"], "another-secret")
-    assert not verify(body + b" ", headers["x-backout-signature"], SHARED)
+    signed = b"plan-9:s3.1795000000." + body
+    digest = hmac.new(SHARED.encode(), signed, hashlib.sha256).digest()
+    assert headers["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
+    now = 1_795_000_030.0
+    assert verify(body, headers, SHARED, now=now)
+    assert not verify(body, headers, "another-secret", now=now)
+    assert not verify(body + b" ", headers, SHARED, now=now)
+    assert not verify(body, {**headers, "webhook-timestamp": "1795000020"}, SHARED, now=now)
+    assert not verify(body, {**headers, "webhook-id": "plan-9:s4"}, SHARED, now=now)
+
+
+def test_verify_refuses_a_stale_or_future_timestamp(receiver: WebhookReceiver) -> None:
+    """Outside the tolerance (5 minutes by default) a correctly signed request is refused."""
+    executor_for(receiver).execute(OPERATION)
+    headers, body = receiver.received[0]
+    assert verify(body, headers, SHARED, now=1_795_000_000 + 299)
+    assert not verify(body, headers, SHARED, now=1_795_000_000 + 301)
+    assert not verify(body, headers, SHARED, now=1_795_000_000 - 301)
+    assert verify(body, headers, SHARED, now=1_795_000_000 + 900, tolerance=1000)
+
+
+def test_a_whsec_secret_is_used_decoded() -> None:
+    """A ``whsec_<base64>`` secret (the spec's format) signs with its decoded bytes."""
+    key = b"0123456789abcdef"
+    secret = "whsec_" + base64.b64encode(key).decode()
+    digest = hmac.new(key, b"m.1.{}", hashlib.sha256).digest()
+    assert sign("m", 1, b"{}", secret) == "v1," + base64.b64encode(digest).decode()
 
 
 def test_the_body_carries_the_operation(receiver: WebhookReceiver) -> None:
@@ -77,8 +101,8 @@ def test_headers_carry_timestamp_and_idempotency_key(receiver: WebhookReceiver) 
     """The timestamp is whole Unix seconds; the idempotency key is the operation's key."""
     outcome = executor_for(receiver).execute(OPERATION)
     headers, _ = receiver.received[0]
-    assert headers["x-backout-timestamp"] == "1795000000"
-    assert headers["idempotency-key"] == "plan-9:s3"
+    assert headers["webhook-timestamp"] == "1795000000"
+    assert headers["webhook-id"] == headers["idempotency-key"] == "plan-9:s3"
     assert headers["content-type"] == "application/json"
     assert outcome.details["status"] == 200
 
@@ -123,9 +147,9 @@ def test_the_secret_stays_out_of_repr(receiver: WebhookReceiver) -> None:
 
 
 def test_sign_matches_the_documented_format() -> None:
-    """sign() gives sha256=<64 hex digits>."""
-    signature = sign(b"{}", SHARED)
-    assert signature.startswith("sha256=") and len(signature) == 7 + 64
+    """sign() gives v1,<base64 of a 32-byte digest>."""
+    signature = sign("m", 1, b"{}", SHARED)
+    assert signature.startswith("v1,") and len(base64.b64decode(signature[3:])) == 32
 
 
 def test_from_config_needs_url_and_secret(receiver: WebhookReceiver) -> None:
