@@ -2,22 +2,24 @@
 
 Part of ``integrations/executors/``; :meth:`KubernetesExecutor.from_config
 <integrations.executors.kubernetes.KubernetesExecutor.from_config>` calls :func:`connection`,
-which returns the server, the bearer token (a string, a token file re-read on every request, or
-none when a client certificate authenticates), the TLS settings and the default namespace.
+which returns the server, the credentials (a bearer token, a token file re-read on every
+request, an ``httpx.Auth`` such as a kubeconfig ``exec`` plugin's, or none when a client
+certificate authenticates), the TLS settings and the default namespace. Kubeconfig files are read
+by lightkube's configuration layer (``lightkube.config``), not by a parser of our own.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import ssl
-import tempfile
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
+from lightkube.config import client_adapter
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
 from integrations.errors import ConfigError
 
@@ -27,8 +29,9 @@ _NAME = "kubernetes"
 _SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _Json = dict[str, Any]
 _Tls = ssl.SSLContext | bool
-Connection = tuple[str, str | Path | None, _Tls, str]
-"""Server URL, token (or token file), TLS verification, default namespace."""
+Connection = tuple[str, str | Path | httpx.Auth | None, _Tls, str]
+"""Server URL, credentials (a token, a token file, or an auth such as an exec plugin's), TLS
+verification, default namespace."""
 
 
 def connection(config: Mapping[str, Any]) -> Connection:
@@ -80,67 +83,33 @@ def _tls(ca_file: Any, *, ca_data: Any = None, cert: Any = None, insecure: Any =
     return context
 
 
-def _named(config: _Json, section: str, name: Any) -> _Json:
-    for entry in config.get(section) or []:
-        if isinstance(entry, dict) and entry.get("name") == name:
-            return _dig(entry, section.rstrip("s"))
-    raise ConfigError(f"kubeconfig has no {section.rstrip('s')} named {name!r}", integration=_NAME)
-
-
-def _read_kubeconfig(path: Path, context: Any) -> tuple[str, str | Path | None, _Tls, str]:
-    """Server, token (or token file), TLS and namespace of a kubeconfig context."""
+def _read_kubeconfig(path: Path, context: Any) -> Connection:
+    """Server, credentials, TLS and namespace of a kubeconfig context, read by lightkube's
+    configuration layer: tokens, token files, client certificates, basic auth, and ``exec``
+    plugins (EKS ``aws eks get-token``, GKE ``gke-gcloud-auth-plugin``, AKS ``kubelogin``), whose
+    command runs when a token is first needed and again on a 401."""
     try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read kubeconfig {path}: {exc}", integration=_NAME) from exc
-    if not isinstance(config, dict):
-        raise ConfigError(f"kubeconfig {path} is not a mapping", integration=_NAME)
-    ctx = _named(config, "contexts", context or config.get("current-context"))
-    cluster, user = _named(config, "clusters", ctx.get("cluster")), {}
-    if ctx.get("user"):
-        user = _named(config, "users", ctx.get("user"))
-    if not cluster.get("server"):
-        raise ConfigError(f"kubeconfig {path}: the cluster has no server", integration=_NAME)
-
-    def local(key: str) -> str | None:  # paths in a kubeconfig are relative to it
-        value = user.get(key) or cluster.get(key)
-        return str(path.parent / str(value)) if value else None
-
-    token: str | Path | None = user.get("token")
-    if token is None and (token_file := local("tokenFile")):
-        token = Path(token_file)
-    ca_data = cluster.get("certificate-authority-data")
-    with tempfile.TemporaryDirectory() as scratch:  # ssl loads client certs from files only
-        files = {}
-        for key in ("client-certificate", "client-key"):
-            files[key] = local(key)
-            if data := user.get(f"{key}-data"):
-                written = Path(scratch, key)
-                written.write_bytes(_b64(data, key, path))
-                files[key] = str(written)
-        cert_file, key_file = files["client-certificate"], files["client-key"]
-        tls = _tls(
-            local("certificate-authority"),
-            ca_data=_b64(ca_data, "certificate-authority", path).decode() if ca_data else None,
-            cert=(cert_file, key_file) if cert_file and key_file else None,
-            insecure=bool(cluster.get("insecure-skip-tls-verify")),
-        )
-    if token is None and not (cert_file and key_file):
-        raise ConfigError(
-            f"kubeconfig {path}: user has no token or client certificate"
-            " (exec and auth-provider plugins are not supported)",
-            integration=_NAME,
-        )
-    return str(cluster["server"]), token, tls, str(ctx.get("namespace") or "default")
-
-
-def _b64(value: Any, key: str, path: Path) -> bytes:
-    try:
-        return base64.b64decode("".join(str(value).split()), validate=True)
-    except ValueError as exc:
-        raise ConfigError(
-            f"kubeconfig {path}: {key}-data is not base64", integration=_NAME
-        ) from exc
+        single = KubeConfig.from_file(path).get(context_name=str(context) if context else None)
+        if single is None:
+            raise ConfigError(f"kubeconfig {path}: no context to use", integration=_NAME)
+        user = single.user
+        ways = ("token", "token_file", "exec", "username", "client_cert", "client_cert_data")
+        if user is None or not any(getattr(user, way) for way in ways):
+            raise ConfigError(
+                f"kubeconfig {path}: the user has no token, exec plugin or client certificate",
+                integration=_NAME,
+            )
+        tls = client_adapter.verify_cluster(single.cluster, user, single.abs_file, trust_env=False)
+        auth: str | Path | httpx.Auth | None
+        if user.token_file:  # relative to the kubeconfig, re-read on every request (rotation)
+            auth = Path(str(single.abs_file(user.token_file)))
+        else:
+            auth = client_adapter.user_auth(user)
+    except ConfigError:
+        raise
+    except (LightkubeConfigError, OSError, ssl.SSLError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot use kubeconfig {path}: {exc}", integration=_NAME) from exc
+    return single.cluster.server, auth, tls, single.namespace or "default"
 
 
 def _in_cluster() -> tuple[str, Path, _Tls, str]:

@@ -123,6 +123,8 @@ class KubernetesExecutor:
         )
         if isinstance(token, Path):
             client.auth = TokenFileAuth(token)
+        elif isinstance(token, httpx.Auth):  # an exec plugin's, basic auth
+            client.auth = token
         return cls(
             client=client,
             rollout_timeout=float(config.get("rollout_timeout", 300.0)),

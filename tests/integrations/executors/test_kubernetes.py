@@ -375,11 +375,55 @@ def test_from_config_reads_a_token_file_relative_to_the_kubeconfig(
         assert not executor.current_state(rollback()).at_target
 
 
+EXEC_PLUGIN = """\
+import json, pathlib, sys
+here = pathlib.Path(sys.argv[1])
+with (here / "runs").open("a") as runs:
+    runs.write("run\\n")
+token = (here / "issued").read_text().strip()
+print(json.dumps({
+    "apiVersion": "client.authentication.k8s.io/v1beta1",
+    "kind": "ExecCredential",
+    "status": {"token": token},
+}))
+"""
+
+
+def test_from_config_runs_a_kubeconfig_exec_plugin_and_again_on_a_401(
+    k8s: FakeKubernetes, client: httpx.Client, tmp_path: Path
+) -> None:
+    """A cloud kubeconfig's ``exec`` plugin (as EKS, GKE and AKS use) gives the bearer token;
+    when the API server refuses it later (401: the token expired), the plugin runs again."""
+    (tmp_path / "plugin.py").write_text(EXEC_PLUGIN)
+    (tmp_path / "issued").write_text(TOKEN)
+    exec_entry = json.dumps(
+        {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(tmp_path / "plugin.py"), str(tmp_path)],
+        }
+    )
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        KUBECONFIG % {"server": k8s.base_url, "credential": f"exec: {exec_entry}"}
+    )
+    operation = Operation(step_id="s1", action=Action.ROLLBACK_DEPLOY, service="cartservice")
+    with closing(KubernetesExecutor.from_config({"kubeconfig": str(kubeconfig)})) as executor:
+        assert executor.current_state(operation) is not None
+        k8s.token = "rotated-token"
+        (tmp_path / "issued").write_text("rotated-token")
+        executor.execute(operation)
+    rotated = {"Authorization": "Bearer rotated-token"}
+    with make_client(k8s.base_url, headers=rotated) as fresh:
+        assert image_of(read(fresh)) == f"{IMAGE}:v1.4.2"
+    assert (tmp_path / "runs").read_text().count("run") == 2
+
+
 def test_from_config_reports_a_missing_context(tmp_path: Path) -> None:
     """A kubeconfig whose current context does not exist raises ConfigError."""
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text("current-context: gone\ncontexts: []\nclusters: []\nusers: []\n")
-    with pytest.raises(ConfigError, match="no context named 'gone'"):
+    with pytest.raises(ConfigError, match="Context 'gone' not found"):
         KubernetesExecutor.from_config({"kubeconfig": str(kubeconfig)})
 
 
