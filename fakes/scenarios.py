@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -875,6 +876,19 @@ def most_recent_deploy(changes: Iterable[Change], alerts: Iterable[Alert]) -> st
 
 _STAGES = {"contain": 0, "partial": 1, "full": 2}
 _CONTAINED = (ChangeKind.FEATURE_FLAG, ChangeKind.CONFIG)
+_EARLY_ACTIONS = ("disable_flag", "revert_config")
+_RELIANT = (ChangeKind.DEPLOY, ChangeKind.CONFIG, ChangeKind.FEATURE_FLAG, ChangeKind.MIGRATION)
+
+
+_SECURITY_ID = re.compile(r"(?i)\b(CVE-\d{4}-\d+|GHSA-\w{4}-\w{4}-\w{4})\b")
+
+
+def _security_fix(change: Change) -> bool:
+    labels = getattr(change, "labels", ())
+    marked = bool(getattr(change, "security", False)) or any(
+        str(label).lower().startswith("security") for label in labels
+    )
+    return marked or bool(_SECURITY_ID.search(" ".join((change.summary, *map(str, labels)))))
 
 
 def plan_violations(
@@ -885,6 +899,7 @@ def plan_violations(
     alerts: Sequence[Alert],
     window: timedelta = WINDOW,
     skew: timedelta = CLOCK_SKEW,
+    started_at: datetime | None = None,
 ) -> list[str]:
     """Every planning rule the ``backout.plan/v1`` JSON ``plan`` breaks (empty when it is valid).
 
@@ -903,7 +918,23 @@ def plan_violations(
     * (h) flag and config reverts run before deploy rollbacks;
     * (i) ``critical_path_seconds`` is the longest chain of ``estimated_seconds``;
     * (j) the top suspect's steps are never in the full stage (DESIGN.md: partial holds "the
-      top suspect and what is coupled to it"), and a flag's or config's are in contain.
+      top suspect and what is coupled to it"), and a flag's or config's are in contain;
+    * (k) coupled order (rule 3): when one step's service depends on another's, directly or
+      transitively (not through a cycle), and its change came after the other's, it runs first,
+      whatever the stages;
+    * (l) coupled pull-in (rule 3): a change (deploy, config, flag, migration) in the window on a
+      direct consumer of a rolled-back change's service, made after that change, is a step too;
+    * (m) a step undoing a security fix (``security``, a ``security`` label, a CVE or GHSA id in
+      the summary or labels) is high risk or more and warns that rolling back re-opens it.
+
+    Rules can pull against each other (a coupled deploy in contain must precede a config revert
+    that (h) puts first...). A stronger rule may reverse a weaker one's pair, in this order:
+    (k), (g) and (b) first, then (h), then (a); a pair is reported only when the stronger rules,
+    with the pairs of its own rule that the plan keeps, do not imply the reverse.
+
+    ``started_at`` is the incident's true start when the caller knows it (a generated scenario
+    with noise alerts); without it the start is the earliest firing alert, and a plan may report a
+    later one only if it is the start of one of the firing alerts (noise left out).
     """
     problems: list[str] = []
     names = {s.name for s in services}
@@ -919,13 +950,20 @@ def plan_violations(
     }
     tiers = {s.name: s.tier for s in services}
     by_id = {c.id: c for c in changes}
-    start = incident_start(alerts)
+    start = started_at
+    reported = plan["incident"]["started_at"]
+    if start is None:
+        start = incident_start(alerts)
+        starts = {a.started_at for a in alerts if a.status == AlertStatus.FIRING}
+        if reported is not None and datetime.fromisoformat(reported) in starts:
+            start = datetime.fromisoformat(reported)
+        elif reported is None and not plan["steps"] and not plan["suspects"]:
+            start = None  # every firing alert was noise or unknown: nothing to check against
 
     if plan.get("schema") != "backout.plan/v1":
         problems.append(f"schema is {plan.get('schema')!r}, not 'backout.plan/v1'")
-    reported = plan["incident"]["started_at"]
     if start is not None and (reported is None or datetime.fromisoformat(reported) != start):
-        problems.append(f"incident started_at {reported} is not the earliest firing alert {start}")
+        problems.append(f"incident started_at {reported} is not the incident's start {start}")
     scores = [s["score"] for s in plan["suspects"]]
     if scores != sorted(scores, reverse=True):
         problems.append(f"suspects are not sorted best first: {scores}")
@@ -989,29 +1027,88 @@ def plan_violations(
             providers[target(step)] = nx.descendants(deps, target(step))
         if step["stage"] not in _STAGES:
             problems.append(f"step {step['id']} has unknown stage {step['stage']!r}")
+
+    def coupled(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
+        """Whether ``x`` is on a consumer of ``y``'s service, changed after it (rule 3)."""
+        a, b = target(x), target(y)
+        cx, cy = by_id.get(x["change_id"]), by_id.get(y["change_id"])
+        return (
+            cx is not None
+            and cy is not None
+            and a != b
+            and b in providers.get(a, set())
+            and component.get(a) != component.get(b)
+            and cx.at > cy.at
+        )
+
+    def uses_db(app: Mapping[str, Any], migration: Mapping[str, Any]) -> bool:
+        change = by_id.get(migration["change_id"])
+        if migration["action"] != "revert_migration" or change is None:
+            return False
+        db = change.database or change.service
+        return (
+            app["action"] == "rollback_deploy" and db in deps and deps.has_edge(app["service"], db)
+        )
+
+    def early_first(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
+        return x["action"] in _EARLY_ACTIONS and y["action"] == "rollback_deploy"
+
+    # Rules can pull against each other; a stronger one may reverse a weaker one's pair, never
+    # the other way: (k) coupled, (g) migrations and (b) stages, then (h), then (a).
+    strong: nx.DiGraph = nx.DiGraph()
+    strong.add_nodes_from(ids)
     for x in steps:
         for y in steps:
             if x is y:
                 continue
-            a, b = target(x), target(y)
+            later_stage = _STAGES.get(x["stage"], 0) < _STAGES.get(y["stage"], 0)
+            if coupled(x, y) or uses_db(x, y) or (later_stage and not coupled(y, x)):
+                strong.add_edge(x["id"], y["id"])
+
+    def consumer_first(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
+        a, b = target(x), target(y)
+        return (
+            x["stage"] == y["stage"]
+            and a != b
+            and b in providers.get(a, set())
+            and component.get(a) != component.get(b)
+        )
+
+    # A weaker pair may be reversed only when the stronger rules, with the pairs of its own rule
+    # that the plan keeps, imply the reverse.
+    medium = strong.copy()
+    medium.add_edges_from(
+        (x["id"], y["id"]) for x in steps for y in steps if early_first(x, y) and precedes(x, y)
+    )
+    weak = medium.copy()
+    weak.add_edges_from(
+        (x["id"], y["id"]) for x in steps for y in steps if consumer_first(x, y) and precedes(x, y)
+    )
+
+    def forced(graph: nx.DiGraph, first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+        """Whether stronger rules put ``second`` before ``first``."""
+        return bool(nx.has_path(graph, second["id"], first["id"]))
+
+    for x in steps:
+        for y in steps:
+            if x is y:
+                continue
+            b = target(y)
+            # (k) a coupled consumer runs first, whatever the stages.
+            if coupled(x, y) and not precedes(x, y):
+                problems.append(f"(k) coupled {label(x)} does not run before {label(y)}")
             # (a) consumers before providers within a stage.
-            if (
-                x["stage"] == y["stage"]
-                and a != b
-                and b in providers.get(a, set())
-                and component.get(a) != component.get(b)
-                and not precedes(x, y)
-            ):
+            if consumer_first(x, y) and not precedes(x, y) and not forced(weak, x, y):
                 problems.append(f"(a) {label(x)} depends on {b} but does not run before {label(y)}")
             # (b) contain, then partial, then full.
-            if _STAGES.get(x["stage"], 0) < _STAGES.get(y["stage"], 0) and not precedes(x, y):
+            if (
+                _STAGES.get(x["stage"], 0) < _STAGES.get(y["stage"], 0)
+                and not precedes(x, y)
+                and not coupled(y, x)
+            ):
                 problems.append(f"(b) {label(x)} does not run before the later stage's {label(y)}")
             # (h) flag and config reverts before deploy rollbacks.
-            if (
-                x["action"] in ("disable_flag", "revert_config")
-                and y["action"] == "rollback_deploy"
-                and not precedes(x, y)
-            ):
+            if early_first(x, y) and not precedes(x, y) and not forced(medium, x, y):
                 problems.append(f"(h) {label(x)} does not run before {label(y)}")
 
     for step in steps:
@@ -1026,6 +1123,12 @@ def plan_violations(
                 f"(f) {label(step)} (risk {step['risk']}, tier {tiers.get(step['service'])}) "
                 f"needs two approvers, has {step['approvals_required']}"
             )
+        # (m) a security fix is never undone quietly.
+        quiet = step["risk"] not in ("high", "critical") or "re-opens" not in (
+            step.get("warning") or ""
+        )
+        if change is not None and _security_fix(change) and quiet:
+            problems.append(f"(m) {label(step)} undoes security fix {change.id} quietly")
         # (g) a migration is reverted after the rollbacks of the apps using its database.
         if step["action"] == "revert_migration" and change is not None:
             db = change.database or change.service
@@ -1037,6 +1140,26 @@ def plan_violations(
                     and not precedes(other, step)
                 ):
                     problems.append(f"(g) {label(step)} on {db} runs before {label(other)}")
+
+    # (l) coupled consumers are pulled in.
+    stepped = {s["change_id"] for s in steps}
+    for step in steps:
+        provider = by_id.get(step["change_id"])
+        if provider is None or target(step) not in deps or start is None:
+            continue
+        for user in deps.predecessors(target(step)):
+            for change in changes:
+                if (
+                    change.service == user
+                    and change.kind in _RELIANT
+                    and provider.at < change.at <= start + skew
+                    and change.at >= start - window
+                    and change.id not in stepped
+                ):
+                    problems.append(
+                        f"(l) {change.id} on {user} changed after {label(step)} but is not "
+                        "rolled back"
+                    )
 
     # (j) the top suspect is rolled back in the partial stage (contain, for a flag or config).
     if steps and plan["suspects"] and not plan.get("abstained"):

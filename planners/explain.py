@@ -26,8 +26,12 @@ def explain(
     steps: Sequence[Step],
     critical_path_seconds: int,
     abstain_reasons: Sequence[str],
+    causes: Sequence[str] = (),
 ) -> str:
-    """A few lines of Markdown that an on-call engineer can read at 3 a.m."""
+    """A few lines of Markdown that an on-call engineer can read at 3 a.m.
+
+    ``causes`` names the change ids of two independent causes, when there are two.
+    """
     if abstain_reasons:
         lines = [
             "**No rollback proposed.** "
@@ -39,6 +43,13 @@ def explain(
         return "\n".join(lines)
     top = suspects[0]
     lines = [f"**Most likely cause:** {_describe(top)}: " + "; ".join(top.reasons) + "."]
+    other = next((s for s in suspects if len(causes) > 1 and s.change_id == causes[1]), None)
+    if other is not None:
+        lines[0] = "**Two independent causes.** " + lines[0]
+        lines.append(
+            f"**Second cause:** {_describe(other)}, for the alerting services the first leaves "
+            "unexplained; each has its own steps."
+        )
     for stage in Stage:
         in_stage = [s for s in steps if s.stage == stage]
         if in_stage:

@@ -34,6 +34,7 @@ __all__ = [
     "HealthSpec",
     "HttpCheckSpec",
     "Incident",
+    "Noise",
     "Plan",
     "PrometheusCheckSpec",
     "Risk",
@@ -254,6 +255,8 @@ class Change(_Frozen):
 
     ``flag`` names the feature flag of a ``feature_flag`` change. ``database`` names the database
     service a ``migration`` alters when the change is filed under the application that owns it.
+    ``security`` marks a change that carries a security fix; ``labels`` are the record's labels
+    (a ``security`` label, or a CVE or GHSA id in them or in the summary, marks one too).
     """
 
     id: str
@@ -268,6 +271,8 @@ class Change(_Frozen):
     summary: str = ""
     flag: str | None = None
     database: str | None = None
+    security: bool = False
+    labels: tuple[str, ...] = ()
 
 
 class Alert(_Frozen):
@@ -290,6 +295,17 @@ class Incident(_Frozen):
     id: str
     services: tuple[str, ...]
     started_at: UtcDatetime | None
+
+
+class Noise(_Frozen):
+    """A firing alert on a known service that the planner left out of the incident, and why
+    (chronic: it started long before the burst; flapping: it comes and goes)."""
+
+    fingerprint: str
+    service: str
+    name: str
+    started_at: UtcDatetime
+    why: str
 
 
 class Suspect(_Frozen):
@@ -315,7 +331,9 @@ class Step(_Frozen):
 
     ``target`` is where the executor acts (the service's catalog ``rollback`` settings without
     ``executor``: namespace, deployment, application, release…); ``bad_version`` is the version the
-    change introduced, so an executor can tell whether the target still runs it.
+    change introduced, so an executor can tell whether the target still runs it. ``security``
+    names what rolling back re-opens (CVE or GHSA ids, or ``security fix``) when the change
+    carries a security fix: such a step is ``high`` risk or more and never runs by itself.
     """
 
     id: str
@@ -335,6 +353,7 @@ class Step(_Frozen):
     warning: str | None = None
     bad_version: str | None = None
     target: dict[str, Any] = Field(default_factory=dict)
+    security: tuple[str, ...] = ()
 
 
 class Plan(_Frozen):
@@ -343,6 +362,10 @@ class Plan(_Frozen):
     ``abstained`` is true when no change explains the symptoms well enough; the plan then has no
     steps and ``abstain_reasons`` says why. ``notes`` carries what the planner noticed on the way
     (cycles in the topology, alerts naming unknown services, coupled changes pulled in).
+    Fields added after the first release, each optional with a default so older readers and
+    older plans keep working: ``causes`` (the change ids of independent causes when there are
+    two), ``noise`` (firing alerts left out of the incident, with why), ``common_dependency``
+    (when abstaining: an unchanged service every alerting service depends on, the likely cause).
     """
 
     schema_: str = Field(default="backout.plan/v1", alias="schema")
@@ -358,6 +381,9 @@ class Plan(_Frozen):
     abstain_reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     generated_at: UtcDatetime
+    causes: tuple[str, ...] = ()
+    noise: tuple[Noise, ...] = ()
+    common_dependency: str | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

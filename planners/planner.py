@@ -1,10 +1,12 @@
 """The graph planner: topology, recent changes and firing alerts in, a rollback plan out.
 
 This is the pure entry point of the core (no clock, no files, no network): ``now`` is an argument.
-It finds the incident (the firing alerts whose services are in the topology), scores every
-recent change (:mod:`planners.suspects`), chooses what to roll back, orders it
-(:mod:`planners.steps`) and explains it (:mod:`planners.explain`). When no change explains the
-symptoms well enough it abstains: the plan has no steps and says why.
+It finds the incident (:mod:`planners.incident`: which firing alerts belong together, and when
+it started; noise and unknown services left out), scores every recent change
+(:mod:`planners.suspects`), decides on one cause, two independent causes or none
+(:mod:`planners.causes`), orders what to roll back (:mod:`planners.steps`) and explains it
+(:mod:`planners.explain`). When no change explains most of the symptoms it abstains: the plan has
+no steps and says why (naming an unchanged common dependency when there is one).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from planners.causes import decide
 from planners.explain import explain
 from planners.graph import Distances, distances_from
-from planners.model import Action, Alert, AlertStatus, Change, Excluded, Incident, Plan
+from planners.incident import group_alerts
+from planners.model import Action, Alert, AlertStatus, Change, Excluded, Incident, Noise, Plan
 from planners.steps import DEFAULT_SECONDS, StepPlan, build_steps
 from planners.suspects import Scored, ScoringWeights, score_changes, to_suspect
 from planners.topology import Topology
@@ -39,6 +43,8 @@ class PlanningOptions:
         max_suspects: how many suspects the plan lists; the rest are excluded with their rank.
         default_seconds: how long each action takes unless the catalog says otherwise.
         weights: the scoring model's constants.
+        burst_gap: alerts further apart than this are separate groups; groups before the
+            incident's burst are chronic noise.
     """
 
     window: timedelta = timedelta(hours=2)
@@ -48,6 +54,7 @@ class PlanningOptions:
     max_suspects: int = 20
     default_seconds: Mapping[Action, int] = field(default_factory=lambda: dict(DEFAULT_SECONDS))
     weights: ScoringWeights = field(default_factory=ScoringWeights)
+    burst_gap: timedelta = timedelta(minutes=30)
 
 
 def plan_rollback(
@@ -78,17 +85,21 @@ def plan_rollback(
         for cycle in topology.cycles
     ]
     firing = [a for a in alerts if a.status == AlertStatus.FIRING]
-    notes += _alert_notes(firing, topology)
-    alerting = sorted(
-        {a.service for a in firing if a.service is not None and a.service in topology}
-    )
-    started_at = min((a.started_at for a in firing), default=None)
+    grouping = group_alerts(alerts, known=topology.services, burst_gap=options.burst_gap)
+    notes += _alert_notes(grouping.unknown, topology)
+    notes += [f"alert {n.name!r} on {n.service} left out: {n.why}" for n in grouping.noise]
+    alerting = list(grouping.services)
+    started_at = grouping.started_at
     incident = Incident(id=_incident_id(firing), services=tuple(alerting), started_at=started_at)
-    draft = _Draft(incident=incident, now=now, notes=notes, alerting=alerting)
+    draft = _Draft(
+        incident=incident, now=now, notes=notes, alerting=alerting, noise=list(grouping.noise)
+    )
 
-    if started_at is None:
+    if not firing:
         return draft.abstain(["no firing alert: resolved alerts never start an incident"])
-    if not alerting:
+    if started_at is None or not alerting:
+        if grouping.noise:
+            return draft.abstain(["every firing alert on a known service is noise"])
         return draft.abstain(["no firing alert names a service in the topology"])
 
     down = distances_from(topology, alerting)
@@ -106,27 +117,59 @@ def plan_rollback(
         weights=options.weights,
     )
     candidates = [s for s in scored if s.score >= options.min_score]
+    decision = decide(
+        candidates,
+        scored,
+        alerting=alerting,
+        topology=topology,
+        down=down,
+        up=up,
+        min_score=options.min_score,
+        weights=options.weights,
+    )
+    draft.notes += decision.notes
+    second = decision.causes[1] if len(decision.causes) > 1 else None
+    listed = candidates[: options.max_suspects]
+    if second is not None and second not in listed:
+        listed.append(second)
+        listed.sort(key=lambda s: (-s.score, -s.change.at.timestamp(), s.change.id))
     for rank, item in enumerate(scored, start=1):
+        if item in listed:
+            continue
         if item.score < options.min_score:
             why = f"scored {item.score:.2f}, below {options.min_score:.2f}: " + "; ".join(
                 item.reasons
             )
             excluded.append(Excluded(change_id=item.change.id, why=why))
-        elif rank > options.max_suspects:
+        else:
             why = f"scored {item.score:.2f}, ranked {rank}: beyond the {options.max_suspects} shown"
             excluded.append(Excluded(change_id=item.change.id, why=why))
-    draft.suspects = candidates[: options.max_suspects]
+    draft.suspects = listed
     draft.excluded = excluded
+    draft.common_dependency = decision.common_dependency
     if not candidates:
         reason = (
             "no change in the window"
             if not scored
             else f"the best candidate scores {scored[0].score:.2f}, below {options.min_score:.2f}"
         )
-        return draft.abstain([f"no change explains the symptoms well enough: {reason}"])
+        reasons = [f"no change explains the symptoms well enough: {reason}"]
+        if decision.common_dependency is not None:
+            reasons.append(
+                f"every alerting service depends on {decision.common_dependency}, which has no "
+                "recorded change: it is the likely common cause, and rolling back is not the fix"
+            )
+        return draft.abstain(reasons)
+    if not decision.causes:
+        return draft.abstain(list(decision.abstain_reasons))
 
-    top = candidates[0]
-    chosen = [top] + [s for s in candidates[1:] if s.score >= options.full_stage_ratio * top.score]
+    top = decision.causes[0]
+    chosen = list(decision.causes)
+    chosen += [
+        s
+        for s in candidates[1:]
+        if s not in chosen and s.score >= options.full_stage_ratio * top.score
+    ]
     eligible = [s.change for s in scored]
     steps = build_steps(
         chosen,
@@ -134,8 +177,12 @@ def plan_rollback(
         topology=topology,
         down=down,
         default_seconds=options.default_seconds,
+        causes=len(decision.causes),
+        second=decision.second,
     )
     draft.impacted = _impacted(topology, alerting, down, top)
+    if second is not None:
+        draft.causes = [top.change.id, second.change.id]
     return draft.finish(steps)
 
 
@@ -144,8 +191,21 @@ def suggest_services(name: str, topology: Topology, *, limit: int = 3) -> list[s
 
     A hint for people only: a name is never mapped to its suggestion.
     """
-    skeleton = _skeleton(name)
-    lookalikes = [s for s in topology.services if s != name and _skeleton(s) == skeleton]
+    return _suggest(name, topology, _skeletons(topology), limit=limit)
+
+
+def _skeletons(topology: Topology) -> dict[str, list[str]]:
+    """The topology's names by skeleton (one pass, reused for every unknown name)."""
+    index: dict[str, list[str]] = {}
+    for known in topology.services:
+        index.setdefault(_skeleton(known), []).append(known)
+    return index
+
+
+def _suggest(
+    name: str, topology: Topology, skeletons: dict[str, list[str]], *, limit: int = 3
+) -> list[str]:
+    lookalikes = [s for s in skeletons.get(_skeleton(name), []) if s != name]
     close = difflib.get_close_matches(name, list(topology.services), n=limit, cutoff=0.75)
     return list(dict.fromkeys(lookalikes + close))[:limit]
 
@@ -171,9 +231,12 @@ class _Draft:
     now: datetime
     notes: list[str]
     alerting: list[str]
+    noise: list[Noise] = field(default_factory=list)
     suspects: list[Scored] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
     impacted: list[str] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)
+    common_dependency: str | None = None
 
     def abstain(self, reasons: list[str]) -> Plan:
         return self._plan(StepPlan(steps=(), critical_path_seconds=0, notes=()), reasons)
@@ -196,26 +259,40 @@ class _Draft:
                 steps=steps.steps,
                 critical_path_seconds=steps.critical_path_seconds,
                 abstain_reasons=abstain_reasons,
+                causes=self.causes,
             ),
             abstained=bool(abstain_reasons),
             abstain_reasons=tuple(abstain_reasons),
             notes=notes,
             generated_at=self.now,
+            causes=tuple(self.causes),
+            noise=tuple(self.noise),
+            common_dependency=self.common_dependency,
         )
 
 
-def _alert_notes(firing: Sequence[Alert], topology: Topology) -> list[str]:
+_HINTED = 3
+"""Close names are looked up for this many distinct unknown services (each lookup scans the
+whole catalog); the others are listed without hints."""
+
+
+def _alert_notes(unknown: Sequence[Alert], topology: Topology) -> list[str]:
     notes = []
-    for alert in firing:
+    names: dict[str, list[Alert]] = {}
+    for alert in unknown:
         if alert.service is None:
             notes.append(f"alert {alert.name!r} ({alert.source}) names no service: ignored")
-        elif alert.service not in topology:
-            close = suggest_services(alert.service, topology)
-            hint = f"; close names: {', '.join(close)} (not used: names must match exactly)"
-            notes.append(
-                f"alert {alert.name!r} names unknown service {alert.service!r}"
-                f"{hint if close else ''}"
-            )
+        else:
+            names.setdefault(alert.service, []).append(alert)
+    skeletons = _skeletons(topology) if names else {}
+    for index, (name, group) in enumerate(sorted(names.items())):
+        close = _suggest(name, topology, skeletons) if index < _HINTED else []
+        hint = f"; close names: {', '.join(close)} (not used: names must match exactly)"
+        what = f"alert {group[0].name!r}" if len(group) == 1 else f"{len(group)} alerts"
+        notes.append(
+            f"{what} name{'s' * (len(group) == 1)} unknown service {name!r}"
+            f"{hint if close else ''}: left out, never matched"
+        )
     return notes
 
 

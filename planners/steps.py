@@ -5,13 +5,17 @@ The chosen changes become drafts with an action and a stage (``contain`` for fla
 constraints are then added as edges ``u -> v`` ("u before v") in priority order, each one only if
 it keeps the order acyclic, so that a more specific rule wins over a general one:
 
-1. coupled changes: a consumer changed after its provider's deploy or migration is rolled back
-   before it (a flag or config change of the consumer goes to ``contain``, earlier still);
+1. coupled changes (rule 3): a direct consumer whose change (deploy, config, flag or migration)
+   came after the change of a provider being rolled back is pulled in, and so on along chains of
+   such couplings; and whenever one step's service depends on another's, directly or
+   transitively, and its change came after the other's, it runs first whatever the stages (it
+   moves up to the provider's stage, or to ``contain`` for a flag or config change);
 2. migrations are reverted after every application step that uses their database (such steps
    move up to the migration's stage);
-3. in one stage, consumers before providers (transitively; services on one cycle by name), and
+3. in one stage, flag and config reverts before deploy rollbacks (a deploy is in ``contain``
+   only when coupled to a flag or config change there);
+4. in one stage, consumers before providers (transitively; services on one cycle by name), then
    the newer of two changes to one service first;
-4. in one stage, flag and config reverts before deploy rollbacks;
 5. stages run in order: every step of a stage comes after the whole previous stage.
 
 The result is reduced to its minimal ``after`` lists, numbered in order, and its critical path
@@ -38,6 +42,7 @@ from planners.model import (
     Tier,
 )
 from planners.schedule import critical_path
+from planners.security import reopens
 from planners.suspects import Scored
 from planners.topology import Topology
 
@@ -69,10 +74,8 @@ _BASE_RISK = {
 }
 _EARLY = (Action.DISABLE_FLAG, Action.REVERT_CONFIG)
 _APP_KINDS = (ChangeKind.DEPLOY, ChangeKind.CONFIG)
-_NEW_VERSION = (ChangeKind.DEPLOY, ChangeKind.MIGRATION)
-"""Changes that give consumers a new version to rely on (rule 3); flags and config do not."""
-_RELIANT = (ChangeKind.DEPLOY, ChangeKind.CONFIG, ChangeKind.FEATURE_FLAG)
-"""Changes of a consumer that may rely on its provider's new version."""
+_RELIANT = (ChangeKind.DEPLOY, ChangeKind.CONFIG, ChangeKind.FEATURE_FLAG, ChangeKind.MIGRATION)
+"""Changes of a consumer that may rely on its provider's new behaviour (rule 3)."""
 
 
 def _acts_on(change: Change) -> str:
@@ -115,6 +118,8 @@ def build_steps(
     topology: Topology,
     down: Distances,
     default_seconds: Mapping[Action, int] = DEFAULT_SECONDS,
+    causes: int = 1,
+    second: Scored | None = None,
 ) -> StepPlan:
     """Turn the chosen suspects (best first) into ordered, staged steps.
 
@@ -125,18 +130,27 @@ def build_steps(
         topology: the service graph.
         down: hops from each alerting service to what it depends on (for ``verify``).
         default_seconds: duration of each action unless a service overrides it.
+        causes: how many of ``chosen`` are independent causes (1 or 2), each in ``partial``.
+        second: the second cause as re-scored against the services it explains.
     """
     drafts: dict[str, _Draft] = {}
     for rank, item in enumerate(chosen, start=1):
         early = item.change.kind in (ChangeKind.FEATURE_FLAG, ChangeKind.CONFIG)
-        stage = Stage.CONTAIN if early else Stage.PARTIAL if rank == 1 else Stage.FULL
+        stage = Stage.CONTAIN if early else Stage.PARTIAL if rank <= causes else Stage.FULL
         label = "top suspect" if rank == 1 else f"suspect #{rank}"
         reasons = "; ".join(item.reasons)
+        if rank == 2 and causes == 2 and second is not None:
+            label = "second, independent cause"
+            reasons = (
+                f"explains {', '.join(second.explains)}, which the top suspect leaves "
+                f"unexplained (score {second.score:.2f} against them); " + "; ".join(second.reasons)
+            )
         drafts[item.change.id] = _Draft(
             change=item.change, stage=stage, why=[f"{label} (score {item.score:.2f}): {reasons}"]
         )
     notes: list[str] = []
-    coupled = _pull_in_coupled(drafts, eligible=eligible, topology=topology, notes=notes)
+    _pull_in_coupled(drafts, eligible=eligible, topology=topology, notes=notes)
+    coupled = _coupled_pairs(drafts, topology=topology)
     uses_db = _align_migrations(drafts, topology=topology)
     firsts = coupled + [(app, m) for m, apps in uses_db.items() for app in apps]
     _settle_stages(drafts, firsts)
@@ -156,6 +170,11 @@ def build_steps(
         nx.lexicographical_topological_sort(reduced, key=lambda cid: _sort_key(drafts[cid]))
     )
     ids = {cid: f"s{i}" for i, cid in enumerate(ranked, start=1)}
+    flags = {
+        d.change.service: (ids[cid], d.change.flag or d.change.id)
+        for cid, d in drafts.items()
+        if d.change.kind == ChangeKind.FEATURE_FLAG
+    }
     steps = tuple(
         _step(
             drafts[cid],
@@ -164,6 +183,7 @@ def build_steps(
             topology=topology,
             down=down,
             default_seconds=default_seconds,
+            flag_step=flags.get(drafts[cid].change.service),
         )
         for cid in ranked
     )
@@ -176,40 +196,57 @@ def _pull_in_coupled(
     eligible: Sequence[Change],
     topology: Topology,
     notes: list[str],
-) -> list[tuple[str, str]]:
-    """Rule 3: a consumer changed after its provider goes first. Returns (before, after) pairs."""
+) -> None:
+    """Rule 3, pulling in: a direct consumer changed after a change being rolled back, and so on
+    along the chain. Any kind of change couples (a config revert can break a consumer that relied
+    on it as much as a deploy can)."""
     by_service: dict[str, list[Change]] = {}
     for change in eligible:
         if change.kind in _RELIANT:
             by_service.setdefault(change.service, []).append(change)
-    pairs: list[tuple[str, str]] = []
     queue = list(drafts)
     while queue:
         provider = drafts[queue.pop(0)]
-        if provider.change.kind not in _NEW_VERSION:
+        if provider.acts_on not in topology:
             continue
         for consumer in topology.consumers(provider.acts_on):
             for change in by_service.get(consumer, ()):
-                if change.at <= provider.change.at:
+                if change.at <= provider.change.at or change.id in drafts:
                     continue
                 early = change.kind in (ChangeKind.FEATURE_FLAG, ChangeKind.CONFIG)
                 stage = Stage.CONTAIN if early else provider.stage
-                reason = (
-                    f"coupled: {consumer} changed ({change.id}) after {provider.acts_on} "
-                    f"({provider.change.id}) and may rely on its new version, so it is rolled "
-                    "back first"
-                )
-                if change.id not in drafts:
-                    drafts[change.id] = _Draft(change=change, stage=stage, why=[reason])
-                    queue.append(change.id)
-                    notes.append(f"{change.id} on {consumer} pulled in: {reason}")
-                else:
-                    draft = drafts[change.id]
-                    if _STAGES.index(draft.stage) > _STAGES.index(stage):
-                        draft.stage = stage
+                reason = _coupled_reason(change, provider.change, consumer, provider.acts_on)
+                drafts[change.id] = _Draft(change=change, stage=stage, why=[reason])
+                queue.append(change.id)
+                notes.append(f"{change.id} on {consumer} pulled in: {reason}")
+
+
+def _coupled_reason(consumer: Change, provider: Change, user: str, used: str) -> str:
+    return (
+        f"coupled: {user} changed ({consumer.id}) after {used} ({provider.id}) and may rely on "
+        "its new behaviour, so it is rolled back first"
+    )
+
+
+def _coupled_pairs(drafts: dict[str, _Draft], *, topology: Topology) -> list[tuple[str, str]]:
+    """Rule 3, order: every (consumer step, provider step) pair whose consumer depends on the
+    provider, directly or transitively (not through a cycle), and was changed after it."""
+    reach = reachability(topology, {d.acts_on for d in drafts.values()})
+    pairs: list[tuple[str, str]] = []
+    for cid, draft in drafts.items():
+        uses = reach.get(draft.acts_on, frozenset())
+        for other, provider in drafts.items():
+            b = provider.acts_on
+            if other == cid or b == draft.acts_on or b not in uses:
+                continue
+            if draft.acts_on in reach.get(b, frozenset()):
+                continue  # on one cycle: no consumer side
+            if draft.change.at > provider.change.at:
+                pairs.append((cid, other))
+                reason = _coupled_reason(draft.change, provider.change, draft.change.service, b)
+                if reason not in draft.why:
                     draft.why.append(reason)
-                pairs.append((change.id, provider.change.id))
-    return pairs
+    return sorted(pairs)
 
 
 def _align_migrations(drafts: dict[str, _Draft], *, topology: Topology) -> dict[str, list[str]]:
@@ -259,31 +296,36 @@ def _settle_stages(drafts: Mapping[str, _Draft], firsts: Sequence[tuple[str, str
 def _order_within_stages(
     order: nx.DiGraph, drafts: Mapping[str, _Draft], *, topology: Topology, notes: list[str]
 ) -> None:
-    """Rules 3 and 4 inside each stage."""
+    """Rules 3 and 4 inside each stage (flag and config first, then consumers first)."""
     reach = reachability(topology, {d.acts_on for d in drafts.values()})
     for stage in _STAGES:
         members = sorted(
             (cid for cid, d in drafts.items() if d.stage == stage),
             key=lambda cid: (drafts[cid].acts_on, -drafts[cid].change.at.timestamp(), cid),
         )
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                sa, sb = drafts[a].acts_on, drafts[b].acts_on
-                a_uses_b = sb in reach.get(sa, frozenset())
-                b_uses_a = sa in reach.get(sb, frozenset())
-                if sa == sb or (a_uses_b and b_uses_a):
-                    _constrain(order, a, b)  # newer first, or by name on a cycle
-                    if sa != sb:
-                        notes.append(f"{sa} and {sb} depend on each other (cycle): ordered by name")
-                elif a_uses_b:
-                    _constrain(order, a, b)
-                elif b_uses_a:
-                    _constrain(order, b, a)
         for a in members:
             for b in members:
                 early_a = drafts[a].action in _EARLY
                 if early_a and drafts[b].action == Action.ROLLBACK_DEPLOY:
                     _constrain(order, a, b)
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                sa, sb = drafts[a].acts_on, drafts[b].acts_on
+                a_uses_b = sb in reach.get(sa, frozenset())
+                b_uses_a = sa in reach.get(sb, frozenset())
+                if sa == sb:
+                    continue
+                if a_uses_b and b_uses_a:
+                    _constrain(order, a, b)  # by name on a cycle
+                    notes.append(f"{sa} and {sb} depend on each other (cycle): ordered by name")
+                elif a_uses_b:
+                    _constrain(order, a, b)
+                elif b_uses_a:
+                    _constrain(order, b, a)
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                if drafts[a].acts_on == drafts[b].acts_on:
+                    _constrain(order, a, b)  # one service: the newer change first
 
 
 def _chain_stages(order: nx.DiGraph, drafts: Mapping[str, _Draft]) -> None:
@@ -328,6 +370,7 @@ def _step(
     topology: Topology,
     down: Distances,
     default_seconds: Mapping[Action, int],
+    flag_step: tuple[str, str] | None = None,
 ) -> Step:
     change = draft.change
     service = topology.services[change.service]
@@ -337,6 +380,9 @@ def _step(
         risk = Risk.CRITICAL
     elif service.kind != ServiceKind.SERVICE and action == Action.ROLLBACK_DEPLOY:
         risk = Risk.HIGH  # a datastore's own rollback can lose writes
+    security = reopens(change)
+    if security and risk in (Risk.LOW, Risk.MEDIUM):
+        risk = Risk.HIGH  # undoing a security fix needs people, never autopilot
     critical = service.tier == Tier.CRITICAL or risk in (Risk.HIGH, Risk.CRITICAL)
     rollback = service.rollback or RollbackTarget()
     executor: str | None
@@ -356,6 +402,14 @@ def _step(
         )
     elif action == Action.MANUAL:
         warning = f"no automatic rollback for a {change.kind.value} change: revert it by hand"
+    if security:
+        alternative = (
+            f"turning off flag {flag_step[1]} ({flag_step[0]}) may be enough"
+            if flag_step is not None and change.kind != ChangeKind.FEATURE_FLAG
+            else "prefer a forward fix or a flag that turns the new code path off"
+        )
+        reopened = f"rolling back re-opens {', '.join(security)}; {alternative}"
+        warning = f"{reopened}. {warning}" if warning else reopened
     return Step(
         id=step_id,
         stage=draft.stage,
@@ -374,4 +428,5 @@ def _step(
         warning=warning,
         bad_version=change.to_version,
         target=rollback.params(),
+        security=security,
     )

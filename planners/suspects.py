@@ -4,8 +4,9 @@ A change's score in [0, 1] is the product of four factors (DESIGN.md, planning r
 
 * **explains**: how well its service explains the alerting services, averaged over them, times
   the square root of the share of them it explains. The alerting service itself counts 1; a
-  service it depends on counts 0.9, decaying by 0.9 a hop; a consumer of it counts 0.15, halving
-  a hop (a consumer rarely breaks its provider, and does not explain its alert). When several
+  service it depends on counts 0.9, decaying by 0.9 a hop; a consumer of it counts nothing (a
+  consumer rarely breaks its provider, and does not explain its alert; the reason says so). When
+  several
   services alert, the cause should explain them all: a dependency they share beats a more recent
   deploy of one of them (whose own alert may only be a symptom); the square root keeps one
   unrelated, flapping alert from sinking the real cause. Unrelated changes score zero.
@@ -28,7 +29,7 @@ from datetime import datetime, timedelta
 from planners.graph import Distances
 from planners.model import Change, ChangeKind, Excluded, Suspect
 
-__all__ = ["Scored", "ScoringWeights", "score_changes", "to_suspect"]
+__all__ = ["Scored", "ScoringWeights", "rescore", "score_changes", "to_suspect"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,8 +39,6 @@ class ScoringWeights:
     self_weight: float = 1.0
     dependency_weight: float = 0.9
     dependency_decay: float = 0.9
-    consumer_weight: float = 0.15
-    consumer_decay: float = 0.5
     recency_floor: float = 0.55
     recency_minutes: float = 45.0
     coverage: float = 0.5
@@ -59,12 +58,17 @@ _KIND_WEIGHT: Mapping[ChangeKind, float] = {
 
 @dataclass(frozen=True, kw_only=True)
 class Scored:
-    """A change in the window with its score and the alerting services its service explains."""
+    """A change in the window with its score and the alerting services its service explains.
+
+    ``factor`` is the part of the score that does not depend on the graph (recency, kind,
+    history), so the change can be re-scored against other alerting services (:func:`rescore`).
+    """
 
     change: Change
     score: float
     reasons: tuple[str, ...]
     explains: tuple[str, ...]
+    factor: float = 1.0
 
 
 def score_changes(
@@ -113,7 +117,8 @@ def score_changes(
             -minutes / weights.recency_minutes
         )
         past = min(history.get(change.service, 0), weights.history_cap)
-        score = explains * recency * kind_weight[change.kind] * (1 + weights.history_step * past)
+        factor = recency * kind_weight[change.kind] * (1 + weights.history_step * past)
+        score = explains * factor
         reasons = [_timing(change, minutes), *graph_reasons]
         if past:
             reasons.append(f"its changes caused {past} earlier incident{'s' * (past > 1)}")
@@ -123,10 +128,36 @@ def score_changes(
                 score=round(min(score, 1.0), 3),
                 reasons=tuple(reasons),
                 explains=explained,
+                factor=factor,
             )
         )
     scored.sort(key=lambda s: (-s.score, -s.change.at.timestamp(), s.change.id))
     return scored, excluded
+
+
+def rescore(
+    item: Scored,
+    *,
+    alerting: Sequence[str],
+    down: Distances,
+    up: Distances,
+    weights: ScoringWeights,
+) -> Scored:
+    """``item`` scored against ``alerting`` only (the services another cause leaves unexplained)."""
+    explains, graph_reasons, explained = _explanation(
+        item.change.service, alerting, down, up, weights
+    )
+    return Scored(
+        change=item.change,
+        score=round(min(explains * item.factor, 1.0), 3),
+        reasons=(
+            item.reasons[0],
+            *graph_reasons,
+            *(r for r in item.reasons if r.startswith("its changes caused")),
+        ),
+        explains=explained,
+        factor=item.factor,
+    )
 
 
 def to_suspect(item: Scored) -> Suspect:
@@ -181,8 +212,7 @@ def _explanation(
             how = "directly" if hops == 1 else f"through {hops - 1} other service(s)"
             reasons.append(f"{alert_service} depends on it {how} (distance {hops})")
             explained.append(alert_service)
-        elif (hops := up.get(alert_service, {}).get(service)) is not None:
-            total += weights.consumer_weight * weights.consumer_decay ** (hops - 1)
+        elif up.get(alert_service, {}).get(service) is not None:
             consumers_of.append(alert_service)
     if consumers_of:
         reasons.append(

@@ -23,6 +23,7 @@ from typing import Annotated, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from bot.core import security_approval
 from bot.lifecycle import Mode
 from planners.model import Action, Risk, Service, Stage, Step
 from planners.topology import Topology
@@ -83,6 +84,8 @@ class PolicyConfig(BaseModel):
         owners_may_approve: a service's catalog ``owners`` may approve its steps.
         requester_counts_for_high_risk: whoever asked for the plan may be the only approver of a
             ``high`` or ``critical`` risk step (off by default: someone else must approve too).
+        security_approvers: a step undoing a security fix needs one approver from these (like
+            the two-person rule), who may approve such steps (:mod:`bot.core.security_approval`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,6 +95,7 @@ class PolicyConfig(BaseModel):
     teams: dict[str, list[SlackId]] = Field(default_factory=dict)
     owners_may_approve: bool = True
     requester_counts_for_high_risk: bool = False
+    security_approvers: list[SlackId] = Field(default_factory=list)
 
 
 class GroupResolver(Protocol):
@@ -202,6 +206,7 @@ class _Tally:
     refused: tuple[tuple[str, str], ...]
     requester_alone: str | None
     need: int
+    security_missing: bool = False
 
 
 class Policy:
@@ -272,6 +277,8 @@ class Policy:
                 reason=f"{user_id!r} is not a Slack user id (U…/W…); approvals are refused",
             )
         grants = self._grants(step.service)
+        secure = self._config.security_approvers if step.security else []
+        grants += [_Grant(id=i, why="a security approver") for i in secure]
         for grant in grants:
             if grant.id == user_id:
                 return Decision(allowed=True, reason=f"{user_id} is {grant.why}")
@@ -341,6 +348,8 @@ class Policy:
                 f"needs {tally.need} more approver{plural}, but nobody else may approve steps "
                 f"on {step.service} (add approvers under policy: in the settings)"
             ]
+        if tally.security_missing:
+            parts.append(security_approval.reason(step, _either(self._config.security_approvers)))
         if tally.requester_alone is not None:
             parts.append(
                 f"{tally.requester_alone} asked for this plan and cannot be the only approver "
@@ -354,8 +363,8 @@ class Policy:
     def autopilot_decision(self, step: Step) -> Decision:
         """Whether ``step`` may run without approval, and why (or why not).
 
-        Only in ``autopilot`` mode, only ``contain``-stage steps, and never a ``manual`` step or
-        a ``high``/``critical`` risk one (those need people: DESIGN.md, rule 6).
+        Only in ``autopilot`` mode, only ``contain``-stage steps, never a ``manual``, security-fix
+        or ``high``/``critical`` risk one (those need people: DESIGN.md, rule 6).
         """
         if self._mode != Mode.AUTOPILOT:
             return Decision(
@@ -373,6 +382,8 @@ class Policy:
                 allowed=False,
                 reason=f"step {step.id} is manual: a person must carry it out",
             )
+        if step.security:
+            return Decision(allowed=False, reason=security_approval.autopilot_refusal(step))
         if step.risk in _HIGH_RISK:
             return Decision(
                 allowed=False,
@@ -415,6 +426,9 @@ class Policy:
                 if is_user_id(i) or is_group_id(i)
             ]
         return grants
+
+    def _resolve(self, group_id: str) -> frozenset[str]:
+        return self._members(group_id, [])
 
     def _members(self, group_id: str, unresolved: list[str]) -> frozenset[str]:
         try:
@@ -460,12 +474,16 @@ class Policy:
         if guarded and requester is not None and counted == [requester]:
             requester_alone = requester
             need = max(need, 1)
+        sec = self._config.security_approvers
+        security_missing = security_approval.missing(step, counted, sec, self._resolve)
+        need = max(need, int(security_missing))
         return _Tally(
             required=required,
             counted=tuple(counted),
             refused=tuple(refused),
             requester_alone=requester_alone,
             need=need,
+            security_missing=security_missing,
         )
 
 

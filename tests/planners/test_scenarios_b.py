@@ -16,7 +16,7 @@ from functools import cache
 import networkx as nx
 import pytest
 
-from planners import Action, ChangeKind, Plan, Stage, Suspect, Tier, plan_rollback
+from planners import Action, ChangeKind, Plan, Stage, Step, Suspect, Tier, plan_rollback
 from tests.planners.scenarios_b import (
     CLOCK_SKEW,
     COMPETITOR_GAP,
@@ -27,6 +27,7 @@ from tests.planners.scenarios_b import (
 
 SEEDS = range(300)
 TARGET = 0.90
+_EARLY = (Action.DISABLE_FLAG, Action.REVERT_CONFIG)
 _STAGE_ORDER = {Stage.CONTAIN: 0, Stage.PARTIAL: 1, Stage.FULL: 2}
 
 
@@ -202,6 +203,45 @@ def _violations(outcome: Outcome) -> list[str]:
     if found:
         return found
     closure = _closure(plan)
+    where = {
+        step.id: (changes[step.change_id].database or step.service)
+        if changes[step.change_id].kind == ChangeKind.MIGRATION
+        else step.service
+        for step in plan.steps
+    }
+
+    def coupled(consumer: Step, provider: Step) -> bool:
+        """Rule 3: ``consumer``'s service uses ``provider``'s and was changed after it."""
+        a, b = where[consumer.id], where[provider.id]
+        return (
+            a != b
+            and cycle_of[a] != cycle_of[b]
+            and nx.has_path(graph, a, b)
+            and changes[consumer.change_id].at > changes[provider.change_id].at
+        )
+
+    def implied(first: Step, second: Step, *, early: bool) -> bool:
+        """Whether the coupled pairs (and, with ``early``, the flag-and-config-first pairs) that
+        the plan keeps chain ``first`` before ``second``: rules can pull against each other, and
+        the stronger one wins."""
+        rules = nx.DiGraph()
+        for x in plan.steps:
+            for y in plan.steps:
+                kept = x.id in closure[y.id]
+                if kept and (
+                    coupled(x, y)
+                    or (early and x.action in _EARLY and y.action == Action.ROLLBACK_DEPLOY)
+                ):
+                    rules.add_edge(x.id, y.id)
+        return first.id in rules and second.id in rules and nx.has_path(rules, first.id, second.id)
+
+    for first in plan.steps:
+        found += [
+            f"coupled {first.id} on {where[first.id]} does not run before {second.id} on "
+            f"{where[second.id]}"
+            for second in plan.steps
+            if coupled(first, second) and first.id not in closure[second.id]
+        ]
     for step in plan.steps:
         change = changes[step.change_id]
         if not change.revertible and step.action != Action.MANUAL:
@@ -213,23 +253,19 @@ def _violations(outcome: Outcome) -> list[str]:
                 f"{step.action.value} {step.id} runs after rollback_deploy {other.id}"
                 for other in plan.steps
                 if other.action == Action.ROLLBACK_DEPLOY
+                and not implied(other, step, early=False)
                 and (
                     other.id in closure[step.id]
                     or _STAGE_ORDER[other.stage] < _STAGE_ORDER[step.stage]
                 )
             ]
-    # A migration filed under its application acts on the database it names.
-    where = {
-        step.id: (changes[step.change_id].database or step.service)
-        if changes[step.change_id].kind == ChangeKind.MIGRATION
-        else step.service
-        for step in plan.steps
-    }
     for first in plan.steps:
         for second in plan.steps:
             consumer, provider = where[first.id], where[second.id]
             if first.stage != second.stage or consumer == provider:
                 continue
+            if implied(second, first, early=True):
+                continue  # stronger rules (coupled, flags and config first) reverse this pair
             if cycle_of[consumer] == cycle_of[provider]:
                 continue  # on a cycle the order falls back to names
             if nx.has_path(graph, consumer, provider) and first.id not in closure[second.id]:

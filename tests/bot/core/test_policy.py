@@ -516,3 +516,41 @@ def test_policy_works_with_the_caching_resolver():
     assert p.approved(step(approvals=2), ["UALICE", "UBOB"], requester=None)
     assert p.may_approve("UBOB", step(service="frontend")).allowed
     assert calls == ["SONCALL"]
+
+
+# -- security fixes -----------------------------------------------------------------------------
+
+
+def security_step(**kw: Any) -> Step:
+    return step(**kw).model_copy(update={"security": ("CVE-2026-1234",)})
+
+
+def test_autopilot_never_runs_a_step_that_reopens_a_security_fix():
+    """A contain step that undoes a security fix waits for people, whatever its risk."""
+    p = policy(mode=Mode.AUTOPILOT)
+    fix = security_step(stage=Stage.CONTAIN, action=Action.REVERT_CONFIG, risk=Risk.LOW)
+    decision = p.autopilot_decision(fix)
+    assert not decision.allowed
+    assert "re-opens CVE-2026-1234" in decision.reason
+
+
+def test_security_approvers_are_required_like_the_two_person_rule():
+    """With ``security_approvers`` set, two ordinary approvals are not enough for a step that
+    re-opens a CVE; one from the security group completes it. Other steps are unaffected."""
+    groups = FakeGroups({"SSECURITY": {"USEC1"}})
+    p = policy(approvers=["UA1", "UA2"], security_approvers=["SSECURITY"], groups=groups)
+    fix = security_step(risk=Risk.HIGH, approvals=2)
+    assert not p.approved(fix, ["UA1", "UA2"])
+    assert "policy.security_approvers" in p.missing(fix, ["UA1", "UA2"])
+    assert "re-opens CVE-2026-1234" in p.missing(fix, ["UA1", "UA2"])
+    assert p.may_approve("USEC1", fix).allowed
+    assert p.approved(fix, ["UA1", "USEC1"])
+    assert p.approved(step(risk=Risk.HIGH, approvals=2), ["UA1", "UA2"])
+    assert not p.may_approve("USEC1", step()).allowed
+
+
+def test_without_security_approvers_a_security_step_follows_the_usual_count():
+    """No ``security_approvers``: the step's own approval count decides."""
+    p = policy(approvers=["UA1", "UA2"])
+    assert p.approved(security_step(risk=Risk.HIGH, approvals=2), ["UA1", "UA2"])
+    assert PolicyConfig().security_approvers == []
