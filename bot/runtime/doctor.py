@@ -106,9 +106,7 @@ def _build(
     settings: Settings, registry: Registry[Executor], findings: list[Finding]
 ) -> dict[str, Executor]:
     built: dict[str, Executor] = {}
-    for name, config in settings.executors.items():
-        kind = str(config.get("kind", name))
-        options = {k: v for k, v in config.items() if k != "kind"}
+    for name, kind, options in settings.executor_configs():
         try:
             built[name] = registry.create(kind, options)
         except LookupError as exc:

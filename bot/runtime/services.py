@@ -71,9 +71,7 @@ def build_executors(
     """
     registry = registry or builtin_executors()
     built: dict[str, Executor] = {}
-    for name, config in settings.executors.items():
-        kind = str(config.get("kind", name))
-        options = {k: v for k, v in config.items() if k != "kind"}
+    for name, kind, options in settings.executor_configs():
         try:
             built[name] = registry.create(kind, options)
         except (LookupError, ConfigError) as exc:

@@ -229,6 +229,13 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("openai_api_key", "OPENAI_API_KEY")
     )
 
+    def executor_configs(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(name, kind, options)`` of each configured executor; ``kind`` defaults to the name."""
+        return [
+            (name, str(config.get("kind", name)), {k: v for k, v in config.items() if k != "kind"})
+            for name, config in self.executors.items()
+        ]
+
     @model_validator(mode="after")
     def _llm_key_from_openai_env(self) -> Settings:
         if self.llm.api_key is None and self.openai_api_key is not None:

@@ -7,7 +7,6 @@ earning nothing); two independent causes; security fixes never undone quietly.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -20,35 +19,14 @@ from planners import (
     Risk,
     ServiceKind,
     Stage,
-    Step,
     Topology,
-    plan_rollback,
 )
-from tests.support.planning import T0, alert, change, topo
+from tests.support import planning
+from tests.support.planning import T0, alert, change, precedes, step_for, topo
 
 
 def plan(topology: Topology, changes: list[Change], alerts: list[Alert], **kw: Any) -> Plan:
-    return plan_rollback(
-        topology, changes=changes, alerts=alerts, now=T0 + timedelta(minutes=10), **kw
-    )
-
-
-def step_for(p: Plan, change_id: str) -> Step:
-    (step,) = [s for s in p.steps if s.change_id == change_id]
-    return step
-
-
-def precedes(p: Plan, first: str, second: str) -> bool:
-    by_id = {s.id: s for s in p.steps}
-    todo, seen = [second], set()
-    while todo:
-        for before in by_id[todo.pop()].after:
-            if before == first:
-                return True
-            if before not in seen:
-                seen.add(before)
-                todo.append(before)
-    return False
+    return planning.plan(topology, changes, alerts, minutes=10, **kw)
 
 
 KAFKA = {"web": ["orders"], "orders": ["kafka", "audit"], "audit": ["kafka"], "kafka": []}

@@ -18,37 +18,15 @@ from planners import (
     Risk,
     ServiceKind,
     Stage,
-    Step,
     Tier,
     Topology,
-    plan_rollback,
 )
-from tests.support.planning import T0, alert, change, topo
+from tests.support import planning
+from tests.support.planning import alert, change, precedes, step_for, topo
 
 
 def plan(topology: Topology, changes: list[Change], alerts: list[Alert], **kw: Any) -> Plan:
-    return plan_rollback(
-        topology, changes=changes, alerts=alerts, now=T0 + timedelta(minutes=5), **kw
-    )
-
-
-def step_for(p: Plan, change_id: str) -> Step:
-    (step,) = [s for s in p.steps if s.change_id == change_id]
-    return step
-
-
-def precedes(p: Plan, first: str, second: str) -> bool:
-    """Whether step ``first`` must finish before ``second`` starts (through ``after``)."""
-    by_id = {s.id: s for s in p.steps}
-    todo, seen = [second], set()
-    while todo:
-        for before in by_id[todo.pop()].after:
-            if before == first:
-                return True
-            if before not in seen:
-                seen.add(before)
-                todo.append(before)
-    return False
+    return planning.plan(topology, changes, alerts, minutes=5, **kw)
 
 
 SHOP = {"web": ["api"], "mobile": ["api"], "api": ["cart", "db"], "cart": ["db"], "ads": []}

@@ -18,11 +18,8 @@ from integrations.errors import (
     UnavailableError,
 )
 from integrations.executors.argocd import ArgoCDExecutor
-from integrations.http import make_client
 from planners.model import Action
-
-CREDENTIAL = "argo-t0ken"
-REVISIONS = ["a" * 40, "b" * 40, "c" * 40]
+from tests.support.argocd import CREDENTIAL, REVISIONS, executor_for, rollback
 
 
 @pytest.fixture
@@ -30,21 +27,6 @@ def fake() -> Iterator[FakeArgoCD]:
     with FakeArgoCD(token=CREDENTIAL) as server:
         server.add_app("cart", revisions=REVISIONS, auto_sync=True)
         yield server
-
-
-def executor_for(fake: FakeArgoCD, **options: object) -> ArgoCDExecutor:
-    client = make_client(fake.base_url, headers={"Authorization": f"Bearer {CREDENTIAL}"})
-    return ArgoCDExecutor(client=client, sleep=lambda _: None, **options)  # type: ignore[arg-type]
-
-
-def rollback(**fields: object) -> Operation:
-    return Operation(
-        step_id="s1",
-        action=Action.ROLLBACK_DEPLOY,
-        service="cart",
-        key="plan-1:s1",
-        **fields,  # type: ignore[arg-type]
-    )
 
 
 @pytest.mark.parametrize("status", [400, 500])

@@ -8,18 +8,14 @@ from collections.abc import Iterator
 import pytest
 
 from fakes.argocd import FakeArgoCD
-from integrations.base import Operation
 from integrations.errors import (
     ConflictError,
     PermanentIntegrationError,
     TemporaryIntegrationError,
 )
 from integrations.executors.argocd import ArgoCDExecutor
-from integrations.http import make_client
-from planners.model import Action
+from tests.support.argocd import CREDENTIAL, REVISIONS, executor_for, rollback
 
-CREDENTIAL = "argo-t0ken"
-REVISIONS = ["a" * 40, "b" * 40, "c" * 40]
 MULTI = [["a" * 40, "1.0.0"], ["b" * 40, "1.1.0"], ["c" * 40, "1.2.0"]]
 
 
@@ -28,21 +24,6 @@ def fake() -> Iterator[FakeArgoCD]:
     with FakeArgoCD(token=CREDENTIAL) as server:
         server.add_app("cart", revisions=REVISIONS)
         yield server
-
-
-def executor_for(fake: FakeArgoCD, **options: object) -> ArgoCDExecutor:
-    client = make_client(fake.base_url, headers={"Authorization": f"Bearer {CREDENTIAL}"})
-    return ArgoCDExecutor(client=client, sleep=lambda _: None, **options)  # type: ignore[arg-type]
-
-
-def rollback(**fields: object) -> Operation:
-    return Operation(
-        step_id="s1",
-        action=Action.ROLLBACK_DEPLOY,
-        service="cart",
-        key="plan-1:s1",
-        **fields,  # type: ignore[arg-type]
-    )
 
 
 def test_another_running_operation_is_not_taken_for_the_rollback(fake: FakeArgoCD) -> None:

@@ -25,6 +25,7 @@ from integrations.errors import (
 from integrations.executors.kubernetes import ROLLBACK_ANNOTATION, KubernetesExecutor
 from integrations.http import make_client
 from planners.model import Action
+from tests.support.kubernetes import rollback
 
 TOKEN = "s3cret-token"
 IMAGE = "gcr.io/shop/cart"
@@ -72,17 +73,6 @@ def client(k8s: FakeKubernetes) -> Iterator[httpx.Client]:
 @pytest.fixture
 def executor(client: httpx.Client, fake_time: FakeTime) -> KubernetesExecutor:
     return KubernetesExecutor(client=client, sleep=fake_time.sleep, clock=fake_time.clock)
-
-
-def rollback(target_version: str | None = None, **params: Any) -> Operation:
-    return Operation(
-        step_id="s1",
-        action=Action.ROLLBACK_DEPLOY,
-        service="cartservice",
-        params={"namespace": "shop", **params},
-        target_version=target_version,
-        key="plan-7:s1",
-    )
 
 
 def read(client: httpx.Client, path: str = DEPLOYMENT) -> dict[str, Any]:

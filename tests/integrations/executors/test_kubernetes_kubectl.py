@@ -10,11 +10,10 @@ import httpx
 import pytest
 
 from fakes.kubernetes import FakeKubernetes
-from integrations.base import Operation
 from integrations.errors import ConfigError, NotFoundError, TemporaryIntegrationError
 from integrations.executors.kubernetes import KubernetesExecutor
 from integrations.http import make_client
-from planners.model import Action
+from tests.support.kubernetes import rollback
 
 IMAGE = "gcr.io/shop/cart"
 DEPLOYMENT = "/apis/apps/v1/namespaces/shop/deployments/cartservice"
@@ -44,17 +43,6 @@ def executor_for(k8s: FakeKubernetes, **hooks: Any) -> KubernetesExecutor:
     client.event_hooks = hooks
     _OPEN.append(client)
     return KubernetesExecutor(client=client, sleep=lambda _: None)
-
-
-def rollback(target_version: str | None = None, **params: Any) -> Operation:
-    return Operation(
-        step_id="s1",
-        action=Action.ROLLBACK_DEPLOY,
-        service="cartservice",
-        params={"namespace": "shop", **params},
-        target_version=target_version,
-        key="plan-7:s1",
-    )
 
 
 def deployment_annotations(k8s: FakeKubernetes) -> dict[str, str]:
