@@ -30,6 +30,8 @@ __all__ = [
     "AlertStatus",
     "Change",
     "ChangeKind",
+    "Evidence",
+    "EvidenceKind",
     "Excluded",
     "HealthSpec",
     "HttpCheckSpec",
@@ -326,6 +328,30 @@ class Excluded(_Frozen):
     why: str
 
 
+class EvidenceKind(StrEnum):
+    """What a piece of evidence is: a suspect's reason, a step, a step's warning, an exclusion,
+    or a reason the planner abstained."""
+
+    REASON = "reason"
+    STEP = "step"
+    WARNING = "warning"
+    EXCLUSION = "exclusion"
+    ABSTAIN = "abstain"
+
+
+class Evidence(_Frozen):
+    """One citable piece of a plan (``E1``, ``E2``…), numbered by :mod:`planners.evidence`.
+
+    ``about`` is what it belongs to: a change id for a reason or an exclusion, a step id for a
+    step or a warning, the incident id for an abstain reason. ``text`` is the plan's own words.
+    """
+
+    id: str
+    kind: EvidenceKind
+    about: str
+    text: str
+
+
 class Step(_Frozen):
     """One step of a rollback plan. ``after`` names the steps that must finish first.
 
@@ -365,7 +391,9 @@ class Plan(_Frozen):
     Fields added after the first release, each optional with a default so older readers and
     older plans keep working: ``causes`` (the change ids of independent causes when there are
     two), ``noise`` (firing alerts left out of the incident, with why), ``common_dependency``
-    (when abstaining: an unchanged service every alerting service depends on, the likely cause).
+    (when abstaining: an unchanged service every alerting service depends on, the likely cause),
+    ``evidence`` (every suspect reason, step, warning, exclusion and abstain reason with a stable
+    id, E1…; a plan read without it gets the same ids from :func:`planners.evidence.evidence_of`).
     """
 
     schema_: str = Field(default="backout.plan/v1", alias="schema")
@@ -384,6 +412,7 @@ class Plan(_Frozen):
     causes: tuple[str, ...] = ()
     noise: tuple[Noise, ...] = ()
     common_dependency: str | None = None
+    evidence: tuple[Evidence, ...] = ()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

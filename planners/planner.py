@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from planners.causes import decide
+from planners.evidence import collect
 from planners.explain import explain
 from planners.graph import Distances, distances_from
 from planners.incident import group_alerts
@@ -45,6 +46,9 @@ class PlanningOptions:
         weights: the scoring model's constants.
         burst_gap: alerts further apart than this are separate groups; groups before the
             incident's burst are chronic noise.
+        consider: change ids to roll back as well, when the plan does not abstain and they are
+            in the window and before the start (a reviewer's ``consider_change`` proposal that
+            the guard accepted, :mod:`planners.validate`); each joins the suspects with a note.
     """
 
     window: timedelta = timedelta(hours=2)
@@ -55,6 +59,7 @@ class PlanningOptions:
     default_seconds: Mapping[Action, int] = field(default_factory=lambda: dict(DEFAULT_SECONDS))
     weights: ScoringWeights = field(default_factory=ScoringWeights)
     burst_gap: timedelta = timedelta(minutes=30)
+    consider: frozenset[str] = frozenset()
 
 
 def plan_rollback(
@@ -170,6 +175,7 @@ def plan_rollback(
         for s in candidates[1:]
         if s not in chosen and s.score >= options.full_stage_ratio * top.score
     ]
+    _consider(draft, chosen, scored, options.consider)
     eligible = [s.change for s in scored]
     steps = build_steps(
         chosen,
@@ -184,6 +190,25 @@ def plan_rollback(
     if second is not None:
         draft.causes = [top.change.id, second.change.id]
     return draft.finish(steps)
+
+
+def _consider(
+    draft: _Draft, chosen: list[Scored], scored: Sequence[Scored], ids: frozenset[str]
+) -> None:
+    """Add the changes a reviewer asked to consider (only scored ones: in the window, before
+    the start) to the chosen suspects, out of the exclusions."""
+    forced = [s for s in scored if s.change.id in ids and s not in chosen]
+    if not forced:
+        return
+    chosen.extend(forced)
+    draft.suspects += [s for s in forced if s not in draft.suspects]
+    taken = {s.change.id for s in forced}
+    draft.excluded = [e for e in draft.excluded if e.change_id not in taken]
+    draft.notes += [
+        f"{s.change.id} on {s.change.service} considered at a reviewer's proposal "
+        f"(score {s.score:.2f})"
+        for s in forced
+    ]
 
 
 def suggest_services(name: str, topology: Topology, *, limit: int = 3) -> list[str]:
@@ -247,11 +272,12 @@ class _Draft:
     def _plan(self, steps: StepPlan, abstain_reasons: list[str]) -> Plan:
         suspects = tuple(to_suspect(s) for s in self.suspects)
         notes = tuple(self.notes) + steps.notes
+        excluded = tuple(sorted(self.excluded, key=lambda e: e.change_id))
         return Plan(
             incident=self.incident,
             impacted=tuple(self.impacted or self.alerting),
             suspects=suspects,
-            excluded=tuple(sorted(self.excluded, key=lambda e: e.change_id)),
+            excluded=excluded,
             steps=steps.steps,
             critical_path_seconds=steps.critical_path_seconds,
             explanation=explain(
@@ -268,6 +294,13 @@ class _Draft:
             causes=tuple(self.causes),
             noise=tuple(self.noise),
             common_dependency=self.common_dependency,
+            evidence=collect(
+                incident_id=self.incident.id,
+                suspects=suspects,
+                steps=steps.steps,
+                excluded=[(e.change_id, e.why) for e in excluded],
+                abstain_reasons=abstain_reasons,
+            ),
         )
 
 
