@@ -36,6 +36,7 @@ from bot.slack.handlers import UseCases, Watch
 from bot.slack.metrics import Metrics
 from bot.slack.notifier import SlackNotifier, make_web_client
 from bot.slack.web import build_web
+from bot.slack.webhooks import webhook_routes
 from bot.store import Store
 from integrations.base import Executor
 from integrations.errors import ConfigError, IntegrationError
@@ -267,14 +268,23 @@ def slack_app(settings: Settings, services: Services) -> App:
 
 
 def web_app(app: App, services: Services, *, settings: Settings) -> Starlette:
-    """The bot's ASGI app (``/slack/events``, ``/healthz``, ``/readyz``, ``/metrics``) around
-    the Bolt ``app``."""
+    """The bot's ASGI app (``/slack/events``, ``/healthz``, ``/readyz``, ``/metrics``,
+    ``/webhooks/alertmanager``) around the Bolt ``app``."""
+    hooks = settings.webhooks
+    routes = webhook_routes(
+        planning=services.use_cases.planning,
+        secret=hooks.secret.get_secret_value() if hooks.secret else None,
+        channel=hooks.incident_channel,
+        service_labels=settings.channels.alert_service_labels,
+        max_body_bytes=hooks.max_body_bytes,
+    )
     return build_web(
         app,
         store=services.store,
         metrics=services.metrics,
         services=len(services.topology.services),
         signing_secret=_signing_secret(settings),
+        extra_routes=routes,
     )
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "LLMSettings",
     "Settings",
     "SettingsError",
+    "WebhookSettings",
     "load_settings",
 ]
 
@@ -53,6 +54,10 @@ class EngineSettings(BaseModel):
     lease_seconds: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     backoff_seconds: float = Field(default=2.0, ge=0)
+
+
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,20}")
+"""A Slack conversation id: public (C…), private (G…) or direct (D…) channel."""
 
 
 class ChannelSettings(BaseModel):
@@ -87,6 +92,55 @@ class ChannelSettings(BaseModel):
             "container",
         ]
     )
+
+    @field_validator("alerts", "deploys")
+    @classmethod
+    def _channel_ids(cls, channels: list[str]) -> list[str]:
+        """Slack events carry channel ids (``C0123ABCD``), never names: a name would silently
+        match nothing, so it is refused at start, naming it."""
+        for channel in channels:
+            if not _CHANNEL_ID.fullmatch(channel):
+                raise ValueError(
+                    f"{channel!r} is not a Slack channel id; give the id (like C0123ABCD, shown "
+                    "at the bottom of the channel's details in Slack), not its name"
+                )
+        return channels
+
+
+class WebhookSettings(BaseModel):
+    """Alert webhooks on the bot's HTTP server (section ``webhooks:``).
+
+    Attributes:
+        secret: the shared secret a sender must present (``Authorization: Bearer <secret>``,
+            ``X-Backout-Token: <secret>`` or ``?token=<secret>``); env
+            ``BACKOUT_WEBHOOKS__SECRET``. Without it the webhook routes answer 404.
+        incident_channel: the channel id where plans of webhook-opened incidents are posted.
+        max_body_bytes: bodies above this are refused with 413.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr | None = None
+    incident_channel: str | None = None
+    max_body_bytes: int = Field(default=5_000_000, ge=1024, le=100_000_000)
+
+    @field_validator("incident_channel")
+    @classmethod
+    def _channel_id(cls, channel: str | None) -> str | None:
+        if channel is not None and not _CHANNEL_ID.fullmatch(channel):
+            raise ValueError(
+                f"{channel!r} is not a Slack channel id; give the id (like C0123ABCD), not its name"
+            )
+        return channel
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the webhook routes accept requests (a secret and a channel are set)."""
+        return (
+            self.secret is not None
+            and bool(self.secret.get_secret_value())
+            and bool(self.incident_channel)
+        )
 
 
 class LLMSettings(BaseModel):
@@ -194,6 +248,7 @@ class Settings(BaseSettings):
         mode: ``suggest`` (nothing runs), ``approve`` (default) or ``autopilot`` (contain runs).
         topology: topology sources the bot plans with (files or folders).
         channels: watched channels.
+        webhooks: alert webhooks (``/webhooks/alertmanager``).
         policy: who may approve what.
         llm: the language model, if any.
         openai_api_key: env ``OPENAI_API_KEY``; the model's key when ``llm.api_key`` is unset.
@@ -218,6 +273,7 @@ class Settings(BaseSettings):
     mode: Mode = Mode.APPROVE
     topology: list[str] = Field(default_factory=list)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     database_url: str = "sqlite:///backout.db"
     auto_upgrade: bool = True

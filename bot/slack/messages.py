@@ -94,6 +94,7 @@ SUSPECT_CLOSEST: Final = (
     "*Closest candidate:* {kind} of *{service}* ({change}) at {at} · score {score}"
 )
 SUSPECT_OTHERS_TITLE: Final = "*Also suspected:*"
+STANDBY_FOR: Final = "*Kept ready to undo:* {kind} of *{service}* ({change}) at {at}"
 SUSPECT_OTHER: Final = "*{rank}.* {kind} of *{service}* ({change}) at {at} · score {score}"
 SUSPECT_REASON: Final = "• {reason}"
 SUSPECTS_MORE: Final = "_… {count} more suspect(s): {command} lists them._"
@@ -132,8 +133,15 @@ MODE_AUTOPILOT: Final = (
     "🚀 Autopilot: the `contain` stage runs at once; later stages still need approval."
 )
 PLAN_STANDBY: Final = (
-    "🧊 Standby plan, kept ready for this deploy: it can be simulated, not run as it is."
+    "🧊 Standby plan, kept ready for this deploy: it can be simulated, not run as it is. "
+    "If the deploy goes bad, the alert gets a live plan to approve, or ask for one now with "
+    "`/rollback plan {service}`."
 )
+PLAN_HEADER_STANDBY: Final = "Standby rollback plan for {services}"
+PLAN_STANDBY_STATUS_LINE: Final = (
+    "Plan {plan_id} · ready for the deploy of {services} · nothing has fired"
+)
+STEP_APPROVALS_NEEDED: Final = "would need {required} approval(s)"
 MODE_UNKNOWN: Final = "Mode {mode} is not known: nothing can be approved from this message."
 PLAN_FINISHED: Final = "This plan is {status}: nothing more can be run from this message."
 
@@ -183,8 +191,14 @@ SIMULATION_FALLBACK: Final = "Dry run of plan {plan_id}: {previewed} previewed, 
 
 SUMMARY_HEADER: Final = "Post-incident summary: {services}"
 SUMMARY_OUTCOME: Final = "*Outcome:* plan {plan_id} is *{status}*; {counts}"
-SUMMARY_DURATION: Final = "*How long:* {start} → {end} UTC ({duration})"
-SUMMARY_NO_DURATION: Final = "*How long:* unknown (no timeline)"
+SUMMARY_MITIGATE: Final = "*Time to mitigate:* {duration} (first alert {start} → healthy {end} UTC)"
+SUMMARY_MITIGATE_UNKNOWN: Final = "*Time to mitigate:* unknown ({why})"
+SUMMARY_MITIGATE_NO_START: Final = "no first alert time"
+SUMMARY_MITIGATE_NOTHING_RAN: Final = "no step of this plan ran"
+SUMMARY_MITIGATE_FAILED: Final = "a step failed; health was not restored by this plan"
+SUMMARY_RESOLVE: Final = "*Time to resolve:* {duration} (first alert {start} → resolved {end} UTC)"
+SUMMARY_RESOLVE_UNKNOWN: Final = "*Time to resolve:* unknown ({why})"
+SUMMARY_RESOLVE_OPEN: Final = "the alerts have not resolved"
 SUMMARY_APPROVERS: Final = "*Approved by:* {approvers}"
 SUMMARY_NO_APPROVERS: Final = "*Approved by:* nobody (nothing was approved)"
 SUMMARY_RAN_TITLE: Final = "*What ran:*"

@@ -133,15 +133,17 @@ class SlackNotifier:
         if state.status not in (StepStatus.DONE, StepStatus.FAILED, StepStatus.NOT_NEEDED):
             return
         step = next(s for s in stored.plan.steps if s.id == step_id)
+        # Replies go into the parent's thread: the plan message is itself a reply when it
+        # answers an alert, and Slack threads are one level deep (chat.postMessage, thread_ts).
         args = {
             "channel": message.channel,
-            "thread_ts": message.ts,
+            "thread_ts": message.thread_ts or message.ts,
             **progress_reply(step_id, step=step, state=state),
         }
         self._call("chat.postMessage", args, key=f"progress:{plan_id}:{step_id}:{state.status}")
 
     def post_summary(self, plan_id: str) -> None:
-        """The post-incident summary, in the plan's thread."""
+        """The post-incident summary in the plan's thread: posted once, then updated in place."""
         message = self.conversations.plan_message(plan_id)
         if message is None:
             return
@@ -154,14 +156,19 @@ class SlackNotifier:
             )
             for e in self.store.audit.entries(subject_prefix=plan_id)
         ]
+        drawn = incident_summary(self.view(stored), timeline=timeline)
+        if message.summary_ts:
+            with self._update_lock:
+                args = {"channel": message.channel, "ts": message.summary_ts, **drawn}
+                self._call("chat.update", args, key=None)
+            return
         thread = message.thread_ts or (None if message.ts.startswith(_PENDING) else message.ts)
-        args: dict[str, Any] = {
-            "channel": message.channel,
-            **incident_summary(self.view(stored), timeline=timeline),
-        }
+        args = {"channel": message.channel, **drawn}
         if thread:
             args["thread_ts"] = thread
-        self._call("chat.postMessage", args, key=f"summary:{plan_id}")
+        result = self._call("chat.postMessage", args, key=f"summary:{plan_id}")
+        if result is not None and result.get("ts"):
+            self.conversations.set_summary_message(plan_id, ts=str(result["ts"]))
 
     def status_message(self, plan_id: str) -> dict[str, Any]:
         """The plan as it stands, for an ephemeral ``/rollback status`` answer."""
@@ -204,6 +211,10 @@ class SlackNotifier:
             self.conversations.mark_sent(item.id, result=result)
             if item.key.startswith("plan:"):
                 self._posted(item.key.split(":", 1)[1], result)
+            elif item.key.startswith("summary:") and result.get("ts"):
+                self.conversations.set_summary_message(
+                    item.key.split(":", 1)[1], ts=str(result["ts"])
+                )
             sent += 1
         return sent
 

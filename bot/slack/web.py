@@ -1,5 +1,6 @@
 """The bot's HTTP face: ``POST /slack/events`` for everything Slack sends, plus ``/healthz``,
-``/readyz`` and ``/metrics``. An ASGI app served by uvicorn (``backout serve``).
+``/readyz`` and ``/metrics``, and the alert webhooks of :mod:`bot.slack.webhooks`. An ASGI app
+served by uvicorn (``backout serve``).
 
 Before Bolt sees a request, it must be signed with the app's signing secret within Slack's
 five-minute window and not be a byte-for-byte replay of an earlier one: otherwise 401 and nothing
@@ -42,7 +43,13 @@ _WINDOW = 300
 
 
 def build_web(
-    app: App, *, store: Store, metrics: Metrics, services: int, signing_secret: str
+    app: App,
+    *,
+    store: Store,
+    metrics: Metrics,
+    services: int,
+    signing_secret: str,
+    extra_routes: Sequence[Route] = (),
 ) -> Starlette:
     """The ASGI application around the Bolt app.
 
@@ -52,6 +59,7 @@ def build_web(
         metrics: counts requests; served at ``/metrics``.
         services: how many services the topology holds (reported by ``/readyz``).
         signing_secret: the app's signing secret.
+        extra_routes: more routes served beside Slack's (the alert webhooks).
     """
     key = signing_secret.encode()
     metrics.watch_outbox(store.conversations.pending_count)
@@ -123,6 +131,7 @@ def build_web(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
+            *extra_routes,
         ]
     )
 

@@ -64,6 +64,8 @@ class PlanMessage:
     thread_ts: str | None
     requester: str | None
     created_at: datetime
+    summary_ts: str | None = None
+    """The post-incident summary's message, once posted."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,21 @@ class Conversations(Repository):
                 )
 
         self._insert_racing(work)
+
+    def set_summary_message(self, plan_id: str, *, ts: str) -> bool:
+        """Remember that the plan's post-incident summary is message ``ts`` (in its channel).
+
+        Returns:
+            True if the plan has a message to attach it to.
+        """
+
+        def work(conn: sa.Connection) -> bool:
+            changed = conn.execute(
+                sa.update(_MESSAGES).where(_MESSAGES.c.plan_id == plan_id).values(summary_ts=ts)
+            )
+            return changed.rowcount == 1
+
+        return self._write(work)
 
     def plan_message(self, plan_id: str) -> PlanMessage | None:
         """The message the plan is shown in, or ``None`` if none was set."""
@@ -397,6 +414,7 @@ def _plan_message(row: sa.Row[Any]) -> PlanMessage:
         thread_ts=row.thread_ts,
         requester=row.requester,
         created_at=row.created_at,
+        summary_ts=row.summary_ts,
     )
 
 

@@ -1,4 +1,5 @@
-"""The incident side of the store: changes seen, incidents and their alerts, and plan feedback.
+"""The incident side of the store: incidents and their alerts, and plan feedback; the changes
+seen come from its base :class:`~bot.store.changes.Changes`.
 
 Every replica receives deploy events and alert webhooks (DESIGN.md, "Several replicas"), so they
 meet in the database. A change or an incident is stored once by its id (the primary key decides
@@ -6,7 +7,7 @@ between racing replicas); an alert once per ``(incident, source, fingerprint)``;
 on a plan once per ``(plan, user)``. Resolving an incident is a compare-and-set ``UPDATE … WHERE
 status = 'open'``. The verdicts feed the planner's ``history`` input (:meth:`culprit_history`).
 
-:class:`Incidents` is a :class:`~bot.store.base.Repository`, like
+:class:`Incidents` is a :class:`~bot.store.base.Repository` (through ``Changes``), like
 :class:`~bot.store.repository.Store`: same engine, transactions and retries.
 """
 
@@ -20,16 +21,15 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from bot.store.base import Repository
+from bot.store.changes import Changes
 from bot.store.records import PlanNotFoundError
 from bot.store.tables import (
     AlertRecord,
-    ChangeRecord,
     FeedbackRecord,
     IncidentRecord,
     PlanRecord,
 )
-from planners.model import Alert, AlertStatus, Change, ChangeKind
+from planners.model import Alert, AlertStatus
 
 __all__ = ["IncidentAlert", "IncidentRow", "Incidents"]
 
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 # sqlmodel sets ``__table__`` when it creates a table class; mypy cannot see it.
 _INCIDENTS: sa.Table = IncidentRecord.__table__  # type: ignore[attr-defined]
 _ALERTS: sa.Table = AlertRecord.__table__  # type: ignore[attr-defined]
-_CHANGES: sa.Table = ChangeRecord.__table__  # type: ignore[attr-defined]
 _FEEDBACK: sa.Table = FeedbackRecord.__table__  # type: ignore[attr-defined]
 _PLANS: sa.Table = PlanRecord.__table__  # type: ignore[attr-defined]
 
@@ -74,7 +73,7 @@ class IncidentRow:
     alerts: tuple[IncidentAlert, ...]
 
 
-class Incidents(Repository):
+class Incidents(Changes):
     """Changes, incidents with their alerts, and feedback on plans, shared by every replica.
 
     Thread-safe: each call runs in its own connection and transaction.
@@ -84,67 +83,6 @@ class Incidents(Repository):
             migrated to the newest schema.
         clock: returns the current time, timezone-aware.
     """
-
-    # -- changes -------------------------------------------------------------------------------
-
-    def record_change(self, change: Change) -> bool:
-        """Store ``change`` unless a change with its id is stored already.
-
-        Returns:
-            True if this call stored it; False if the id was known (the stored one is kept).
-        """
-
-        def work(conn: sa.Connection) -> None:
-            conn.execute(
-                sa.insert(_CHANGES).values(
-                    id=change.id,
-                    service=change.service,
-                    kind=change.kind.value,
-                    at=change.at,
-                    from_version=change.from_version,
-                    to_version=change.to_version,
-                    actor=change.actor,
-                    source=change.source,
-                    revertible=change.revertible,
-                    summary=change.summary,
-                    flag=change.flag,
-                    database=change.database,
-                )
-            )
-
-        try:
-            self._write(work)
-        except sa.exc.IntegrityError:
-            log.debug("change %s already recorded", change.id)
-            return False
-        return True
-
-    def changes_between(self, start: datetime, end: datetime) -> list[Change]:
-        """The changes made from ``start`` to ``end`` (both included), oldest first.
-
-        Raises:
-            ValueError: ``start`` or ``end`` is naive.
-        """
-        _require_aware(start, "start")
-        _require_aware(end, "end")
-        with self._reading() as conn:
-            rows = conn.execute(
-                sa.select(_CHANGES)
-                .where(_CHANGES.c.at >= start, _CHANGES.c.at <= end)
-                .order_by(_CHANGES.c.at, _CHANGES.c.id)
-            ).all()
-        return [_change(row) for row in rows]
-
-    def changes_of(self, service: str, *, limit: int = 20) -> list[Change]:
-        """The newest ``limit`` changes to ``service``, newest first."""
-        with self._reading() as conn:
-            rows = conn.execute(
-                sa.select(_CHANGES)
-                .where(_CHANGES.c.service == service)
-                .order_by(_CHANGES.c.at.desc(), _CHANGES.c.id.desc())
-                .limit(limit)
-            ).all()
-        return [_change(row) for row in rows]
 
     # -- incidents -----------------------------------------------------------------------------
 
@@ -257,30 +195,69 @@ class Incidents(Repository):
         )
 
     def find_open_incident(
-        self, *, channel: str, name: str, service: str | None
+        self,
+        *,
+        channel: str,
+        name: str,
+        service: str | None,
+        source: str | None = None,
+        fingerprint: str | None = None,
     ) -> IncidentRow | None:
-        """The newest open incident in ``channel`` with a firing alert ``name`` on ``service``.
+        """The newest open incident in ``channel`` with this firing alert.
 
-        ``service=None`` matches alerts that name no service.
+        The alert is the one with ``(source, fingerprint)`` when given (what identifies it: an
+        Alertmanager label set, a PagerDuty incident number); failing that, a firing alert
+        ``name`` on ``service`` (``service=None`` matches alerts that name no service).
         """
+        firing_here = [
+            _INCIDENTS.c.status == _OPEN,
+            _INCIDENTS.c.channel == channel,
+            _ALERTS.c.status == AlertStatus.FIRING.value,
+        ]
         same_service = (
             _ALERTS.c.service.is_(None) if service is None else _ALERTS.c.service == service
         )
+        wheres = [[_ALERTS.c.name == name, same_service]]
+        if fingerprint is not None:
+            same = [_ALERTS.c.fingerprint == fingerprint]
+            if source is not None:
+                same.append(_ALERTS.c.source == source)
+            wheres.insert(0, same)
+        found: str | None = None
         with self._reading() as conn:
-            found: str | None = conn.execute(
-                sa.select(_INCIDENTS.c.id)
-                .select_from(_INCIDENTS.join(_ALERTS, _ALERTS.c.incident_id == _INCIDENTS.c.id))
-                .where(
-                    _INCIDENTS.c.status == _OPEN,
-                    _INCIDENTS.c.channel == channel,
-                    _ALERTS.c.status == AlertStatus.FIRING.value,
-                    _ALERTS.c.name == name,
-                    same_service,
-                )
-                .order_by(_INCIDENTS.c.created_at.desc(), _INCIDENTS.c.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
+            for where in wheres:
+                found = conn.execute(
+                    sa.select(_INCIDENTS.c.id)
+                    .select_from(_INCIDENTS.join(_ALERTS, _ALERTS.c.incident_id == _INCIDENTS.c.id))
+                    .where(*firing_here, *where)
+                    .order_by(_INCIDENTS.c.created_at.desc(), _INCIDENTS.c.id.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                if found is not None:
+                    break
         return None if found is None else self.incident(found)
+
+    def open_alerts(self, *, channel: str, fingerprints: Sequence[str]) -> set[tuple[str, str]]:
+        """Which of ``fingerprints`` are firing alerts of an open incident in ``channel``, as
+        ``(source, fingerprint)`` pairs (one query per 500 fingerprints)."""
+        if isinstance(fingerprints, str):
+            raise TypeError("fingerprints must be a sequence, not one string")
+        wanted = list(dict.fromkeys(fingerprints))
+        found: set[tuple[str, str]] = set()
+        with self._reading() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    sa.select(_ALERTS.c.source, _ALERTS.c.fingerprint)
+                    .select_from(_INCIDENTS.join(_ALERTS, _ALERTS.c.incident_id == _INCIDENTS.c.id))
+                    .where(
+                        _INCIDENTS.c.status == _OPEN,
+                        _INCIDENTS.c.channel == channel,
+                        _ALERTS.c.status == AlertStatus.FIRING.value,
+                        _ALERTS.c.fingerprint.in_(wanted[start : start + 500]),
+                    )
+                ).all()
+                found.update((row.source, row.fingerprint) for row in rows)
+        return found
 
     def resolve_incident(self, incident_id: str) -> bool:
         """Compare-and-set the incident from ``open`` to ``resolved``.
@@ -398,30 +375,8 @@ class Incidents(Repository):
         return found
 
 
-def _require_aware(value: datetime, name: str) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} is a naive datetime {value!r}: give a timezone-aware time")
-
-
 def _services_of(plan_json: dict[str, Any]) -> set[str]:
     incident = plan_json.get("incident") or {}
     services = set(incident.get("services") or ())
     services.update(step["service"] for step in plan_json.get("steps") or ())
     return services
-
-
-def _change(row: sa.Row[Any]) -> Change:
-    return Change(
-        id=row.id,
-        service=row.service,
-        kind=ChangeKind(row.kind),
-        at=row.at,
-        from_version=row.from_version,
-        to_version=row.to_version,
-        actor=row.actor,
-        source=row.source,
-        revertible=row.revertible,
-        summary=row.summary,
-        flag=row.flag,
-        database=row.database,
-    )

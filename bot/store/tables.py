@@ -126,6 +126,12 @@ class ChangeRecord(SQLModel, table=True):
     summary: str = Field(default="", sa_type=sa.Text())
     flag: str | None = None
     database: str | None = None
+    security: bool = False
+    labels: list[str] | None = _json()
+    """The record's labels (``sha:<commit>``, ``security``, CVE ids…)."""
+    retired_at: datetime | None = _utc(nullable=True)
+    """When the change stopped being live (rolled back, or replaced by a later deploy)."""
+    retired_why: str | None = Field(default=None, sa_type=sa.Text(), nullable=True)
 
 
 class PlanRecord(SQLModel, table=True):
@@ -254,6 +260,8 @@ class PlanMessageRecord(SQLModel, table=True):
     thread_ts: str | None = None
     requester: str | None = None
     created_at: datetime = _utc()
+    summary_ts: str | None = None
+    """The post-incident summary's message in the plan's thread, once posted (updated in place)."""
 
 
 class SlackEventRecord(SQLModel, table=True):

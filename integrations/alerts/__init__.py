@@ -13,6 +13,7 @@ from integrations.alerts.errors import AlertFormatError
 from integrations.alerts.formats import (
     DEFAULT_SERVICE_LABELS,
     FORMATS,
+    GROUP_SIZE_LABEL,
     detect_format,
     parse_alerts,
 )
@@ -20,6 +21,7 @@ from integrations.alerts.formats import (
 __all__ = [
     "DEFAULT_SERVICE_LABELS",
     "FORMATS",
+    "GROUP_SIZE_LABEL",
     "AlertFormatError",
     "detect_format",
     "parse_alerts",

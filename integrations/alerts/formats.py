@@ -14,7 +14,13 @@ from integrations.alerts import alertmanager, datadog, grafana, opsgenie, pagerd
 from integrations.alerts.errors import AlertFormatError
 from planners.model import Alert
 
-__all__ = ["DEFAULT_SERVICE_LABELS", "FORMATS", "detect_format", "parse_alerts"]
+__all__ = [
+    "DEFAULT_SERVICE_LABELS",
+    "FORMATS",
+    "GROUP_SIZE_LABEL",
+    "detect_format",
+    "parse_alerts",
+]
 
 DEFAULT_SERVICE_LABELS: tuple[str, ...] = (
     "service",
@@ -25,6 +31,10 @@ DEFAULT_SERVICE_LABELS: tuple[str, ...] = (
     "container",
 )
 """The labels that name an alert's service, in order: the first present one wins."""
+
+GROUP_SIZE_LABEL = "backout/alerts_in_message"
+"""A label Backout sets (never read from a sender's labels) on an alert read from a message that
+stands for many alerts (Alertmanager's ``[FIRING:2000]``): how many, so the plan can say it."""
 
 _UNRECOGNISED = (
     "not a recognised alert payload "

@@ -15,6 +15,7 @@ from bot.core.policy import Policy
 from bot.core.ports import Notifier
 from bot.core.usecases.actions import plan_actions
 from bot.core.usecases.execution import Execution
+from bot.core.usecases.summaries import summarise_if_due
 from bot.lifecycle import Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store, StoredPlan
 
@@ -144,6 +145,7 @@ class Decisions:
         self.store.audit.append(
             actor=user, action="feedback", subject=plan_id, details={"suspect_right": right}
         )
+        summarise_if_due(self.store, self.notifier, plan_id)  # the summary shows the answer
         return True
 
     def _end(self, plan_id: str, *, user: str, click: Click) -> bool:

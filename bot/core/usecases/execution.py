@@ -12,13 +12,20 @@ from bot.core.engine import Engine
 from bot.core.ports import Notifier, Runner
 from bot.core.simulation import SimulatedStep, simulate_plan
 from bot.core.usecases.actions import plan_actions
-from bot.lifecycle import Click
+from bot.core.usecases.summaries import summarise_if_due
+from bot.lifecycle import Click, StepStatus
 from bot.store import Store
 from integrations.base import Executor
+from planners.model import Action
 
 __all__ = ["Execution"]
 
 log = logging.getLogger(__name__)
+
+# Steps whose completion undoes their change (a manual step is only a person's to-do).
+_UNDOING = frozenset(
+    {Action.ROLLBACK_DEPLOY, Action.REVERT_CONFIG, Action.DISABLE_FLAG, Action.REVERT_MIGRATION}
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,12 +59,25 @@ class Execution:
         self.runner.submit(self.run_plan, plan_id)
 
     def run_plan(self, plan_id: str) -> None:
-        """Run what the plan has queued, now, on this thread; then refresh its message."""
+        """Run what the plan has queued, now, on this thread; then refresh its message (and its
+        summary, when its incident has resolved and nothing of it is left running)."""
         try:
             self.engine.run(plan_id)
         except Exception:  # the job wrapper: a crashed run is logged; the rows keep the truth
             log.exception("running plan %s failed", plan_id)
+        self._retire_rolled_back(plan_id)
         self.notifier.refresh_plan(plan_id)
+        summarise_if_due(self.store, self.notifier, plan_id)
+
+    def _retire_rolled_back(self, plan_id: str) -> None:
+        """A change whose undoing step completed is no longer live: later plans exclude it."""
+        stored = self.store.plans.get(plan_id)
+        done = {row.step_id for row in stored.steps if row.status == StepStatus.DONE}
+        for step in stored.plan.steps:
+            if step.id in done and step.action in _UNDOING:
+                self.store.incidents.retire_change(
+                    step.change_id, why=f"rolled back by plan {plan_id} (step {step.id})"
+                )
 
     def simulate(self, plan_id: str) -> list[SimulatedStep] | None:
         """Preview every step through the executors, touching nothing; None when the plan no

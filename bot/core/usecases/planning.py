@@ -15,10 +15,13 @@ from datetime import timedelta
 from bot.core.policy import Policy
 from bot.core.ports import Clock, Notifier
 from bot.core.usecases.execution import Execution
+from bot.core.usecases.summaries import RESOLVED_ACTION, summarise_if_due
 from bot.lifecycle import Mode, PlanKind
 from bot.store import Store
+from integrations.alerts import GROUP_SIZE_LABEL
 from planners.errors import UnknownServiceError
-from planners.model import Action, Alert, AlertStatus, Change, Plan
+from planners.evidence import with_evidence
+from planners.model import Action, Alert, AlertStatus, Change, Excluded, Plan
 from planners.planner import PlanningOptions, plan_rollback, suggest_services
 from planners.topology import Topology
 
@@ -109,16 +112,31 @@ class Planning:
         plan = self._plan(firing, window=window)
         return self._publish(plan, requester=requester, channel=channel, thread_ts=thread)
 
-    def alerts_posted(self, alerts: Sequence[Alert], *, channel: str, ts: str) -> str | None:
-        """Alerts seen in a watched channel: firing ones get a plan in the message's thread;
-        resolved ones close their incident and get the summary. Returns the new plan's id."""
+    def alerts_posted(self, alerts: Sequence[Alert], *, channel: str, ts: str | None) -> str | None:
+        """Alerts seen in a watched channel (``ts`` the message's) or received by a webhook
+        (``ts`` None, posted in ``channel`` itself): firing ones get a plan, in the message's
+        thread; alerts already in an open incident add nothing; resolved ones close their
+        incident and bring the summary. Returns the new plan's id."""
         for alert in alerts:
             if alert.status == AlertStatus.RESOLVED:
                 self._resolved(alert, channel=channel)
         firing = [a for a in alerts if a.status == AlertStatus.FIRING]
+        if firing:  # an alert already in an open incident here is that incident's, not a new one
+            known_alerts = self.store.incidents.open_alerts(
+                channel=channel, fingerprints=[a.fingerprint for a in firing]
+            )
+            firing = [a for a in firing if (a.source, a.fingerprint) not in known_alerts]
         if not firing:
             return None
-        plan = self._plan(firing, window=None)
+        plan = _with_group_size(self._plan(firing, window=None), firing)
+        known = self.store.incidents.incident(plan.incident.id)
+        if known is not None and known.status == "open":
+            if self.store.plans.for_incident(known.id) is not None:
+                return None  # the same alerts announced again: the incident's plan stands
+        elif known is not None:
+            # The same alerts firing again after their incident resolved: a new incident.
+            moment = ts.split(".", 1)[0] if ts else f"{self.clock().timestamp():.0f}"
+            plan = _renamed(plan, f"{plan.incident.id}-{moment}")
         self.store.incidents.open_incident(
             plan.incident.id,
             services=list(plan.incident.services),
@@ -157,17 +175,30 @@ class Planning:
         self.notifier.post_plan(plan_id, channel=channel, thread_ts=thread_ts)
 
     def _plan(self, alerts: Sequence[Alert], *, window: timedelta | None) -> Plan:
+        """The planner's plan for ``alerts`` on the changes still live in the window; changes
+        no longer live (rolled back, or replaced by a later deploy) are listed as excluded, with
+        the reason, instead of being suspected again."""
         now = self.clock()
         options = self.options if window is None else replace(self.options, window=window)
         start = min(a.started_at for a in alerts)
-        return plan_rollback(
+        changes = self.store.incidents.changes_between(start - options.window, now)
+        retired = self.store.incidents.retirements([c.id for c in changes])
+        plan = plan_rollback(
             self.topology,
-            changes=self.store.incidents.changes_between(start - options.window, now),
+            changes=[c for c in changes if c.id not in retired],
             alerts=alerts,
             now=now,
             options=options,
             history=self.store.incidents.culprit_history(),
         )
+        if not retired:
+            return plan
+        gone = tuple(
+            Excluded(change_id=change_id, why=f"no longer live: {why}")
+            for change_id, why in sorted(retired.items())
+        )
+        excluded = tuple(sorted((*plan.excluded, *gone), key=lambda e: e.change_id))
+        return with_evidence(plan.model_copy(update={"excluded": excluded}))
 
     def _publish(
         self, plan: Plan, *, requester: str | None, channel: str, thread_ts: str | None
@@ -191,15 +222,28 @@ class Planning:
             self.execution.queue(plan_id, contain, actor="autopilot")
 
     def _resolved(self, alert: Alert, *, channel: str) -> None:
+        """Close the open incident this alert belongs to (found by what identifies the alert,
+        never its rendered title), and show the summary once execution has settled."""
         incidents = self.store.incidents
         incident = incidents.find_open_incident(
-            channel=channel, name=alert.name, service=alert.service
+            channel=channel,
+            name=alert.name,
+            service=alert.service,
+            source=alert.source,
+            fingerprint=alert.fingerprint,
         )
         if incident is None or not incidents.resolve_incident(incident.id):
             return
         stored = self.store.plans.for_incident(incident.id)
-        if stored is not None:
-            self.notifier.post_summary(stored.id)
+        if stored is None:
+            return
+        self.store.audit.append(
+            actor=alert.source or "alert",
+            action=RESOLVED_ACTION,
+            subject=stored.id,
+            details={"incident": incident.id, "alert": alert.name, "service": alert.service},
+        )
+        summarise_if_due(self.store, self.notifier, stored.id)
 
 
 def _pinned(plan: Plan, *, service: str, version: str, requester: str | None) -> Plan:
@@ -216,3 +260,23 @@ def _pinned(plan: Plan, *, service: str, version: str, requester: str | None) ->
         for step in plan.steps
     )
     return plan.model_copy(update={"steps": steps})
+
+
+def _renamed(plan: Plan, incident_id: str) -> Plan:
+    """The plan for a new incident with this id (its alerts are those of an earlier one)."""
+    incident = plan.incident.model_copy(update={"id": incident_id})
+    return plan.model_copy(update={"incident": incident})
+
+
+def _with_group_size(plan: Plan, alerts: Sequence[Alert]) -> Plan:
+    """The plan saying how many alerts the message stood for, when its sender said many
+    (Alertmanager's ``[FIRING:2000]`` shows only what the 2,000 alerts share)."""
+    sizes = [a.labels.get(GROUP_SIZE_LABEL, "") for a in alerts]
+    covered = max((int(size) for size in sizes if size.isdecimal()), default=1)
+    if covered <= 1:
+        return plan
+    note = (
+        f"the alert message stands for {covered:,} firing alerts; the plan is drafted from what "
+        "they share as shown in the message"
+    )
+    return plan.model_copy(update={"notes": (note, *plan.notes)})

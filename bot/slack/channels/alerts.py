@@ -28,7 +28,7 @@ from bot.slack.channels.message_text import (
     message_parts,
     strip_emphasis,
 )
-from integrations.alerts import DEFAULT_SERVICE_LABELS
+from integrations.alerts import DEFAULT_SERVICE_LABELS, GROUP_SIZE_LABEL
 from planners.model import Alert, AlertStatus
 
 __all__ = [
@@ -75,7 +75,8 @@ _FIRING_COLORS = frozenset({"danger", "warning", "red", "#d63232", "#e01e5a", "#
 
 _LEAD = r"^[\s:>#\-]*(?:(?::[\w+\-]{1,50}:|[\u2600-\u27bf\U0001f300-\U0001faff\ufe0f])\s*)*"
 _AM = re.compile(
-    _LEAD + r"\[(?P<status>firing|resolved)(?::\s*\d+)?(?:,\s*resolved:\s*\d+)?\]\s*(?P<rest>.*)",
+    _LEAD + r"\[(?P<status>firing|resolved)(?::\s*(?P<count>\d{1,9}))?(?:,\s*resolved:\s*\d+)?\]"
+    r"\s*(?P<rest>.*)",
     re.IGNORECASE,
 )
 _PAGERDUTY = re.compile(
@@ -111,6 +112,11 @@ class _Headline:
     status: AlertStatus | None
     rest: str
     priority: str | None = None
+    count: int | None = None
+    """How many alerts the sender says the message covers (``[FIRING:2000]``)."""
+    key: str | None = None
+    """What identifies the alert in the sender's wording (a PagerDuty incident number, a
+    Datadog scope with its monitor), when the headline shows it."""
 
 
 def alerts_from_message(
@@ -161,7 +167,10 @@ def alerts_from_message(
     severity = _severity(pairs, headline, known)
     summary = _summary(parts, headline)
     labels = _first_values(pairs)
-    ts_key = ts if isinstance(ts, str) and headline.status is AlertStatus.FIRING else None
+    labels.pop(GROUP_SIZE_LABEL, None)  # only Backout sets it
+    if headline.count is not None and headline.count > 1:
+        labels[GROUP_SIZE_LABEL] = str(headline.count)
+    identity = _identity(headline, name)
     alerts = []
     for service in services:
         own_labels = dict(labels)
@@ -169,7 +178,7 @@ def alerts_from_message(
             own_labels[service_key] = service
         alerts.append(
             Alert(
-                fingerprint=_fingerprint([source, name, service, ts_key]),
+                fingerprint=_fingerprint([source, identity, service]),
                 service=service,
                 name=name,
                 severity=severity,
@@ -212,15 +221,23 @@ def _headline(parts: MessageParts) -> _Headline | None:
         text = strip_emphasis(line)[:MAX_TEXT]
         match = _AM.match(text)
         if match:
-            return _Headline("alertmanager", _status_word(match["status"]), match["rest"])
+            count = int(match["count"]) if match["count"] else None
+            return _Headline(
+                "alertmanager", _status_word(match["status"]), match["rest"], count=count
+            )
         match = _PAGERDUTY.match(text)
         if match:
-            return _Headline("pagerduty", _status_word(match["status"]), match["rest"])
+            return _Headline(
+                "pagerduty", _status_word(match["status"]), match["rest"], key=f"#{match['number']}"
+            )
         match = _DATADOG.match(text)
         if match:
             # The scope ``{service:x,env:y}`` stays in the line, where the label pairs read it.
             priority = match["p1"] or match["p2"]
-            return _Headline("datadog", _status_word(match["status"]), match["rest"], priority)
+            key = f"{match['scope'] or ''} {' '.join(match['rest'].split())}"
+            return _Headline(
+                "datadog", _status_word(match["status"]), match["rest"], priority, key=key
+            )
         match = _GENERIC.match(text)
         if match:
             word = match["s1"] or match["s2"]
@@ -367,7 +384,9 @@ def _name(
             return values[0][:_MAX_NAME]
     rest = " ".join(headline.rest.split())
     if headline.family == "alertmanager":
-        words = _tokens(rest.split("(", 1)[0])
+        # "[FIRING:1] <group label values> (<other common label values>)": with Alertmanager's
+        # default route (no group_by) there are no group values, so the name is in the brackets.
+        words = _tokens(rest.split("(", 1)[0]) or _tokens(rest.split("(", 1)[-1].split(")")[0])
         useful = [w for w in words if w not in known and w.casefold() not in _SEVERITY_WORDS]
         if useful or words:
             return (useful or words)[0][:_MAX_NAME]
@@ -404,6 +423,24 @@ def _summary(parts: MessageParts, headline: _Headline) -> str:
         if _label_key(strip_emphasis(field.title)) in ("summary", "description"):
             return field.value.strip()[:MAX_SUMMARY]
     return (parts.raw_body.strip() or headline.rest.strip())[:MAX_SUMMARY]
+
+
+def _identity(headline: _Headline, name: str) -> str:
+    """What identifies the alert in the firing message and the resolved one alike, never the
+    rendered title nor the message's time.
+
+    Alertmanager's (and Grafana's) title lists the group's label values after the status
+    (``[FIRING:1] a b (c d)``, ``[RESOLVED] a b (c d)``): that label set is the alert group.
+    PagerDuty's headline has the incident number; Datadog's the monitor with its scope. Other
+    senders are known by the alert's name (and service, which the fingerprint adds).
+    """
+    if headline.key:
+        return f"{headline.family}:{headline.key}"
+    if headline.family == "alertmanager":
+        values = " ".join(_tokens(headline.rest.split(" | ", 1)[0]))
+        if values:
+            return f"alertmanager:{values}"
+    return f"name:{name}"
 
 
 def _fingerprint(key: Sequence[object]) -> str:

@@ -55,20 +55,25 @@ VERSION_PATTERN = re.compile(
 ``2.0.0-rc.1+build.7``, or a commit sha (7 to 40 hex digits). A bare number (a Helm revision?) or
 anything with shell or markup characters is not a version."""
 
-PATTERN_GROUPS = frozenset({"service", "version", "env", "actor", "from_version"})
-"""The named groups a deploy pattern may use; ``service`` is required."""
+PATTERN_GROUPS = frozenset({"service", "version", "env", "actor", "from_version", "sha"})
+"""The named groups a deploy pattern may use; ``service`` is required. A ``sha`` (the commit) is
+kept in the change's labels as ``sha:<commit>``."""
 
 _S = r"(?P<service>[^\s@()\[\]{}<>,;:'\"]+)"
 _V = r"[^\s()\[\]{}<>,;'\"]+"
 _E = r"(?P<env>[A-Za-z][\w\-]*)"
 _BY = r"(?:\s+by\s+@?(?P<actor>[^\s,;()\[\]<>]+))?"
+_TO = r"(?:to|\u2192|->|=>)"  # "to production", "→ production"
+# "(sha c41d9e2)", "(commit: c41d9e2)" between the environment and the actor
+_SHA = r"(?:\s*\(\s*(?:sha|commit|rev(?:ision)?)\s*[:=]?\s*(?P<sha>[0-9a-f]{7,40})\s*\))?"
 
 DEFAULT_DEPLOY_PATTERNS: tuple[str, ...] = (
     # "Deployed checkoutservice from v1.8.1 to v1.8.2 in production by @ann"
-    rf"(?i)\bdeployed\s+{_S}\s+from\s+(?P<from_version>{_V})\s+to\s+(?P<version>{_V})"
-    rf"\s+(?:in|on|to)\s+{_E}{_BY}",
-    # "Deployed *checkoutservice* `v1.8.2` to production by @ann" (or by <@U123>)
-    rf"(?i)\bdeployed\s+{_S}(?:\s+(?:version\s+)?(?P<version>{_V}))?\s+to\s+{_E}{_BY}",
+    rf"(?i)\bdeployed\s+{_S}\s+from\s+(?P<from_version>{_V})\s+{_TO}\s+(?P<version>{_V})"
+    rf"\s+(?:in|on|to|\u2192|->|=>)\s+{_E}{_SHA}{_BY}",
+    # "Deployed *checkoutservice* `v1.8.2` to production by @ann" (or by <@U123>), and
+    # "Deployed *paymentservice* `v3.4.0` → `production` (sha `c41d9e2`) by @jonas"
+    rf"(?i)\bdeployed\s+{_S}(?:\s+(?:version\s+)?(?P<version>{_V}))?\s+{_TO}\s+{_E}{_SHA}{_BY}",
     # "rolled out checkoutservice@3f9c2ab to prod"
     rf"(?i)\brolled\s+out\s+{_S}(?:@|\s+)(?P<version>{_V})\s+to\s+{_E}{_BY}",
     # "checkoutservice v1.8.2 deployed to production", "checkoutservice@3f9c2ab deployed to prod"
@@ -112,6 +117,7 @@ _ENV_WORDS = frozenset(
     | {"qa", "test", "testing", "uat", "preprod", "sandbox", "canary", "preview"}
 )
 _MAX_ACTOR = 100
+_SHA_VALUE = re.compile(r"[0-9a-f]{7,40}")
 _MAX_VERSION = 128
 
 
@@ -123,6 +129,7 @@ class _Found:
     actor: str | None
     from_version: str | None
     line: str
+    sha: str | None = None
 
 
 def compile_patterns(
@@ -225,8 +232,9 @@ def change_from_message(
     Returns:
         A ``deploy`` change from source ``"slack"``: id stable for (service, version, ts),
         ``at`` the message time, ``from_version`` only when the message says "from A to B",
-        ``actor`` as inert text (a ``<@U123>`` mention becomes ``U123``), the message kept
-        verbatim as ``summary``. ``None`` for anything else: another environment, an unknown
+        ``actor`` as inert text (a ``<@U123>`` mention becomes ``U123``), the commit as the
+        label ``sha:<commit>`` when the message gives one, the message kept verbatim as
+        ``summary``. ``None`` for anything else: another environment, an unknown
         service, a failed deploy, a message that is not an announcement.
 
     Raises:
@@ -277,6 +285,7 @@ def change_from_message(
         actor=found.actor,
         source="slack",
         summary=(parts.raw_body or found.line)[:MAX_SUMMARY],
+        labels=(f"sha:{found.sha}",) if found.sha else (),
     )
 
 
@@ -357,7 +366,10 @@ def _found(
     if actor is not None:
         actor = actor.lstrip("@")[:_MAX_ACTOR] or None
     env = _clean(groups.get("env")) or _first(fields, "env") or suffix_env
-    return _Found(service, version, env, actor, from_version, line)
+    sha = _clean(groups.get("sha"))
+    if sha is not None and not _SHA_VALUE.fullmatch(sha):
+        sha = None
+    return _Found(service, version, env, actor, from_version, line, sha)
 
 
 def _resolve_service(raw: str, known: frozenset[str]) -> tuple[str, str | None] | None:

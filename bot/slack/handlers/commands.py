@@ -36,7 +36,13 @@ def register(
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
         parsed = parse_command(command.get("text", ""))
-        if isinstance(parsed, Usage):
+        if isinstance(parsed, Usage) and (unknown := _unknown_named(parsed, planning)):
+            # "plan paiement-sérvice 🚑 …": the unknown service is the thing to fix first.
+            ack(
+                response_type="ephemeral",
+                **replies.unknown_service(unknown.name, suggestions=unknown.suggestions),
+            )
+        elif isinstance(parsed, Usage):
             ack(response_type="ephemeral", **replies.usage(parsed.text, parsed.problem))
         elif parsed.verb == "help":
             ack(response_type="ephemeral", **replies.usage(""))
@@ -80,6 +86,17 @@ def _unknown_service(command: Command, planning: Planning) -> UnknownServiceErro
         return None
     try:
         planning.check_service(command.target)
+    except UnknownServiceError as exc:
+        return exc
+    return None
+
+
+def _unknown_named(usage: Usage, planning: Planning) -> UnknownServiceError | None:
+    """For a malformed ``plan`` that names a service: the error when it is not a known one."""
+    if usage.service is None or usage.service.startswith(("inc-", "pl-")):
+        return None
+    try:
+        planning.check_service(usage.service)
     except UnknownServiceError as exc:
         return exc
     return None

@@ -31,10 +31,15 @@ class Command:
 
 @dataclass(frozen=True, kw_only=True)
 class Usage:
-    """Not a command: show usage help; ``problem`` says what was wrong, ``text`` what was typed."""
+    """Not a command: show usage help; ``problem`` says what was wrong, ``text`` what was typed.
+
+    ``service`` is the service a malformed ``plan`` named, if any: when it is not a known one,
+    the handler says so (with close names) rather than show the usage.
+    """
 
     text: str
     problem: str = ""
+    service: str | None = None
 
 
 def parse_command(text: str) -> Command | Usage:
@@ -58,27 +63,31 @@ def parse_command(text: str) -> Command | Usage:
 
 def _plan(text: str, rest: list[str]) -> Command | Usage:
     service, window, to_version = None, None, None
+    problem = ""
     i = 0
     while i < len(rest):
         word = rest[i]
         if word == "--window" and i + 1 < len(rest):
             window = _window(rest[i + 1])
             if window is None:
-                return Usage(
-                    text=text,
-                    problem=f"--window takes a duration like 2h or 90m, not {rest[i + 1]!r}",
+                problem = problem or (
+                    f"--window takes a duration like 2h or 90m, not {rest[i + 1]!r}"
                 )
             i += 2
         elif word == "--to" and i + 1 < len(rest):
             to_version = rest[i + 1]
             i += 2
         elif word.startswith("--"):
-            return Usage(text=text, problem=f"unknown option {word!r}")
+            problem = problem or f"unknown option {word!r}"
+            i += 1
         elif service is None:
             service = word
             i += 1
         else:
-            return Usage(text=text, problem="plan takes one service")
+            problem = problem or "plan takes one service"
+            i += 1
+    if problem:
+        return Usage(text=text, problem=problem, service=service)
     if service is None:
         return Usage(text=text, problem="plan needs a service, e.g. /rollback plan cartservice")
     if _INCIDENT_ID.match(service):

@@ -78,7 +78,7 @@ def plan_message(view: PlanView) -> dict[str, Any]:
     plan = view.plan
     numbers = step_numbers(plan)
     head = blocks(
-        header(_title(plan)),
+        header(_title(view)),
         context([_status_line(view)]),
         _abstained(plan) if plan.abstained else None,
         _suspects(view),
@@ -100,13 +100,21 @@ def plan_message(view: PlanView) -> dict[str, Any]:
     return message(_fallback(view), [*head, *steps, *tail])
 
 
-def _title(plan: Plan) -> str:
+def _title(view: PlanView) -> str:
+    plan = view.plan
+    if plan.incident.services and view.kind == PlanKind.STANDBY:
+        return messages.PLAN_HEADER_STANDBY.format(services=names(plan.incident.services, limit=5))
     if plan.incident.services:
         return messages.PLAN_HEADER.format(services=names(plan.incident.services, limit=5))
     return messages.PLAN_HEADER_NO_SERVICE.format(incident=short(plan.incident.id))
 
 
 def _status_line(view: PlanView) -> str:
+    if view.kind == PlanKind.STANDBY:  # no incident, no alert: a plan kept ready for a deploy
+        return messages.PLAN_STANDBY_STATUS_LINE.format(
+            plan_id=code(view.plan_id, limit=60),
+            services=names(view.plan.incident.services, limit=5) or messages.EMPTY,
+        )
     return messages.PLAN_STATUS_LINE.format(
         plan_id=code(view.plan_id, limit=60),
         status=short(view.plan_status, 40),
@@ -144,6 +152,8 @@ def _suspects(view: PlanView) -> Block | None:
     plan = view.plan
     if not plan.suspects:
         return None
+    if view.kind == PlanKind.STANDBY:  # nothing fired: the deploy is what it undoes, not a suspect
+        return section(_describe(messages.STANDBY_FOR, plan.suspects[0]))
     top, *others = plan.suspects[:_MAX_SUSPECTS]
     first = messages.SUSPECT_CLOSEST if plan.abstained else messages.SUSPECT_TOP
     lines = [_describe(first, top), *_reasons(top)]
@@ -185,18 +195,27 @@ def _needs_a_human(plan: Plan, numbers: Mapping[str, int]) -> Block | None:
     )
 
 
-def _approvals(step: Step, state: StepState) -> str:
+def _approvals(step: Step, state: StepState, *, standby: bool = False) -> str:
     if step.approvals_required <= 0:
         return messages.STEP_NO_APPROVALS
+    if standby:  # nothing is approved on a standby plan: say what a live one would need
+        return messages.STEP_APPROVALS_NEEDED.format(required=step.approvals_required)
     return messages.STEP_APPROVALS.format(
         given=len(state.approvers), required=step.approvals_required
     )
 
 
-def _step_text(number: int, step: Step, state: StepState, numbers: Mapping[str, int]) -> str:
+def _step_text(
+    number: int,
+    step: Step,
+    state: StepState,
+    numbers: Mapping[str, int],
+    *,
+    standby: bool = False,
+) -> str:
     details = messages.STEP_DETAILS.format(
         risk=short(str(step.risk), 20),
-        approvals=_approvals(step, state),
+        approvals=_approvals(step, state, standby=standby),
         duration=format_seconds(max(step.estimated_seconds, 0)),
         status=status_text(state),
     )
@@ -208,7 +227,7 @@ def _step_text(number: int, step: Step, state: StepState, numbers: Mapping[str, 
         ),
         messages.STEP_INDENT + details,
     ]
-    if step.why.strip():
+    if step.why.strip() and not standby:  # a standby step's "why" speaks of an alert
         lines.append(messages.STEP_INDENT + messages.STEP_WHY.format(why=short(step.why, 240)))
     if step.warning:
         warning = messages.STEP_WARNING.format(warning=short(step.warning, 400))
@@ -264,7 +283,13 @@ def _stage_texts(view: PlanView, numbers: Mapping[str, int], detailed: set[str])
         )
         chunks = [f"{title}\n{_stage_counts(in_stage, view)}"]
         chunks += [
-            _step_text(numbers[s.id], s, view.state(s.id), numbers)
+            _step_text(
+                numbers[s.id],
+                s,
+                view.state(s.id),
+                numbers,
+                standby=view.kind == PlanKind.STANDBY,
+            )
             for s in in_stage
             if s.id in detailed
         ]
@@ -319,7 +344,8 @@ def _about(view: PlanView) -> list[str]:
     if lifecycle.status in FINISHED:
         lines.append(messages.PLAN_FINISHED.format(status=short(view.plan_status, 40)))
     elif lifecycle.kind == PlanKind.STANDBY:
-        lines.append(messages.PLAN_STANDBY)
+        service = plan.incident.services[0] if plan.incident.services else "<service>"
+        lines.append(messages.PLAN_STANDBY.format(service=short(service)))
     elif lifecycle.mode == Mode.SUGGEST:
         lines.append(messages.MODE_SUGGEST)
     elif lifecycle.mode == Mode.AUTOPILOT:

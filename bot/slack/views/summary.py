@@ -1,9 +1,12 @@
-"""The post-incident summary posted in the plan's thread once the incident's alerts resolve.
+"""The post-incident summary posted in the plan's thread once the incident's alerts resolve and
+its execution has settled, and updated in place afterwards.
 
 A pure view like :mod:`bot.slack.views.plan`: the plan and its final state, plus the audit log's
 entries for the plan, become one Block Kit message: what happened when (the timeline), what ran,
-how long it took, who approved, and a "was the suspect right?" control whose answer feeds the
-suspect scoring's history. The scheduler decides when to post it; nothing here calls Slack.
+time to mitigate (first alert → healthy) and to resolve (first alert → the alerts' resolution), who
+approved, and a "was the suspect right?" control whose answer feeds the
+suspect scoring's history. :mod:`bot.core.usecases.summaries` decides when it is shown; nothing
+here calls Slack.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from bot.core.usecases.summaries import RESOLVED_ACTION
 from bot.lifecycle import StepStatus
 from bot.slack import messages
 from bot.slack.views.blocks import (
@@ -47,6 +51,9 @@ ACTION_FEEDBACK_WRONG: Final = "backout_feedback_wrong"
 """The suspect was not the cause; value ``plan_id``."""
 
 _NOT_RUN = frozenset({StepStatus.PENDING, StepStatus.QUEUED})
+# A step is done, or left as not needed, only once health verified: the service was healthy then.
+_HEALTHY_ACTIONS = (f"step.{StepStatus.DONE.value}", f"step.{StepStatus.NOT_NEEDED.value}")
+
 _TIMELINE_HEAD = 15
 _TIMELINE_TAIL = 15
 _MAX_RAN = 25
@@ -134,16 +141,41 @@ def _counts(view: PlanView) -> str:
 
 
 def _duration(view: PlanView, entries: Sequence[tuple[datetime, str, str]]) -> str:
-    moments = [_utc(when) for when, _, _ in entries]
-    if view.plan.incident.started_at is not None:
-        moments.append(_utc(view.plan.incident.started_at))
-    if len(moments) < 2:
-        return messages.SUMMARY_NO_DURATION
-    start, end = min(moments), max(moments)
-    return messages.SUMMARY_DURATION.format(
-        start=at(start, "%H:%M:%S"),
-        end=at(end, "%H:%M:%S"),
-        duration=format_seconds(int((end - start).total_seconds())),
+    """Time to mitigate (first alert → healthy) and to resolve (first alert → resolution)."""
+    started = view.plan.incident.started_at
+    start = _utc(started) if started is not None else None
+    return "\n".join([_to_mitigate(view, start, entries), _to_resolve(start, entries)])
+
+
+def _to_mitigate(
+    view: PlanView, start: datetime | None, entries: Sequence[tuple[datetime, str, str]]
+) -> str:
+    statuses = {str(view.state(step.id).status) for step in view.plan.steps}
+    healthy = [_utc(when) for when, _, what in entries if what.startswith(_HEALTHY_ACTIONS)]
+    if start is None:
+        why = messages.SUMMARY_MITIGATE_NO_START
+    elif StepStatus.FAILED in statuses:
+        why = messages.SUMMARY_MITIGATE_FAILED
+    elif StepStatus.DONE not in statuses or not healthy:
+        why = messages.SUMMARY_MITIGATE_NOTHING_RAN
+    else:
+        return _span(messages.SUMMARY_MITIGATE, start, max(healthy))
+    return messages.SUMMARY_MITIGATE_UNKNOWN.format(why=why)
+
+
+def _to_resolve(start: datetime | None, entries: Sequence[tuple[datetime, str, str]]) -> str:
+    resolved = [_utc(when) for when, _, what in entries if what == RESOLVED_ACTION]
+    if start is None:
+        return messages.SUMMARY_RESOLVE_UNKNOWN.format(why=messages.SUMMARY_MITIGATE_NO_START)
+    if not resolved:
+        return messages.SUMMARY_RESOLVE_UNKNOWN.format(why=messages.SUMMARY_RESOLVE_OPEN)
+    return _span(messages.SUMMARY_RESOLVE, start, min(resolved))
+
+
+def _span(template: str, start: datetime, end: datetime) -> str:
+    seconds = max(0, int((end - start).total_seconds()))
+    return template.format(
+        start=at(start, "%H:%M:%S"), end=at(end, "%H:%M:%S"), duration=format_seconds(seconds)
     )
 
 

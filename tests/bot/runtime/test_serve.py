@@ -56,6 +56,38 @@ def test_serve_refuses_to_start_without_the_catalogs_executor(tmp_path):
     assert "add executors.kubernetes to backout.yaml" in last
 
 
+def test_serve_refuses_a_channel_name_where_an_id_belongs(tmp_path):
+    """Issue 10, defect 4: ``#alerts`` instead of a channel id would match no event; the start
+    stops with one line naming it, before anything runs."""
+    exe = shutil.which("backout", path=str(Path(sys.executable).parent))
+    assert exe, "backout is not installed next to this Python; run `make install`"
+    (tmp_path / "backout.yaml").write_text('channels:\n  alerts: ["C0ALERTS", "#alerts"]\n')
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-serve-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": "http://127.0.0.1:9",
+        "BACKOUT_DATABASE_URL": f"sqlite:///{tmp_path / 'backout.db'}",
+        "BACKOUT_TOPOLOGY": f'["{TOPOLOGY}"]',
+        "BACKOUT_CONFIG": str(tmp_path / "backout.yaml"),
+    }
+    done = subprocess.run(
+        [exe, "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "channels.alerts" in lines[0]
+    assert "'#alerts' is not a Slack channel id" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_answers_signed_requests_and_stops_on_sigterm(tmp_path):
     """The bot starts from env settings, serves /healthz and a slash command, exits on SIGTERM."""
     exe = shutil.which("backout", path=str(Path(sys.executable).parent))

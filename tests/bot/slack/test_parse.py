@@ -55,3 +55,12 @@ def test_anything_else_is_usage_with_the_text(text, problem):
     assert isinstance(parsed, Usage)
     assert parsed.text == text
     assert problem in parsed.problem
+
+
+def test_a_malformed_plan_keeps_the_service_it_named():
+    """Words after the service still make usage, but the service is kept so the handler can
+    say first that it is unknown (issue 10, defect 8)."""
+    parsed = parse_command("plan paiement-sérvice 🚑 --to v1.8.1 «urgent»")
+    assert isinstance(parsed, Usage)
+    assert (parsed.service, parsed.problem) == ("paiement-sérvice", "plan takes one service")
+    assert parse_command("plan --bogus").service is None  # type: ignore[union-attr]

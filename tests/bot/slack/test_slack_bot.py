@@ -100,6 +100,18 @@ class TestSlashCommand:
         world.settle()
         assert world.services.store.plans.recent() == []
 
+    def test_an_unknown_service_followed_by_junk_is_named_as_unknown(self, world):
+        """Issue 10, defect 8: words after an unknown service do not hide it behind the usage:
+        the answer says the service is unknown and suggests the close one."""
+        response = command(world, "plan paiement-sérvice 🚑 --to v1.8.1 «urgent»")
+        assert response.status_code == 200
+        answer = response.json()["text"]
+        assert "paiement-sérvice" in answer
+        assert "paymentservice" in answer
+        assert "Usage" not in answer
+        world.settle()
+        assert world.services.store.plans.recent() == []
+
     def test_unparseable_text_gets_usage_with_the_text_escaped(self, world):
         """Junk gets the usage help; the user's own text comes back inert."""
         response = command(world, "launch <!channel> <https://evil.example|now>")

@@ -405,6 +405,56 @@ def test_migration_0003_makes_standby_a_kind_and_indexes_services(database_url):
         engine.dispose()
 
 
+def test_migration_0004_adds_retirements_and_summary_messages(database_url):
+    """0004 keeps every stored change live and every plan message without a summary; the new
+    columns then work; a downgrade drops them and keeps the rows; it re-applies."""
+    engine = create_engine(database_url)
+    try:
+        upgrade(engine, revision="0003")
+        at = datetime(2026, 11, 27, tzinfo=UTC)
+        with engine.begin() as conn:
+            insert_plan(conn, "pl-00000001", mode="approve")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO plan_messages (plan_id, channel, ts, created_at) "
+                    "VALUES ('pl-00000001', 'C1', '1.1', :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO changes (id, service, kind, at, revertible, summary) "
+                    "VALUES ('c-1', 'cartservice', 'deploy', :at, true, '')"
+                ),
+                {"at": at},
+            )
+        upgrade(engine)
+        assert current_revision(engine) == "0004"
+        store = Store(engine)
+        assert store.incidents.retirements(["c-1"]) == {}
+        message = store.conversations.plan_message("pl-00000001")
+        assert message is not None
+        assert message.summary_ts is None
+        assert store.incidents.retire_change("c-1", why="rolled back")
+        assert store.conversations.set_summary_message("pl-00000001", ts="2.2")
+        message = store.conversations.plan_message("pl-00000001")
+        assert message is not None
+        assert message.summary_ts == "2.2"
+
+        _downgrade(engine, "0003")
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("changes")}
+        assert "retired_at" not in columns
+        assert "summary_ts" not in {
+            c["name"] for c in sa.inspect(engine).get_columns("plan_messages")
+        }
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT id FROM changes")).scalars().all() == ["c-1"]
+        upgrade(engine)
+        assert Store(engine).incidents.retirements(["c-1"]) == {}
+    finally:
+        engine.dispose()
+
+
 def insert_plan(conn: sa.Connection, plan_id: str, *, mode: str) -> None:
     """A plan row as the 0001/0002 schema stores it."""
     at = datetime(2026, 11, 27, tzinfo=UTC)

@@ -81,7 +81,9 @@ def open_default(
 def test_a_change_is_recorded_once_and_reads_back_exactly(store):
     """The first record stores the change whole; a second with the same id keeps the first."""
     incidents = store.incidents
-    original = change("chg-1")
+    original = change("chg-1").model_copy(
+        update={"labels": ("sha:c41d9e2", "CVE-2026-1234"), "security": True}
+    )
     assert incidents.record_change(original) is True
     assert incidents.record_change(change("chg-1", service="other")) is False
     assert incidents.changes_of("cartservice") == [original]
@@ -361,3 +363,64 @@ def test_plans_touching_a_service_match_incident_services_and_steps_newest_first
     assert touching("service-1", limit=2) == [ids[3], ids[2]]
     assert touching("cartservice") == []
     assert touching("frontend", limit=0) == []
+
+
+def test_find_open_incident_by_what_identifies_the_alert(store):
+    """With a fingerprint, the incident holding that ``(source, fingerprint)`` matches whatever
+    the name a later message renders; without one stored, the name and service still do."""
+    incidents = store.incidents
+    open_default(incidents, alerts=[alert("fp-1", name="[FIRING:1] (HighErrorRate frontend)")])
+    found = incidents.find_open_incident(
+        channel="C1",
+        name="[RESOLVED] (HighErrorRate frontend)",
+        service="frontend",
+        source="alertmanager",
+        fingerprint="fp-1",
+    )
+    assert found is not None
+    assert found.id == "inc-1"
+    other_source = incidents.find_open_incident(
+        channel="C1", name="x", service="frontend", source="pagerduty", fingerprint="fp-1"
+    )
+    assert other_source is None
+    by_name = incidents.find_open_incident(
+        channel="C1",
+        name="[FIRING:1] (HighErrorRate frontend)",
+        service="frontend",
+        source="alertmanager",
+        fingerprint="fp-other",
+    )
+    assert by_name is not None
+
+
+# -- changes no longer live (issue 10, defect 5) -----------------------------------------------
+
+
+def test_a_later_deploy_of_the_service_retires_the_earlier_ones(store):
+    """A deploy replaces what earlier deploys of its service put there, in whatever order the
+    announcements arrive; other services and other kinds stay live."""
+    incidents = store.incidents
+    incidents.record_change(change("c-1"))
+    incidents.record_change(change("other", service="frontend", minutes=1))
+    incidents.record_change(change("c-3", minutes=10))
+    incidents.record_change(change("c-2", minutes=5))  # announced late
+    flag = change("flag-1", minutes=2).model_copy(update={"kind": ChangeKind.FEATURE_FLAG})
+    incidents.record_change(flag)
+    retired = incidents.retirements(["c-1", "c-2", "c-3", "other", "flag-1"])
+    assert set(retired) == {"c-1", "c-2"}
+    assert retired["c-2"] == "replaced by the later deploy c-3 (v1.1.0)"
+    assert retired["c-1"].startswith("replaced by the later deploy c-")
+
+
+def test_a_rolled_back_change_is_retired_once_with_its_reason(store):
+    """Retiring is a compare-and-set: the first reason stays; an unknown change is not retired."""
+    incidents = store.incidents
+    incidents.record_change(change("c-1"))
+    assert incidents.retire_change("c-1", why="rolled back by plan pl-1 (step s1)")
+    assert not incidents.retire_change("c-1", why="again")
+    assert not incidents.retire_change("c-unknown", why="nothing")
+    assert incidents.retirements(["c-1", "c-unknown"]) == {
+        "c-1": "rolled back by plan pl-1 (step s1)"
+    }
+    with pytest.raises(TypeError):
+        incidents.retirements("c-1")

@@ -98,14 +98,41 @@ def test_label_value_is_taken_verbatim_even_when_unknown() -> None:
     assert alert.service == "ledger-db"
 
 
-def test_fingerprint_is_stable_and_firing_ones_differ_by_message() -> None:
-    """The same message has the same fingerprint; another firing message has another one."""
+def test_fingerprint_is_what_identifies_the_alert_not_the_message() -> None:
+    """The same alert has one fingerprint in every message about it, firing or resolved, at any
+    time; another label set has another one (issue 10, defect 1)."""
     first = parse(alertmanager())[0].fingerprint
-    again = parse(alertmanager())[0].fingerprint
     later = alertmanager()
     later["ts"] = "1773759850.000100"
-    assert first == again
-    assert parse(later)[0].fingerprint != first
+    resolved = alertmanager("[RESOLVED]", color="good")
+    assert parse(later)[0].fingerprint == first
+    assert parse(resolved)[0].fingerprint == first
+    other = legacy_bot(text="[FIRING:1]  (CheckoutHighErrorRate checkoutservice warning)")
+    assert parse(other)[0].fingerprint != first
+
+
+def test_default_route_firing_and_resolved_name_the_same_alert() -> None:
+    """With Alertmanager's default route (no ``group_by``) the title has no group values, only
+    the common labels in brackets: the name and the fingerprint come from them, so the resolved
+    message matches the firing one (issue 10, defect 1)."""
+    rest = "  (CheckoutHighErrorRate checkoutservice critical)"
+    firing = legacy_bot(attachments=[{"title": f"[FIRING:1]{rest}", "color": "danger"}])
+    resolved = legacy_bot(attachments=[{"title": f"[RESOLVED]{rest}", "color": "good"}])
+    (fired,), (ended,) = parse(firing), parse(resolved)
+    assert (fired.name, fired.service, fired.status) == (
+        "CheckoutHighErrorRate",
+        "checkoutservice",
+        AlertStatus.FIRING,
+    )
+    assert (ended.name, ended.status) == ("CheckoutHighErrorRate", AlertStatus.RESOLVED)
+    assert ended.fingerprint == fired.fingerprint
+
+
+def test_pagerduty_alerts_are_identified_by_incident_number() -> None:
+    """PagerDuty's triggered and resolved messages of incident #4182 share a fingerprint."""
+    triggered, resolved = parse(pagerduty())[0], parse(pagerduty("Resolved"))[0]
+    assert resolved.status is AlertStatus.RESOLVED
+    assert triggered.fingerprint == resolved.fingerprint
 
 
 def test_resolved_fingerprint_ignores_the_message_time() -> None:

@@ -304,3 +304,18 @@ def test_ts_is_read_as_utc() -> None:
     change = parse(ci_bot("Deployed checkoutservice v1.8.2 to production"))
     assert change is not None
     assert change.at == TS_TIME and TS.startswith("1773756250")
+
+
+@pytest.mark.parametrize("arrow", ["→", "to", "->"])
+def test_a_deploy_with_an_arrow_and_a_sha_keeps_version_actor_and_sha(arrow: str) -> None:
+    """Issue 10, defect 8: "Deployed *svc* `v3.4.0` → `production` (sha `c41d9e2`) by @jonas"
+    is a production deploy with its version, its actor and its commit."""
+    text = f"Deployed *checkoutservice* `v3.4.0` {arrow} `production` (sha `c41d9e2`) by @jonas"
+    found = parse(ci_bot(text))
+    assert found is not None
+    assert (found.service, found.to_version, found.actor, found.labels) == (
+        "checkoutservice",
+        "v3.4.0",
+        "jonas",
+        ("sha:c41d9e2",),
+    )

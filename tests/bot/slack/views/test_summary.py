@@ -41,6 +41,7 @@ def finished(
 
 
 TIMELINE = [
+    (T0 + timedelta(minutes=12), "slack:alertmanager", "incident.resolved"),
     (T0 + timedelta(minutes=9), "engine-1", "step.done s2"),
     (T0 + timedelta(minutes=4), "U0AAA111", "step.approved s1"),
     (T0 + timedelta(minutes=3), "backout", "plan.proposed"),
@@ -48,13 +49,28 @@ TIMELINE = [
 
 
 def test_the_summary_is_a_valid_message_with_outcome_and_duration():
-    """The outcome counts each status; the duration runs from the first alert to the last event."""
+    """The outcome counts each status; time to mitigate runs from the first alert to the last
+    step verified healthy, time to resolve to the alerts' resolution (issue 10, defect 3)."""
     message = incident_summary(finished(), timeline=TIMELINE)
     assert validate(message) == []
     text = all_text(message)
     assert message["blocks"][0]["text"]["text"] == "Post-incident summary: frontend"
     assert "*Outcome:* plan `p1` is *done*; ✅ 2 done, 💤 2 not needed" in text
-    assert "*How long:* 10:00:00 → 10:09:00 UTC (9 min)" in text
+    assert "*Time to mitigate:* 9 min (first alert 10:00:00 → healthy 10:09:00 UTC)" in text
+    assert "*Time to resolve:* 12 min (first alert 10:00:00 → resolved 10:12:00 UTC)" in text
+
+
+def test_mitigation_and_resolution_that_did_not_happen_are_said_plainly():
+    """A failed step mitigated nothing; without the resolution the time to resolve is unknown."""
+    steps = {
+        "s1": StepState(status="failed", reason="boom"),
+        "s2": StepState(status="pending"),
+        "s3": StepState(status="pending"),
+        "s4": StepState(status="pending"),
+    }
+    text = all_text(incident_summary(finished(steps=steps, status="halted"), timeline=TIMELINE[2:]))
+    assert "*Time to mitigate:* unknown (a step failed" in text
+    assert "*Time to resolve:* unknown (the alerts have not resolved)" in text
 
 
 def test_the_timeline_is_in_time_order():
