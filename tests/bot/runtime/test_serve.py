@@ -27,11 +27,11 @@ prometheus_url: http://127.0.0.1:9
 TOPOLOGY = ROOT / "fakes" / "onlineboutique" / "topology.yaml"
 
 
-def test_serve_refuses_to_start_without_the_catalogs_executor(tmp_path):
-    """A catalog naming an executor the settings lack stops the start with one line naming it."""
+def serve_once(tmp_path: Path, config: str) -> subprocess.CompletedProcess[str]:
+    """Run ``backout serve`` with ``config`` as its backout.yaml until it exits."""
     exe = shutil.which("backout", path=str(Path(sys.executable).parent))
     assert exe, "backout is not installed next to this Python; run `make install`"
-    (tmp_path / "backout.yaml").write_text("prometheus_url: http://127.0.0.1:9\n")
+    (tmp_path / "backout.yaml").write_text(config)
     env = {
         **os.environ,
         "SLACK_BOT_TOKEN": "xoxb-serve-test",
@@ -41,7 +41,7 @@ def test_serve_refuses_to_start_without_the_catalogs_executor(tmp_path):
         "BACKOUT_TOPOLOGY": f'["{TOPOLOGY}"]',
         "BACKOUT_CONFIG": str(tmp_path / "backout.yaml"),
     }
-    done = subprocess.run(
+    return subprocess.run(
         [exe, "serve", "--port", str(free_port())],
         env=env,
         cwd=tmp_path,
@@ -50,6 +50,11 @@ def test_serve_refuses_to_start_without_the_catalogs_executor(tmp_path):
         timeout=60,
         check=False,
     )
+
+
+def test_serve_refuses_to_start_without_the_catalogs_executor(tmp_path):
+    """A catalog naming an executor the settings lack stops the start with one line naming it."""
+    done = serve_once(tmp_path, "prometheus_url: http://127.0.0.1:9\n")
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("backout: cannot start: kubernetes (")
@@ -57,29 +62,9 @@ def test_serve_refuses_to_start_without_the_catalogs_executor(tmp_path):
 
 
 def test_serve_refuses_a_channel_name_where_an_id_belongs(tmp_path):
-    """Issue 10, defect 4: ``#alerts`` instead of a channel id would match no event; the start
-    stops with one line naming it, before anything runs."""
-    exe = shutil.which("backout", path=str(Path(sys.executable).parent))
-    assert exe, "backout is not installed next to this Python; run `make install`"
-    (tmp_path / "backout.yaml").write_text('channels:\n  alerts: ["C0ALERTS", "#alerts"]\n')
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-serve-test",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": "http://127.0.0.1:9",
-        "BACKOUT_DATABASE_URL": f"sqlite:///{tmp_path / 'backout.db'}",
-        "BACKOUT_TOPOLOGY": f'["{TOPOLOGY}"]',
-        "BACKOUT_CONFIG": str(tmp_path / "backout.yaml"),
-    }
-    done = subprocess.run(
-        [exe, "serve", "--port", str(free_port())],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """``#alerts`` instead of a channel id would match no event; the start stops with one line
+    naming it, before anything runs."""
+    done = serve_once(tmp_path, 'channels:\n  alerts: ["C0ALERTS", "#alerts"]\n')
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
