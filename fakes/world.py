@@ -74,6 +74,7 @@ class BotWorld:
         clock: Callable[[], datetime] | None = None,
         step_seconds: float = 0.05,
         extra: Mapping[str, Any] | None = None,
+        alert_senders: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.slack = FakeSlack(usergroups={"S0ONCALL": list(approvers)})
@@ -85,6 +86,7 @@ class BotWorld:
         self.mode = mode
         self.clock = clock or (lambda: datetime.now(UTC))
         self.extra = dict(extra or {})
+        self.alert_senders = list(alert_senders)
         self.secret = SECRET
         self.alerts_channel, self.deploys_channel = ALERTS, DEPLOYS
 
@@ -97,7 +99,11 @@ class BotWorld:
             database_url=f"sqlite:///{self.workdir / 'backout.db'}",
             mode=self.mode,
             topology=[str(EXAMPLE / "topology.yaml")],
-            channels={"alerts": [ALERTS], "deploys": [DEPLOYS]},
+            channels={
+                "alerts": [ALERTS],
+                "deploys": [DEPLOYS],
+                "alert_senders": self.alert_senders,
+            },
             policy={"approvers": ["S0ONCALL"]},
             engine={"lease_seconds": 10, "backoff_seconds": 0.05},
             **self.extra,

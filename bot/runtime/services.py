@@ -197,6 +197,11 @@ def build_services(
     policy = Policy(settings.policy, topology=topology, groups=groups, mode=settings.mode)
     for warning in policy.warnings():
         log.warning("%s", warning)
+    if settings.channels.alerts and not settings.channels.alert_senders:
+        log.warning(
+            "channels.alert_senders is empty: any bot posting in the alert channels can open "
+            "incidents; list your alerting bots' ids (B…) or app ids (A…)"
+        )
     executors = executors if executors is not None else build_executors(settings)
     notifier = SlackNotifier(client=client, store=store)
     engine = Engine(
@@ -225,6 +230,7 @@ def build_services(
     )
     watch = Watch(
         alert_channels=frozenset(settings.channels.alerts),
+        alert_senders=frozenset(settings.channels.alert_senders),
         deploy_channels=frozenset(settings.channels.deploys),
         deploy_patterns=patterns,
         version_pattern=version_pattern,

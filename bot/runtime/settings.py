@@ -70,6 +70,8 @@ class ChannelSettings(BaseModel):
         deploy_patterns: regular expressions for deploy announcements, with named groups
             ``service`` (required), ``version``, ``env``, ``actor``; the built-in ones if empty.
         alert_service_labels: the labels naming an alert's service, first present wins.
+        alert_senders: the bot ids (``B…``) or app ids (``A…``) whose messages in the alert
+            channels may open incidents; any bot's when empty (a warning at start says so).
         version_pattern: what an announced version must look like (a regular expression the
             whole version must match) to become a rollback target; semver-like versions and
             commit shas if empty.
@@ -82,6 +84,7 @@ class ChannelSettings(BaseModel):
     environments: list[str] = Field(default_factory=lambda: ["prod", "production", "live"])
     deploy_patterns: list[str] = Field(default_factory=list)
     version_pattern: str = ""
+    alert_senders: list[str] = Field(default_factory=list)
     alert_service_labels: list[str] = Field(
         default_factory=lambda: [
             "service",

@@ -25,9 +25,11 @@ class UseCases:
 class Watch:
     """What the bot reads in channels, and how: alert and deploy channels, the deploy patterns
     and environment names, the alert labels that name a service, the topology's service names,
-    and the bot's own ids (its own messages never trigger anything)."""
+    the bots (or apps) allowed to open incidents there (any when empty), and the bot's own ids
+    (its own messages never trigger anything)."""
 
     alert_channels: frozenset[str]
+    alert_senders: frozenset[str]
     deploy_channels: frozenset[str]
     deploy_patterns: Sequence[re.Pattern[str]]
     version_pattern: re.Pattern[str]

@@ -8,6 +8,7 @@ into alerts or changes as data, and nothing in it can approve or execute.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,8 @@ from bot.slack.channels import alerts_from_message, change_from_message, is_own_
 from bot.slack.handlers.context import Watch
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 _SHOW_PLAN = re.compile(r"\b(plan|rollback|roll back)\b", re.IGNORECASE)
 
@@ -39,7 +42,16 @@ def register(
             return
         channel = event.get("channel", "")
         if channel in watch.alert_channels and event.get("bot_id"):
-            _alert(event, planning=planning, watch=watch, clock=clock)
+            if _may_alert(event, watch.alert_senders):
+                _alert(event, planning=planning, watch=watch, clock=clock)
+            else:
+                log.warning(
+                    "ignored a message in alert channel %s from bot %s (app %s): not among "
+                    "channels.alert_senders",
+                    channel,
+                    event.get("bot_id"),
+                    event.get("app_id") or "-",
+                )
         elif channel in watch.deploy_channels:
             _deploy(event, planning=planning, watch=watch, clock=clock)
 
@@ -53,6 +65,15 @@ def register(
 
     app.event("message")(ack=ack_message, lazy=[on_message])
     app.event("subteam_members_changed")(ack=ack_message, lazy=[on_group_change])
+
+
+def _may_alert(event: dict[str, Any], senders: frozenset[str]) -> bool:
+    """Whether the sending bot (or its app) may open incidents; any bot when none are listed."""
+    if not senders:
+        return True
+    profile = event.get("bot_profile")
+    app = profile.get("app_id") if isinstance(profile, dict) else None
+    return bool({event.get("bot_id"), event.get("app_id"), app} & senders)
 
 
 def _alert(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: Clock) -> None:

@@ -289,6 +289,26 @@ class TestApprovals:
         assert world.services.store.plans.recent() == []
 
 
+def test_only_the_listed_alerting_bots_open_incidents(tmp_path):
+    """With ``channels.alert_senders`` set, a bot that is not listed (by bot id or app id)
+    opens nothing in the alert channel; a listed one does."""
+    with BotWorld(tmp_path, alert_senders=["B0ALERTMGR", "A0GRAFANA"]) as world:
+        record_bad_deploy(world)
+        base = {
+            "type": "message",
+            "subtype": "bot_message",
+            "channel": world.alerts_channel,
+            "text": "[FIRING:1] HighErrorRate cartservice service=cartservice",
+        }
+        forged = {**base, "bot_id": "B0FORGED", "ts": now_ts()}
+        assert world.post(slack.event_callback(forged, secret=world.secret)).status_code == 200
+        world.settle()
+        assert live_plans(world) == []
+        by_app = {**base, "bot_id": "B0OTHER", "app_id": "A0GRAFANA", "ts": now_ts(1)}
+        assert world.post(slack.event_callback(by_app, secret=world.secret)).status_code == 200
+        world.wait_for(lambda: live_plans(world))
+
+
 def test_suggest_mode_lets_nobody_execute(tmp_path):
     """In learning mode the plan has no approve buttons and clicks are refused."""
     with BotWorld(tmp_path, mode="suggest") as world:
