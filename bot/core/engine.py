@@ -98,6 +98,8 @@ class Engine:
         sleep: injected for tests.
         on_change: called with the plan id and step id whenever this engine changes a step's
             status (to update a Slack message); its errors are logged, never raised.
+        recheck: asked before a queued step is claimed; a reason sends the step back to
+            ``pending`` (its approvals no longer hold) instead of running it.
     """
 
     def __init__(
@@ -110,9 +112,11 @@ class Engine:
         config: EngineConfig | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_change: Callable[[str, str], None] | None = None,
+        recheck: Callable[[str, Step], str | None] | None = None,
     ) -> None:
         self.store = store
         self.on_change = on_change
+        self.recheck = recheck
         self.executors = dict(executors)
         self.health = health
         self.worker = worker or f"engine-{uuid.uuid4().hex[:8]}"
@@ -223,7 +227,7 @@ class Engine:
                         if len(running) >= self.config.max_parallel:
                             break
                         started = True
-                        if self._claim(plan_id, rows[step_id]):
+                        if self._claim(plan_id, rows[step_id], steps[step_id]):
                             running[pool.submit(self._run_step, plan_id, steps[step_id])] = step_id
                 if running:
                     done, _ = wait(
@@ -264,8 +268,22 @@ class Engine:
     def _lease_expired(self, row: StepRow) -> bool:
         return row.lease_until is None or row.lease_until < datetime.now(UTC)
 
-    def _claim(self, plan_id: str, row: StepRow) -> bool:
-        """Compare-and-set: queued (or running with an expired lease) becomes ours."""
+    def _claim(self, plan_id: str, row: StepRow, step: Step) -> bool:
+        """Compare-and-set: queued (or running with an expired lease) becomes ours, unless the
+        step's approvals no longer hold (then it goes back to pending, with the reason)."""
+        queued = row.status == StepStatus.QUEUED
+        lapsed = self.recheck(plan_id, step) if self.recheck and queued else None
+        if lapsed:
+            if self.store.steps.transition(
+                plan_id,
+                row.step_id,
+                from_statuses=[StepStatus.QUEUED],
+                to=StepStatus.PENDING,
+                actor=self.worker,
+                reason=lapsed,
+            ):
+                self._changed(plan_id, row.step_id)
+            return False
         if row.status == StepStatus.RUNNING:
             ok = self.store.steps.reclaim(
                 plan_id,

@@ -27,6 +27,7 @@ from bot.core.engine import Engine, EngineConfig
 from bot.core.health import HealthGate, HealthResult
 from bot.core.policy import CachingGroupResolver, Policy
 from bot.core.ports import Clock
+from bot.core.recheck import ApprovalRecheck
 from bot.core.runner import ThreadRunner
 from bot.core.usecases import Decisions, Execution, Planning, Queries
 from bot.runtime.settings import Settings, SettingsError
@@ -210,6 +211,7 @@ def build_services(
         health=health or CatalogHealthGate(topology, prometheus_url=settings.prometheus_url),
         config=EngineConfig(**settings.engine.model_dump()),
         on_change=notifier.step_changed,
+        recheck=ApprovalRecheck(store=store, policy=policy),
     )
     runner = ThreadRunner()
     execution = Execution(

@@ -15,9 +15,11 @@ import pytest
 
 from bot.core.engine import Engine
 from bot.core.policy import Policy, PolicyConfig
+from bot.core.recheck import ApprovalRecheck
 from bot.core.usecases import Decisions, Execution, plan_actions
 from bot.lifecycle import Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import Store
+from integrations.executors.simulated import SimulatedExecutor
 from planners.topology import build_topology
 from tests.support.store import make_plan, path_to
 
@@ -252,3 +254,42 @@ def test_only_responders_and_approvers_vote_on_the_suspect(store):
     assert decided.feedback(plan_id, user=ONE_STEP, right=True)
     assert decided.feedback(plan_id, user=USER, right=True)
     assert store.incidents.feedback(plan_id) == {REQUESTER: True, ONE_STEP: True, USER: True}
+
+
+class OnCall:
+    """A user group whose members change while the test runs."""
+
+    def __init__(self, *members: str) -> None:
+        self.people = set(members)
+
+    def members(self, group_id: str) -> frozenset[str]:
+        return frozenset(self.people)
+
+
+def test_a_step_whose_approver_left_the_group_goes_back_to_waiting(store):
+    """Approved, queued, then its approver leaves the on-call group: when the engine comes to
+    claim the step it is not run but sent back to pending, saying why."""
+    oncall = OnCall(USER)
+    topology, _ = build_topology([])
+    policy = Policy(
+        PolicyConfig(approvers=["S0ONCALL"]), topology=topology, groups=oncall, mode=Mode.APPROVE
+    )
+    notifier, runner = RecordingNotifier(), RecordingRunner()
+    executor = SimulatedExecutor(versions={f"service-{n}": "v9" for n in range(1, 4)})
+    engine = Engine(
+        store=store,
+        executors={"kubernetes": executor},
+        recheck=ApprovalRecheck(store=store, policy=policy),
+    )
+    execution = Execution(
+        store=store, engine=engine, executors={}, notifier=notifier, runner=runner
+    )
+    decided = Decisions(store=store, policy=policy, execution=execution, notifier=notifier)
+    plan_id = fresh_plan(store)
+    assert decided.approve(plan_id, user=USER, stage="partial").queued == ("s1", "s3")
+    oncall.people.clear()
+    engine.run(plan_id)
+    rows = {r.step_id: r for r in store.steps.of(plan_id)}
+    assert rows["s1"].status == StepStatus.PENDING
+    assert rows["s1"].reason.startswith("approvals no longer hold")
+    assert executor.executed == []
