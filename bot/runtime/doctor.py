@@ -6,8 +6,8 @@ checks (``diagnose`` from ``integrations/executors/diagnosis.py``: a Kubernetes
 ``SelfSubjectAccessReview``, Argo CD's ``account/can-i``, ``helm status``; for the other
 executors a read of the target's state), and takes one reading of each health check (a
 Prometheus query, an HTTP probe). The result is a table of findings, each failure with how to fix
-it. ``serve`` runs :func:`startup_problem` first and refuses to start on a missing executor or an
-unusable health check.
+it. ``build_services`` (and so ``serve``) runs :func:`startup_problem` first, on the topology it
+has just loaded, and refuses to start on a missing executor or an unusable health check.
 """
 
 from __future__ import annotations

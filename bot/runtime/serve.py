@@ -13,7 +13,6 @@ import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from starlette.applications import Starlette
 
-from bot.runtime.doctor import startup_problem
 from bot.runtime.scheduler import start_scheduler
 from bot.runtime.services import build_services, slack_app, web_app
 from bot.runtime.settings import Settings, SettingsError
@@ -25,8 +24,6 @@ log = logging.getLogger(__name__)
 
 def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> int:
     """Run until interrupted. Returns the exit code."""
-    if problem := startup_problem(settings):
-        raise SettingsError(f"cannot start: {problem} (run backout doctor)")
     services = build_services(settings)
     app = slack_app(settings, services)
     scheduler = start_scheduler(services)

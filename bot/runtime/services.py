@@ -30,6 +30,7 @@ from bot.core.ports import Clock
 from bot.core.recheck import ApprovalRecheck
 from bot.core.runner import ThreadRunner
 from bot.core.usecases import Decisions, Execution, Planning, Queries
+from bot.runtime.doctor import startup_problem
 from bot.runtime.settings import Settings, SettingsError
 from bot.slack.app import build_app
 from bot.slack.channels import VERSION_PATTERN, compile_patterns
@@ -172,7 +173,8 @@ def build_services(
         settings: the configuration.
         clock: the current time (the demo runs on a script's clock).
         health: the health gate; by default the catalog's checks.
-        executors: executors by name; by default built from the settings.
+        executors: executors by name; by default built from the settings, after checking that
+            every executor the catalog names is configured and every health check is usable.
 
     Raises:
         SettingsError: anything unusable in the configuration, named.
@@ -181,6 +183,8 @@ def build_services(
         raise SettingsError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
     clock = clock or (lambda: datetime.now(UTC))
     topology = _topology(settings)
+    if executors is None and (problem := startup_problem(settings, topology)):
+        raise SettingsError(f"cannot start: {problem} (run backout doctor)")
     try:
         patterns = compile_patterns(settings.channels.deploy_patterns or None)
     except ValueError as exc:

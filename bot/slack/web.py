@@ -30,7 +30,7 @@ from starlette.routing import Route
 from bot.slack.metrics import Metrics
 from bot.store import Store
 
-__all__ = ["MAX_BODY_BYTES", "build_web", "is_signed"]
+__all__ = ["MAX_BODY_BYTES", "build_web", "is_signed", "read_body"]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def build_web(
         kind = "unknown"
         response: Response | None = None
         try:
-            body = await _body(request)
+            body = await read_body(request)
             if body is None:
                 response = PlainTextResponse("request body too large", status_code=413)
                 return response
@@ -136,17 +136,19 @@ def build_web(
     )
 
 
-async def _body(request: Request) -> bytes | None:
-    """The body, or None when it is over the limit (read and dropped, up to a hard cap, so the
+async def read_body(
+    request: Request, *, limit: int = MAX_BODY_BYTES, drain_cap: int = _DRAIN_CAP
+) -> bytes | None:
+    """The body, or None when it is over ``limit`` (read and dropped up to ``drain_cap``, so the
     client gets the 413 instead of a reset connection)."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > _DRAIN_CAP:
+        if size > drain_cap:
             break
-        if size <= MAX_BODY_BYTES:
+        if size <= limit:
             chunks.append(chunk)
-    return b"".join(chunks) if size <= MAX_BODY_BYTES else None
+    return b"".join(chunks) if size <= limit else None
 
 
 def is_signed(body: bytes, headers: Mapping[str, str], *, key: bytes, now: float) -> bool:

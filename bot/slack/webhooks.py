@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.core.usecases import Planning
+from bot.slack.web import read_body
 from integrations.alerts import AlertFormatError, detect_format, parse_alerts
 from planners.model import Alert
 
@@ -74,7 +75,9 @@ def webhook_routes(
                 "X-Backout-Token, or ?token=)",
                 status_code=401,
             )
-        body = await _body(request, max_body_bytes)
+        body = await read_body(
+            request, limit=max_body_bytes, drain_cap=max_body_bytes * _DRAIN_CAP_FACTOR
+        )
         if body is None:
             return PlainTextResponse(
                 f"request body too large (limit {max_body_bytes} bytes)", status_code=413
@@ -109,18 +112,6 @@ def _authorised(request: Request, key: bytes) -> bool:
             "token", ""
         )
     return bool(offered) and hmac.compare_digest(offered.encode("utf-8", "replace"), key)
-
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The body, or None when it is over ``limit`` (drained up to a cap, then dropped)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit * _DRAIN_CAP_FACTOR:
-            break
-        if size <= limit:
-            chunks.append(chunk)
-    return b"".join(chunks) if size <= limit else None
 
 
 def _alertmanager_alerts(body: bytes, labels: Sequence[str]) -> tuple[list[Alert], str]:

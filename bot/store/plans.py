@@ -18,7 +18,7 @@ from bot.lifecycle import TRANSITIONS, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store.audit import append_entry
 from bot.store.base import Repository
 from bot.store.records import PlanNotFoundError, StoredPlan, stored_plan
-from bot.store.steps import step_rows
+from bot.store.steps import require_plan, step_rows
 from bot.store.tables import PlanRecord, PlanServiceRecord, StepRecord
 from planners.model import Plan
 
@@ -179,6 +179,7 @@ class Plans(Repository):
                 .values(status=to.value, version=_PLANS.c.version + 1, updated_at=now)
             )
             if changed.rowcount != 1:
+                require_plan(conn, plan_id)  # an unknown plan raises; a known one stays as it is
                 return False
             details = {"status": to.value, "reason": reason}
             append_entry(
@@ -193,8 +194,7 @@ class Plans(Repository):
 
         moved = self._write(work)
         if not moved:
-            current = self.get(plan_id).status  # raises PlanNotFoundError for an unknown plan
-            log.info("plan %s: %s to %s refused", plan_id, current, to)
+            log.debug("plan %s: move to %s refused by its current status", plan_id, to)
         return moved
 
     def _select(self, query: sa.Select[Any]) -> list[StoredPlan]:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from bot.core.policy import Policy
 from bot.core.ports import Notifier
+from bot.core.recheck import ApprovalRecheck
 from bot.core.usecases.actions import plan_actions
 from bot.core.usecases.execution import Execution
 from bot.core.usecases.summaries import summarise_if_due
-from bot.lifecycle import Click, Mode, PlanKind, PlanStatus, StepStatus
+from bot.lifecycle import Actions, Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store, StoredPlan
 
 __all__ = ["Approval", "Decisions"]
@@ -58,8 +59,9 @@ class Decisions:
         """
         stored = self.store.plans.get(plan_id)
         click = Click.APPROVE_ALL if stage is None else Click.APPROVE_STAGE
-        if not plan_actions(stored).allows(click, stage=stage):
-            reason = _why_not(stored, stage)
+        actions = plan_actions(stored)
+        if not actions.allows(click, stage=stage):
+            reason = _why_not(stored, actions, stage)
             self._refused(plan_id, user, reason)
             return Approval(refused=(reason,))
         rows = {r.step_id: r for r in stored.steps}
@@ -72,23 +74,17 @@ class Decisions:
         for step in targets:
             decision = self.policy.may_approve(user, step)
             if decision.allowed:
-                allowed.append(step.id)
+                allowed.append(step)
             else:
                 refused.append(f"{step.id}: {decision.reason}")
         if refused:
             self._refused(plan_id, user, "; ".join(refused))
-        new = self.store.approvals.add(plan_id, user=user, step_ids=allowed) if allowed else []
-        requester = self._requester(plan_id)
-        approvals = self.store.approvals.of(plan_id)
-        ready, waiting = [], []
-        for step in targets:
-            if step.id not in allowed:
-                continue
-            who = approvals.get(step.id, frozenset())
-            if self.policy.approved(step, who, requester=requester):
-                ready.append(step.id)
-            else:
-                waiting.append(f"{step.id}: {self.policy.missing(step, who, requester=requester)}")
+        new, lacking = [], {}
+        if allowed:
+            new = self.store.approvals.add(plan_id, user=user, step_ids=[s.id for s in allowed])
+            lacking = self._approvals.lacking(plan_id, allowed)
+        ready = [s.id for s in allowed if s.id not in lacking]
+        waiting = [f"{step_id}: {missing}" for step_id, missing in lacking.items()]
         queued = self.execution.queue(plan_id, ready, actor=user)
         if not queued:
             self.notifier.refresh_plan(plan_id)
@@ -102,18 +98,18 @@ class Decisions:
     def reject(self, plan_id: str, *, user: str) -> bool:
         """Say no to a plan nothing of which has run (approver rights on every step, or the
         person who asked for the plan)."""
-        return self._end(plan_id, user=user, click=Click.REJECT)
+        return self._end(self.store.plans.get(plan_id), user=user, click=Click.REJECT)
 
     def abort(self, plan_id: str, *, user: str) -> bool:
         """Stop a started plan: nothing that has not started will run (approver rights on every
         step of the plan)."""
-        return self._end(plan_id, user=user, click=Click.ABORT)
+        return self._end(self.store.plans.get(plan_id), user=user, click=Click.ABORT)
 
     def stop(self, plan_id: str, *, user: str) -> bool:
         """``/rollback abort``: abort a started plan, reject one that has not started."""
-        actions = plan_actions(self.store.plans.get(plan_id))
-        click = Click.REJECT if Click.REJECT in actions.clicks else Click.ABORT
-        return self._end(plan_id, user=user, click=click)
+        stored = self.store.plans.get(plan_id)
+        click = Click.REJECT if Click.REJECT in plan_actions(stored).clicks else Click.ABORT
+        return self._end(stored, user=user, click=click)
 
     def retry(self, plan_id: str, step_id: str, *, user: str) -> bool:
         """Run a failed step again (approver rights on that step)."""
@@ -148,8 +144,8 @@ class Decisions:
         summarise_if_due(self.store, self.notifier, plan_id)  # the summary shows the answer
         return True
 
-    def _end(self, plan_id: str, *, user: str, click: Click) -> bool:
-        stored = self.store.plans.get(plan_id)
+    def _end(self, stored: StoredPlan, *, user: str, click: Click) -> bool:
+        plan_id = stored.id
         if click not in plan_actions(stored).clicks:
             self._refused(plan_id, user, f"cannot {click} a plan that is {stored.status}")
             return False
@@ -187,9 +183,12 @@ class Decisions:
             self.execution.start(plan_id)
         return ok
 
+    @property
+    def _approvals(self) -> ApprovalRecheck:
+        return ApprovalRecheck(store=self.store, policy=self.policy)
+
     def _requester(self, plan_id: str) -> str | None:
-        message = self.store.conversations.plan_message(plan_id)
-        return message.requester if message else None
+        return self._approvals.requester(plan_id)
 
     def _refused(self, plan_id: str, user: str, reason: str) -> None:
         self.store.audit.append(
@@ -197,9 +196,8 @@ class Decisions:
         )
 
 
-def _why_not(stored: StoredPlan, stage: str | None) -> str:
+def _why_not(stored: StoredPlan, actions: Actions, stage: str | None) -> str:
     """Why an approve click is refused, in words for the person who clicked."""
-    actions = plan_actions(stored)
     if stored.plan.abstained:
         return "this plan names no suspect: there is nothing to approve"
     if not actions.clicks:

@@ -33,7 +33,7 @@ def summary_due(store: Store, plan_id: str) -> bool:
     newest = store.plans.for_incident(incident.id)
     if newest is None or newest.id != plan_id:
         return False
-    return not any(StepStatus(row.status) in _UNSETTLED for row in stored.steps)
+    return not any(row.status in _UNSETTLED for row in stored.steps)
 
 
 def summarise_if_due(store: Store, notifier: Notifier, plan_id: str) -> bool:
