@@ -33,6 +33,7 @@ from bot.lifecycle import Mode
 __all__ = [
     "ChannelSettings",
     "EngineSettings",
+    "IncidentSettings",
     "LLMSettings",
     "Settings",
     "SettingsError",
@@ -119,12 +120,18 @@ class WebhookSettings(BaseModel):
             ``BACKOUT_WEBHOOKS__SECRET``. Without it the webhook routes answer 404.
         incident_channel: the channel id where plans of webhook-opened incidents are posted.
         max_body_bytes: bodies above this are refused with 413.
+        pagerduty_secret: the PagerDuty v3 subscription's signing secret; ``/webhooks/pagerduty``
+            checks ``X-PagerDuty-Signature`` with it (env ``BACKOUT_WEBHOOKS__PAGERDUTY_SECRET``).
+        github_secret: the GitHub webhook's secret; ``/webhooks/github`` checks
+            ``X-Hub-Signature-256`` with it (env ``BACKOUT_WEBHOOKS__GITHUB_SECRET``).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     secret: SecretStr | None = None
     incident_channel: str | None = None
+    pagerduty_secret: SecretStr | None = None
+    github_secret: SecretStr | None = None
     max_body_bytes: int = Field(default=5_000_000, ge=1024, le=100_000_000)
 
     @field_validator("incident_channel")
@@ -144,6 +151,24 @@ class WebhookSettings(BaseModel):
             and bool(self.secret.get_secret_value())
             and bool(self.incident_channel)
         )
+
+
+class IncidentSettings(BaseModel):
+    """How alerts become incidents (section ``incidents:``).
+
+    Attributes:
+        group_window_minutes: a firing alert joins an open incident in the same channel when it
+            names one of the incident's services or a service connected to them in the graph, and
+            the incident started at most this long before it.
+        update_interval_seconds: the least time between two in-place updates of one incident's
+            plan message while alerts keep arriving (Slack allows about one message a second per
+            channel); later updates are coalesced into one.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_window_minutes: float = Field(default=30, gt=0, le=24 * 60)
+    update_interval_seconds: float = Field(default=10, ge=0, le=600)
 
 
 class LLMSettings(BaseModel):
@@ -243,6 +268,10 @@ class Settings(BaseSettings):
         executors: executor name → its configuration (``kind`` defaults to the name), e.g.
             ``{"kubernetes": {"kubeconfig": "~/.kube/config"}}``.
         prometheus_url: where health checks written as bare PromQL run.
+        alertmanager_url: Alertmanager's root URL; when an alert message in Slack does not carry
+            the labels (its default template shows only what a group shares), the group's alerts
+            are looked up through its API (``/api/v2/alerts``).
+        incidents: how alerts are grouped into incidents.
         engine: engine tuning.
         slack_bot_token: the bot token (``xoxb-…``), env ``SLACK_BOT_TOKEN``.
         slack_signing_secret: verifies Slack's requests, env ``SLACK_SIGNING_SECRET``.
@@ -282,6 +311,8 @@ class Settings(BaseSettings):
     auto_upgrade: bool = True
     executors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     openai_api_key: SecretStr | None = Field(

@@ -147,9 +147,13 @@ class Planning:
         )
         return self._publish(plan, requester=None, channel=channel, thread_ts=ts)
 
-    def deploy_announced(self, change: Change, *, channel: str, ts: str) -> str | None:
+    def deploy_announced(
+        self, change: Change, *, channel: str | None = None, ts: str | None = None
+    ) -> str | None:
         """Record a deploy and keep a standby rollback plan for it, shown on request in the
-        announcement's thread. Returns the standby plan's id (None for a repeat)."""
+        announcement's thread (``channel``/``ts`` of a Slack announcement; a webhook's change has
+        none, and its plan is shown by ``/rollback status``). Returns the standby plan's id
+        (None for a repeat)."""
         if not self.store.incidents.record_change(change):
             return None
         standby = Alert(
@@ -163,7 +167,8 @@ class Planning:
         plan_id = self.store.plans.save(
             plan, mode=self.policy.mode, kind=PlanKind.STANDBY, actor="backout"
         )
-        self.store.conversations.set_plan_message(plan_id, channel=channel, ts=ts, thread_ts=ts)
+        if channel and ts:
+            self.store.conversations.set_plan_message(plan_id, channel=channel, ts=ts, thread_ts=ts)
         return plan_id
 
     def standby_for(self, *, channel: str, thread_ts: str) -> str | None:
