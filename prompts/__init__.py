@@ -22,7 +22,7 @@ from prompts.errors import (
     UnknownVariablesError,
 )
 from prompts.loader import available, load
-from prompts.redact import BUILTIN_PATTERNS, Redactor
+from prompts.redact import BUILTIN_PATTERNS, Redactor, redact_secrets
 from prompts.template import Message, PromptTemplate, RenderedPrompt, Variable
 from prompts.untrusted import FENCE_TAG, clean, defang, fence, new_nonce
 
@@ -45,4 +45,5 @@ __all__ = [
     "fence",
     "load",
     "new_nonce",
+    "redact_secrets",
 ]

@@ -17,9 +17,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["BUILTIN_PATTERNS", "Redactor"]
+__all__ = ["BUILTIN_PATTERNS", "Redactor", "redact_secrets"]
 
-_ASSIGNED = r"(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)"
+_ASSIGNED = (
+    r"(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret"
+    r"|signature|sig(?==))"
+)
 _START = r"(?<![A-Za-z0-9_-])"  # a token starts here: one try per run of token characters
 
 # Every pattern starts at a literal or a token start and never rescans a run it has passed
@@ -109,3 +112,15 @@ def _replace(match: re.Match[str], kind: str) -> str:
         text = match.group(0)
         return text[: start - whole_start] + marker + text[end - whole_start :]
     return marker
+
+
+@functools.cache
+def _builtin() -> Redactor:
+    return Redactor()
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every secret the built-in patterns recognise replaced: the one redaction that
+    everything the bot shows (Slack messages) or records (the audit log) passes through, as text
+    bound for a model passes through a configured :class:`Redactor`."""
+    return _builtin().redact(text)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -208,9 +207,9 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from bot.store import Store
 
     settings = load_settings()
-    with Store.from_url(settings.database_url, upgrade=True):
+    with Store.from_url(settings.database_url.get_secret_value(), upgrade=True):
         pass
-    print(f"backout: {_redacted(settings.database_url)} is at the latest schema")
+    print(f"backout: {_redacted(settings.database_url.get_secret_value())} is at the latest schema")
     return 0
 
 
@@ -225,9 +224,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bot.runtime.logs import configure_logging
     from bot.runtime.serve import serve  # the Slack stack is only imported when serving
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     return serve(load_settings(), host=args.host, port=args.port, socket_mode=args.socket_mode)
 
 
@@ -249,7 +249,7 @@ def _topology_check(args: argparse.Namespace) -> int:
 def _store(settings: Settings) -> Store:
     from bot.store import Store  # the database stack loads only for commands that use it
 
-    return Store.from_url(settings.database_url, upgrade=settings.auto_upgrade)
+    return Store.from_url(settings.database_url.get_secret_value(), upgrade=settings.auto_upgrade)
 
 
 def _print_json(plan: Plan) -> None:

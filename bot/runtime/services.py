@@ -197,7 +197,7 @@ def build_services(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
     identity = client.auth_test()
-    store = Store.from_url(settings.database_url, upgrade=settings.auto_upgrade)
+    store = Store.from_url(settings.database_url.get_secret_value(), upgrade=settings.auto_upgrade)
     groups = CachingGroupResolver(lambda group: _group_members(client, group), ttl=GROUP_TTL)
     policy = Policy(settings.policy, topology=topology, groups=groups, mode=settings.mode)
     for warning in policy.warnings():

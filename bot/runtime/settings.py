@@ -3,7 +3,10 @@
 The only module that reads the environment. Everything else receives a :class:`Settings`.
 Environment variables use the prefix ``BACKOUT_`` (``BACKOUT_DATABASE_URL``); nested values use
 ``__`` (``BACKOUT_ENGINE__MAX_PARALLEL=8``). The YAML file is ``backout.yaml`` in the working
-directory, or the path in ``BACKOUT_CONFIG``. Secrets are ``SecretStr`` and never logged.
+directory, or the path in ``BACKOUT_CONFIG``. Every credential is a secret type (``SecretStr``,
+or ``Secret`` for the database URL's password and each executor's options, which carry tokens,
+passwords and signed URLs), so ``repr()``, logs and error messages of the settings never show
+one; the code that needs a value unwraps it where it uses it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Secret,
     SecretStr,
     ValidationError,
     field_validator,
@@ -263,9 +267,11 @@ class Settings(BaseSettings):
     """Everything Backout can be told.
 
     Attributes:
-        database_url: SQLAlchemy URL; SQLite by default, ``postgresql+psycopg://…`` for replicas.
+        database_url: SQLAlchemy URL; SQLite by default, ``postgresql+psycopg://…`` for replicas
+            (a secret: it may carry a password).
         auto_upgrade: run database migrations on start.
-        executors: executor name → its configuration (``kind`` defaults to the name), e.g.
+        executors: executor name → its configuration, kept secret (``kind`` defaults to the
+            name), e.g.
             ``{"kubernetes": {"kubeconfig": "~/.kube/config"}}``.
         prometheus_url: where health checks written as bare PromQL run.
         alertmanager_url: Alertmanager's root URL; when an alert message in Slack does not carry
@@ -284,6 +290,7 @@ class Settings(BaseSettings):
         policy: who may approve what.
         llm: the language model, if any.
         openai_api_key: env ``OPENAI_API_KEY``; the model's key when ``llm.api_key`` is unset.
+        metrics_port: when set, ``/metrics`` is served only on this (internal) port, not publicly.
     """
 
     model_config = SettingsConfigDict(
@@ -307,9 +314,9 @@ class Settings(BaseSettings):
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    database_url: str = "sqlite:///backout.db"
+    database_url: SecretStr = SecretStr("sqlite:///backout.db")
     auto_upgrade: bool = True
-    executors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    executors: dict[str, Secret[dict[str, Any]]] = Field(default_factory=dict)
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
@@ -318,12 +325,14 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("openai_api_key", "OPENAI_API_KEY")
     )
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     def executor_configs(self) -> list[tuple[str, str, dict[str, Any]]]:
         """``(name, kind, options)`` of each configured executor; ``kind`` defaults to the name."""
+        configs = [(name, secret.get_secret_value()) for name, secret in self.executors.items()]
         return [
             (name, str(config.get("kind", name)), {k: v for k, v in config.items() if k != "kind"})
-            for name, config in self.executors.items()
+            for name, config in configs
         ]
 
     @model_validator(mode="after")

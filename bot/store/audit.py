@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from bot.store.base import ChainMovedError, Repository
 from bot.store.tables import AuditHeadRecord, AuditLogRecord
+from prompts import redact_secrets
 
 __all__ = [
     "GENESIS_HASH",
@@ -95,14 +96,28 @@ def _jsonable(value: object) -> object:
 def canonical_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     """``details`` as plain JSON data, exactly as it reads back from a JSON column.
 
-    Tuples become lists, datetimes ISO strings with ``Z``, enums their values and sets sorted lists.
-    Anything else that JSON cannot carry raises :class:`TypeError`.
+    Tuples become lists, datetimes ISO strings with ``Z``, enums their values and sets sorted lists;
+    secrets in strings are redacted (:func:`prompts.redact_secrets`, idempotent, so a stored entry
+    reads back and hashes the same). Anything else that JSON cannot carry raises
+    :class:`TypeError`.
     """
     if details is None:
         return {}
     text = json.dumps(dict(details), default=_jsonable, ensure_ascii=False, allow_nan=False)
-    data: dict[str, Any] = json.loads(text)
+    data: dict[str, Any] = _redacted(json.loads(text))
     return data
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` (plain JSON data) with every string's secrets redacted: an executor's error or
+    preview, a URL with ``?token=`` in it, never reaches the log in clear."""
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    return value
 
 
 def entry_hash(

@@ -1,10 +1,13 @@
 """Safe text for Slack: escaping untrusted values, safe links, limit-aware truncation.
 
 Every view in :mod:`bot.slack.views` sends text that came from outside (alert names, deploy
-messages,
-change ids, service names, LLM output) through :func:`escape` before it reaches a Block Kit text
-object, so nothing a sender wrote can mention a channel, a user or a group, or hide a link behind
-friendly words. The Slack limits the views respect are declared here too, and :func:`truncate`
+messages, change ids, service names, executor output, LLM output) through :func:`escape` before
+it reaches a Block Kit text object, so nothing a sender wrote can mention a channel, a user or a
+group, or hide a link behind friendly words, and no credential (a token in a webhook URL, a
+password in an executor's error) is shown: :func:`escape` redacts secrets first
+(:func:`prompts.redact_secrets`, the same redaction the audit log records through).
+
+The Slack limits the views respect are declared here too, and :func:`truncate`
 shortens already-escaped text to them without ever cutting an escape sequence in half.
 Lengths are counted in UTF-16 code units (:func:`text_length`), which is never less than the
 number of characters, so a text within our limit is within Slack's however Slack counts.
@@ -17,6 +20,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from bot.slack import messages
+from prompts import redact_secrets
 
 __all__ = [
     "MAX_BLOCKS",
@@ -97,7 +101,8 @@ def clean(text: str, *, multiline: bool = False) -> str:
 def escape(text: str, *, multiline: bool = False) -> str:
     """Untrusted ``text`` made inert for a mrkdwn (or plain text) field.
 
-    Control characters are removed (:func:`clean`); ``&``, ``<`` and ``>`` become ``&amp;``,
+    Secrets are replaced by ``[REDACTED:<kind>]``; control characters are removed
+    (:func:`clean`); ``&``, ``<`` and ``>`` become ``&amp;``,
     ``&lt;`` and ``&gt;`` (Slack's three), so ``<!channel>``, ``<@U123>`` and ``<https://x|y>``
     show as typed and do nothing; ``@channel``, ``@here``, ``@everyone`` and ``@group`` get a
     zero-width joiner after the ``@``.
@@ -109,7 +114,7 @@ def escape(text: str, *, multiline: bool = False) -> str:
     Returns:
         Text that is safe to embed in a Block Kit text object or a message's ``text``.
     """
-    safe = clean(text, multiline=multiline)
+    safe = clean(redact_secrets(text), multiline=multiline)
     safe = safe.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub("@" + _ZWJ, safe)
 
@@ -127,8 +132,9 @@ def safe_link(url: str, label: str) -> str:
     """A masked link ``<url|label>``, only when ``url`` is a plain http(s) URL.
 
     Any other scheme (``javascript:``, ``slack://``, ``data:``…), a URL without a host, with
-    credentials, with whitespace or control characters, or longer than 2,000 characters, yields
-    the escaped label alone: the reader sees no link rather than a dangerous one.
+    credentials (user info, or a token, key or signature anywhere in it), with whitespace or
+    control characters, or longer than 2,000 characters, yields the escaped label alone: the
+    reader sees no link rather than a dangerous or leaking one.
 
     Args:
         url: the link target, trusted or not.
@@ -139,6 +145,8 @@ def safe_link(url: str, label: str) -> str:
     """
     shown = escape(label)
     if len(url) > _MAX_URL or any(ch.isspace() or not ch.isprintable() for ch in url):
+        return shown
+    if redact_secrets(url) != url:
         return shown
     try:
         parts = urlsplit(url)

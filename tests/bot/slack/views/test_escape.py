@@ -108,11 +108,14 @@ def test_safe_link_percent_encodes_characters_that_would_end_the_link():
         "https://a.example/with space",
         "https://a.example/\nnext",
         "https://[::1",
+        "https://hooks.example.com/rollback?token=tok-7f3a9c2e5b1d",
+        "https://bucket.example.com/report?X-Amz-Signature=0a1b2c3d4e5f",
         "",
     ],
 )
 def test_safe_link_refuses_anything_but_plain_http_urls(url):
-    """Other schemes, hosts with credentials, whitespace or broken URLs give the label alone."""
+    """Other schemes, URLs with credentials (user info, a token or signature in the query),
+    whitespace or broken URLs give the label alone."""
     assert safe_link(url, label="<click>") == "&lt;click&gt;"
 
 
@@ -162,3 +165,10 @@ def test_truncated_escaped_text_is_inert_and_within_the_limit(text, limit):
     assert text_length(out) <= limit
     assert "<" not in out and ">" not in out
     assert not re.search(r"&(?!amp;|lt;|gt;)", out)
+
+
+def test_escape_redacts_secrets_before_showing_text():
+    """An executor's error with a token in a URL shows the error, not the token."""
+    shown = escape("POST https://hooks.example.com/x?sig=0a1b2c3d4e&token=tok-7f3a9c2e5b1d: 500")
+    assert "0a1b2c3d4e" not in shown and "tok-7f3a9c2e5b1d" not in shown
+    assert shown.startswith("POST https://hooks.example.com/x?") and shown.endswith("500")
