@@ -100,6 +100,9 @@ class Engine:
             status (to update a Slack message); its errors are logged, never raised.
         recheck: asked before a queued step is claimed; a reason sends the step back to
             ``pending`` (its approvals no longer hold) instead of running it.
+        preflight: asked, with a step's services, before the step changes anything; a reason
+            (their health checks cannot run) fails the step unstarted, saying why, instead of
+            changing production and then failing to verify it.
     """
 
     def __init__(
@@ -113,10 +116,12 @@ class Engine:
         sleep: Callable[[float], None] = time.sleep,
         on_change: Callable[[str, str], None] | None = None,
         recheck: Callable[[str, Step], str | None] | None = None,
+        preflight: Callable[[Sequence[str]], str | None] | None = None,
     ) -> None:
         self.store = store
         self.on_change = on_change
         self.recheck = recheck
+        self.preflight = preflight
         self.executors = dict(executors)
         self.health = health
         self.worker = worker or f"engine-{uuid.uuid4().hex[:8]}"
@@ -368,6 +373,10 @@ class Engine:
         def phase(name: str) -> AbstractContextManager[None]:
             return _phase(phases, attempt, name)
 
+        services = list(step.verify.get("services", (step.service,)))
+        unverifiable = self.preflight(services) if self.preflight else None
+        if unverifiable:
+            raise _StepFailed(f"not started: its verification cannot run: {unverifiable}")
         with phase("reconcile"):
             state = executor.current_state(operation)
         if state.in_progress:
@@ -383,7 +392,6 @@ class Engine:
                 outcome = executor.execute(operation)
             summary = outcome.summary or preview.summary
             notes = outcome.notes
-        services = list(step.verify.get("services", (step.service,)))
         with phase("verify"):
             verdict = self.health(services)
         if not verdict.healthy:

@@ -120,6 +120,17 @@ class CatalogHealthGate:
             parts.append(f"{name}: {verdict.reason}")
         return HealthResult(healthy=healthy, reason="; ".join(parts) or "no services to verify")
 
+    def cannot_verify(self, services: Sequence[str]) -> str | None:
+        """Why these services' health checks cannot run (a check that cannot be built, such as
+        bare PromQL without ``prometheus_url``), or None when they can (or have none)."""
+        problems = []
+        for name in services:
+            try:
+                self._health(name)
+            except IntegrationError as exc:
+                problems.append(f"{name}: {exc}")
+        return "; ".join(problems) or None
+
     def _health(self, name: str) -> ServiceHealth | None:
         service = self._topology.services.get(name)
         if service is None or service.health is None:
@@ -209,13 +220,15 @@ def build_services(
         )
     executors = executors if executors is not None else build_executors(settings)
     notifier = SlackNotifier(client=client, store=store)
+    catalog_health = CatalogHealthGate(topology, prometheus_url=settings.prometheus_url)
     engine = Engine(
         store=store,
         executors=executors,
-        health=health or CatalogHealthGate(topology, prometheus_url=settings.prometheus_url),
+        health=health or catalog_health,
         config=EngineConfig(**settings.engine.model_dump()),
         on_change=notifier.step_changed,
         recheck=ApprovalRecheck(store=store, policy=policy),
+        preflight=None if health else catalog_health.cannot_verify,
     )
     runner = ThreadRunner()
     execution = Execution(

@@ -369,3 +369,26 @@ def test_lease_is_renewed_while_a_step_runs(store):
     assert len(set(seen)) >= 2  # renewed at least once
     assert all(ts.tzinfo is not None for ts in seen)
     assert max(seen) > datetime.now(UTC).replace(year=2000)
+
+
+def test_a_step_whose_verification_cannot_run_is_never_started(store):
+    """Defect 4 of issue 10: a step whose services' health checks cannot run fails unstarted,
+    saying why; production is not changed first and found unverifiable after."""
+    plan = synthetic_plan(2, seed=0, width=0)
+    executor = SimulatedExecutor(versions=start_versions(plan))
+    broken = plan.steps[0].service
+    health = Health()
+
+    def preflight(services: Sequence[str]) -> str | None:
+        return f"{broken}: health.prometheus needs a Prometheus URL" if broken in services else None
+
+    engine = engine_for(store, executor, health=health, preflight=preflight)
+    plan_id = store.plans.save(plan)
+    approve_all(engine, plan_id, plan)
+    engine.run(plan_id)
+    rows = {r.step_id: r for r in store.steps.of(plan_id)}
+    assert rows["s1"].status == "failed"
+    assert "not started" in rows["s1"].reason and "needs a Prometheus URL" in rows["s1"].reason
+    assert f"{plan_id}/s1" not in executor.executed
+    assert executor.version(broken) == start_versions(plan)[broken]
+    assert rows["s2"].status == "done"  # a step whose checks can run is not held back
