@@ -1,4 +1,4 @@
-"""The ``backout`` command line: plan, simulate, stored plans, migrations, the audit log.
+"""The ``backout`` command line: plan, simulate, stored plans, migrations, the audit log, replay.
 
 This is a composition root: it reads files, settings and the clock, calls the integrations to
 parse them, the pure planner to plan, the store and the executors' previews, and the text views
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.cli import replay
 from bot.cli.inputs import InputError, manual_alert, read_alerts, read_changes, read_topology
 from bot.cli.render import render_plan, render_plan_list, render_simulation, render_topology_report
 from bot.runtime.settings import Settings, SettingsError, load_settings
@@ -104,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         "doctor", help="check executors and health checks (reads only; exit 1 on a problem)"
     )
     doctor.set_defaults(run=_doctor)
+
+    replay.add_parser(commands)
 
     topology = commands.add_parser("topology", help="inspect a topology")
     topology_commands = topology.add_subparsers(dest="topology_command", required=True)
