@@ -424,7 +424,9 @@ class Engine:
     def _stage_gate(
         self, stored: StoredPlan, steps: Mapping[str, Step], rows: Mapping[str, StepRow]
     ) -> bool:
-        """After a finished stage, verify the incident; if healthy, later stages are not needed.
+        """After a finished stage, verify the incident; if healthy with evidence from every
+        service, later stages are not needed. A service no check can judge keeps them waiting for
+        approval, and the audit entry names it.
 
         Returns True when it changed something (the caller re-reads the rows).
         """
@@ -453,9 +455,13 @@ class Engine:
                 actor=self.worker,
                 action=gate_key,
                 subject=stored.id,
-                details={"healthy": verdict.healthy, "reason": verdict.reason},
+                details={
+                    "healthy": verdict.healthy,
+                    "reason": verdict.reason,
+                    "unchecked": list(verdict.unchecked),
+                },
             )
-            if verdict.healthy:
+            if verdict.evidenced:
                 why = f"healthy after stage {stage.value} ({verdict.reason})"
                 for step_id in later:
                     if self.store.steps.transition(

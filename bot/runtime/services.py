@@ -104,12 +104,13 @@ class CatalogHealthGate:
         self._lock = threading.Lock()
 
     def __call__(self, services: Sequence[str]) -> HealthResult:
-        healthy, parts = True, []
+        healthy, parts, unchecked = True, [], []
         for name in services:
             try:
                 health = self._health(name)
                 if health is None:
-                    parts.append(f"{name}: no health check configured")
+                    parts.append(f"{name}: no health check configured (unchecked)")
+                    unchecked.append(name)
                     continue
                 verdict = health.verify(sleep=self._sleep)
             except IntegrationError as exc:
@@ -118,7 +119,11 @@ class CatalogHealthGate:
                 continue
             healthy = healthy and verdict.healthy
             parts.append(f"{name}: {verdict.reason}")
-        return HealthResult(healthy=healthy, reason="; ".join(parts) or "no services to verify")
+        return HealthResult(
+            healthy=healthy,
+            reason="; ".join(parts) or "no services to verify",
+            unchecked=tuple(unchecked),
+        )
 
     def cannot_verify(self, services: Sequence[str]) -> str | None:
         """Why these services' health checks cannot run (a check that cannot be built, such as

@@ -243,6 +243,30 @@ def test_healthy_after_a_stage_makes_later_stages_not_needed(store):
     assert len(executor.executed) == len(contain)
 
 
+def test_a_stage_gate_without_evidence_from_every_service_keeps_later_stages(store):
+    """Issue 12 item 5: a service no check can judge is unknown, not healthy: the gate does not
+    call later stages not needed, and its audit entry names the unchecked service."""
+    plan = synthetic_plan(6, stages=(Stage.CONTAIN, Stage.PARTIAL, Stage.FULL), services=("web",))
+    plan = plan.model_copy(
+        update={"incident": plan.incident.model_copy(update={"services": ("web", "db")})}
+    )
+    executor = SimulatedExecutor(versions=start_versions(plan))
+
+    def db_unchecked(services: Sequence[str]) -> HealthResult:
+        return HealthResult(healthy=True, reason="web: ok; db: no check", unchecked=("db",))
+
+    engine = engine_for(store, executor, health=db_unchecked)
+    plan_id = store.plans.save(plan)
+    approve_all(engine, plan_id, plan)
+
+    report = engine.run(plan_id)
+
+    assert report.status == "done"
+    assert set(report.steps.values()) == {"done"}  # every approved step ran
+    (gate, *_) = [e for e in store.audit.entries() if e.action.startswith("stage-gate:")]
+    assert gate.details["unchecked"] == ["db"]
+
+
 def test_two_engines_on_one_plan_run_each_step_once(store):
     """Two engines (think: two replicas) racing on the same plan never run a step twice."""
     plan = synthetic_plan(20, seed=7, width=6)

@@ -35,3 +35,11 @@ def test_checks_that_can_be_built_can_run(tmp_path):
         assert checks.cannot_verify(["cartservice", "adservice"]) is None
     finally:
         checks.close()
+
+
+def test_a_service_without_a_check_is_unchecked_not_healthy_by_assumption(tmp_path):
+    checks = gate(tmp_path, prometheus_url=None)
+    verdict = checks(["adservice"])
+    assert verdict.unchecked == ("adservice",)
+    assert not verdict.evidenced
+    assert "unchecked" in verdict.reason
