@@ -91,6 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser("verify", help="check the hash chain")
+    verify.add_argument(
+        "--head",
+        action="append",
+        type=_published_head,
+        default=[],
+        metavar="SEQ:HASH",
+        help="a head the bot logged earlier ('audit head seq=… hash=…'); it must still be in "
+        "the chain, unchanged (repeatable)",
+    )
     verify.set_defaults(run=_audit_verify)
 
     serve = commands.add_parser("serve", help="run the Slack bot")
@@ -218,7 +227,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _audit_verify(args: argparse.Namespace) -> int:
     with _store(load_settings()) as store:
-        check = store.audit.verify()
+        check = store.audit.verify(published=args.head)
     if check.ok:
         print(f"audit log intact: {check.entries} entries")
         return 0
@@ -272,6 +281,13 @@ def _timestamp(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a timezone, e.g. {value}Z")
     return parsed.astimezone(UTC)
+
+
+def _published_head(value: str) -> tuple[int, str]:
+    seq, _, digest = value.partition(":")
+    if not seq.isdecimal() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise argparse.ArgumentTypeError(f"not SEQ:HASH (a number and 64 hex digits): {value!r}")
+    return int(seq), digest
 
 
 def _duration(value: str) -> timedelta:

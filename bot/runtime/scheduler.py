@@ -1,20 +1,24 @@
 """The scheduler: APScheduler (in memory) is only the ticker. Every few seconds it sends what the
 outbox holds and resumes plans with queued or orphaned steps; hourly it forgets Slack event ids
 (and request signatures) older than a day, well past Slack's retries and its five-minute replay
-window. The work itself is claimed in the database, so several replicas can tick at once without
-doing anything twice.
+window; every five minutes it logs the audit chain's head when it moved. The work itself is
+claimed in the database, so several replicas can tick at once without doing anything twice.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.lifecycle import StepStatus
 from bot.runtime.services import Services
+from bot.store import Store
 
-__all__ = ["resume_plans", "start_scheduler"]
+__all__ = ["AuditHeadPublisher", "resume_plans", "start_scheduler"]
+
+log = logging.getLogger("backout.audit")
 
 
 def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundScheduler:
@@ -46,9 +50,36 @@ def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundSc
         coalesce=True,
         id="forget-events",
     )
+    scheduler.add_job(
+        AuditHeadPublisher(services.store),
+        "interval",
+        minutes=5,
+        max_instances=1,
+        coalesce=True,
+        id="audit-head",
+    )
     scheduler.start()
     resume_plans(services)
     return scheduler
+
+
+class AuditHeadPublisher:
+    """Writes the audit chain's head to the log when it has moved: a record outside the database
+    that ``backout audit verify --head SEQ:HASH`` checks the chain against, so a rewrite of the
+    chain by someone who can write the database is caught (ship the bot's log elsewhere)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._last: tuple[int, str] | None = None
+
+    def __call__(self) -> tuple[int, str] | None:
+        """Log the head if it moved; returns what was logged."""
+        head = self._store.audit.head()
+        if head == self._last or head[0] == 0:
+            return None
+        self._last = head
+        log.info("audit head seq=%d hash=%s (backout audit verify --head %d:%s)", *head, *head)
+        return head
 
 
 def resume_plans(services: Services) -> list[str]:

@@ -321,10 +321,34 @@ class AuditLog(Repository):
                 rows = newest[::-1]
         return [entry_from_row(row) for row in rows]
 
-    def verify(self) -> AuditCheck:
-        """Recompute the whole hash chain and report the first entry that does not verify."""
+    def head(self) -> tuple[int, str]:
+        """The chain's head: the newest entry's ``seq`` and hash (``0`` and the genesis hash for
+        an empty log). Published outside the database (the bot logs it), it lets ``backout audit
+        verify --head`` catch a chain rewritten by someone who can write the database."""
+        with self._reading() as conn:
+            head = conn.execute(sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).one()
+        return int(head.seq), str(head.hash)
+
+    def verify(self, *, published: Sequence[tuple[int, str]] = ()) -> AuditCheck:
+        """Recompute the whole hash chain and report the first entry that does not verify.
+
+        Args:
+            published: heads published earlier (``seq``, hash): each must still be in the chain,
+                unchanged. The chain alone resists accidents; a head kept outside the database
+                also resists a rewrite of the chain by someone who can write the database.
+        """
         with self._reading() as conn:
             if conn.dialect.name == "postgresql":
                 # One snapshot for the entries and the head, while other replicas keep appending.
                 conn.execution_options(isolation_level="REPEATABLE READ")
-            return verify_chain(conn)
+            check = verify_chain(conn)
+            if not check.ok:
+                return check
+            for seq, digest in sorted(published):
+                stored = conn.execute(sa.select(_LOG.c.hash).where(_LOG.c.seq == seq)).scalar()
+                if stored != digest:
+                    found = "is missing" if stored is None else "differs from its published head"
+                    return _broken(
+                        check.entries, seq, f"entry {seq} {found}: the chain was rewritten"
+                    )
+            return check

@@ -224,6 +224,7 @@ class TestStoreCommands:
         code, out, _ = run(capsys, "audit", "verify")
         assert code == 0
         assert out.startswith("audit log intact: ")
+        assert run(capsys, "audit", "verify", "--head", f"1:{'0' * 64}")[0] == 1
 
     def test_bad_settings_exit_2_naming_the_field(self, capsys, monkeypatch, tmp_path):
         """A settings file with an unknown executor kind stops with the executor's name."""

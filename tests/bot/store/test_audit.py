@@ -166,3 +166,48 @@ def test_audit_entries_filter_by_subject_prefix_and_keep_the_newest(store):
     ]
     assert [e.subject for e in store.audit.entries(limit=2)] == ["pl_1/s2", "pl_2"]
     assert [e.seq for e in store.audit.entries(subject_prefix="pl_1", limit=1)] == [4]
+
+
+def rewrite_approver(store: Store, seq: int, actor: str) -> None:
+    """What someone who can write the database does: change an entry and recompute the chain
+    from there (the chain is unkeyed, so this alone passes ``verify``)."""
+    from bot.store.audit import entry_hash
+
+    entries = store.audit.entries()
+    prev = entries[seq - 2].hash if seq > 1 else GENESIS_HASH
+    with store.engine.begin() as conn:
+        for entry in entries[seq - 1 :]:
+            new_actor = actor if entry.seq == seq else entry.actor
+            digest = entry_hash(
+                prev_hash=prev,
+                seq=entry.seq,
+                at=entry.at,
+                actor=new_actor,
+                action=entry.action,
+                subject=entry.subject,
+                details=entry.details,
+            )
+            conn.execute(
+                sa.text(
+                    "UPDATE audit_log SET actor = :a, prev_hash = :p, hash = :h WHERE seq = :s"
+                ),
+                {"a": new_actor, "p": prev, "h": digest, "s": entry.seq},
+            )
+            prev = digest
+        conn.execute(sa.text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": prev})
+
+
+def test_a_rewritten_chain_is_caught_by_a_head_published_outside_the_database(store):
+    """Issue 12 item 6: the bare chain cannot tell a careful rewrite; a head published earlier
+    (the bot logs it) can."""
+    fill(store, 5)
+    published = store.audit.head()
+    assert published == (5, hash_of(store, 5))
+    fill(store, 2)
+    assert store.audit.verify(published=[published]).ok  # later entries do not matter
+
+    rewrite_approver(store, 3, actor="U_SOMEONE_ELSE")
+    assert store.audit.verify().ok  # the chain alone is fooled ...
+    check = store.audit.verify(published=[published])
+    assert not check.ok and check.first_broken == 5  # ... the published head is not
+    assert "differs from its published head" in check.reason
