@@ -86,6 +86,11 @@ class _StepFailed(Exception):
     """A step failed for a reason worth showing the humans."""
 
 
+class _ClaimLost(Exception):
+    """This engine no longer holds the step (its lease ran out, or another replica reclaimed
+    it): it stops without acting or recording an outcome; the holder finishes the step."""
+
+
 class Engine:
     """Runs plans from the store through executors and health gates.
 
@@ -317,6 +322,11 @@ class Engine:
         """Run one claimed step to done or failed. The engine's job wrapper: nothing escapes."""
         try:
             status, reason, result = self._attempts(plan_id, step)
+        except _ClaimLost as exc:
+            log.warning("step %s/%s: not acting: %s", plan_id, step.id, exc)
+            with self._held_lock:
+                self._held.discard((plan_id, step.id))
+            return
         except _StepFailed as exc:
             status, reason, result = StepStatus.FAILED, str(exc), {}
         except Exception as exc:  # the job wrapper: record, never crash the engine
@@ -344,8 +354,12 @@ class Engine:
         delay = self.config.backoff_seconds
         for attempt in range(1, self.config.max_attempts + 1):
             phases: list[dict[str, object]] = []
+            started: list[int] = []  # the execute record written before the executor acted
             try:
-                return self._once(plan_id, step, executor, operation, attempt, phases)
+                return self._once(plan_id, step, executor, operation, attempt, phases, started)
+            except _ClaimLost:
+                phases.clear()  # the step is another engine's now: nothing of ours to record
+                raise
             except TemporaryIntegrationError as exc:
                 if attempt == self.config.max_attempts:
                     raise _StepFailed(
@@ -357,8 +371,10 @@ class Engine:
                 delay = min(delay * 2, self.config.backoff_cap)
             except IntegrationError as exc:
                 raise _StepFailed(f"permanent failure: {exc}") from exc
-            finally:  # one write per attempt: its phases, in one transaction
-                self.store.steps.record_executions(plan_id, step.id, phases)
+            finally:  # the rest of the attempt's phases, completing its execute record
+                self.store.steps.record_executions(
+                    plan_id, step.id, phases, started=started[0] if started else None
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
@@ -369,7 +385,14 @@ class Engine:
         operation: Operation,
         attempt: int,
         phases: list[dict[str, object]],
+        started: list[int],
     ) -> tuple[StepStatus, str, dict[str, object]]:
+        """One attempt: reconcile, then (unless already at target) preview and execute, then
+        verify. Before the executor acts, the phases so far and the execute phase's start are
+        written, fenced by the claim: a crash after the change leaves its record, and an engine
+        that no longer holds the step (its lease ran out, another replica reclaimed it) does
+        not act."""
+
         def phase(name: str) -> AbstractContextManager[None]:
             return _phase(phases, attempt, name)
 
@@ -388,6 +411,13 @@ class Engine:
         else:
             with phase("preview"):
                 preview = executor.preview(operation)
+            record = self.store.steps.begin_execute(
+                plan_id, step.id, worker=self.worker, attempt=attempt, phases=phases
+            )
+            if record is None:
+                raise _ClaimLost(f"{plan_id}/{step.id}: the claim is no longer {self.worker}'s")
+            phases.clear()
+            started.append(record)
             with phase("execute"):
                 outcome = executor.execute(operation)
             summary = outcome.summary or preview.summary

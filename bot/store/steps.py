@@ -234,12 +234,19 @@ class Steps(Repository):
         return [step_row(row) for row in rows]
 
     def record_executions(
-        self, plan_id: str, step_id: str, phases: Sequence[Mapping[str, Any]]
+        self,
+        plan_id: str,
+        step_id: str,
+        phases: Sequence[Mapping[str, Any]],
+        *,
+        started: int | None = None,
     ) -> None:
         """Record phases (preview, execute, verify, …) of attempts at a step, in one transaction.
 
         Each phase is a mapping with ``attempt``, ``phase``, ``outcome``, ``detail``,
-        ``started_at`` and ``finished_at``. Nothing is written for an empty list.
+        ``started_at`` and ``finished_at``. Nothing is written for an empty list. An ``execute``
+        phase whose start :meth:`begin_execute` recorded (its id ``started``) completes that
+        record instead of adding another.
 
         Raises:
             PlanNotFoundError: no plan has this id.
@@ -250,24 +257,74 @@ class Steps(Repository):
 
         def work(conn: sa.Connection) -> None:
             _require_step(conn, plan_id, step_id)
-            conn.execute(
-                sa.insert(_EXECUTIONS),
-                [
-                    {
-                        "plan_id": plan_id,
-                        "step_id": step_id,
-                        "attempt": p["attempt"],
-                        "phase": p["phase"],
-                        "outcome": p["outcome"],
-                        "detail": p["detail"],
-                        "started_at": p["started_at"],
-                        "finished_at": p["finished_at"],
-                    }
-                    for p in phases
-                ],
-            )
+            rows = [_execution(plan_id, step_id, p) for p in phases]
+            finishing = [r for r in rows if started is not None and r["phase"] == "execute"]
+            for row in finishing:
+                conn.execute(
+                    sa.update(_EXECUTIONS)
+                    .where(_EXECUTIONS.c.id == started)
+                    .values(
+                        outcome=row["outcome"], detail=row["detail"], finished_at=row["finished_at"]
+                    )
+                )
+            if inserting := [r for r in rows if r not in finishing]:
+                conn.execute(sa.insert(_EXECUTIONS), inserting)
 
         self._write(work)
+
+    def begin_execute(
+        self,
+        plan_id: str,
+        step_id: str,
+        *,
+        worker: str,
+        attempt: int,
+        phases: Sequence[Mapping[str, Any]] = (),
+    ) -> int | None:
+        """Before an executor changes anything: record the attempt's phases so far and an
+        ``execute`` phase that has ``started``, if ``worker`` still holds the step's claim with a
+        live lease (the fence: an engine that stalled past its lease, or whose step another
+        replica reclaimed, may not act). One transaction.
+
+        Returns:
+            The started record's id (for :meth:`record_executions` to complete), or None when
+            the claim is no longer ``worker``'s: nothing is written and nothing may be executed.
+        """
+
+        def work(conn: sa.Connection) -> int | None:
+            now = self._now()
+            held = conn.execute(
+                sa.update(_STEPS)
+                .where(
+                    _STEPS.c.plan_id == plan_id,
+                    _STEPS.c.step_id == step_id,
+                    _STEPS.c.status == StepStatus.RUNNING.value,
+                    _STEPS.c.claimed_by == worker,
+                    sa.or_(_STEPS.c.lease_until.is_(None), _STEPS.c.lease_until >= now),
+                )
+                .values(updated_at=now)
+            )
+            if held.rowcount != 1:
+                return None
+            if phases:
+                conn.execute(
+                    sa.insert(_EXECUTIONS), [_execution(plan_id, step_id, p) for p in phases]
+                )
+            marker = {
+                "attempt": attempt,
+                "phase": "execute",
+                "outcome": "started",
+                "detail": "",
+                "started_at": now,
+                "finished_at": now,
+            }
+            inserted = conn.execute(
+                sa.insert(_EXECUTIONS).values(**_execution(plan_id, step_id, marker))
+            )
+            key = inserted.inserted_primary_key
+            return int(key[0]) if key else None
+
+        return self._write(work)
 
     def executions(self, plan_id: str) -> list[ExecutionRow]:
         """The plan's recorded step phases, in the order they were recorded."""
@@ -317,3 +374,16 @@ def _statuses(values: Collection[str]) -> frozenset[StepStatus]:
     if not values:
         raise ValueError("name at least one status")
     return frozenset(StepStatus(value) for value in values)
+
+
+def _execution(plan_id: str, step_id: str, phase: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "plan_id": plan_id,
+        "step_id": step_id,
+        "attempt": phase["attempt"],
+        "phase": phase["phase"],
+        "outcome": phase["outcome"],
+        "detail": phase["detail"],
+        "started_at": phase["started_at"],
+        "finished_at": phase["finished_at"],
+    }

@@ -71,6 +71,12 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(store, tmp_p
     assert sorted(executed_keys(state)) == sorted(expected)
     assert {r.status for r in store.steps.of(plan_id)} == {"done"}
     assert store.audit.verify().ok
+    # Every step whose target changed has its execute phase recorded, even when the engine was
+    # killed after the change and before the attempt ended (the start is written first).
+    recorded = {
+        f"{plan_id}/{e.step_id}" for e in store.steps.executions(plan_id) if e.phase == "execute"
+    }
+    assert recorded == set(expected)
 
 
 def test_two_engine_processes_share_a_plan_without_repeats(store, tmp_path):

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from bot.core.engine import Engine, EngineConfig
 from bot.core.health import HealthResult
 from bot.core.simulation import simulate_plan
@@ -416,3 +418,45 @@ def test_a_step_whose_verification_cannot_run_is_never_started(store):
     assert f"{plan_id}/s1" not in executor.executed
     assert executor.version(broken) == start_versions(plan)[broken]
     assert rows["s2"].status == "done"  # a step whose checks can run is not held back
+
+
+class StallingExecutor(SimulatedExecutor):
+    """Its preview takes so long that the engine's lease runs out and another replica reclaims
+    the step meanwhile (``during_preview`` does that)."""
+
+    def __init__(self, during_preview: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.during_preview = during_preview
+
+    def preview(self, operation: Any) -> Any:
+        self.during_preview()
+        return super().preview(operation)
+
+
+def test_an_engine_that_lost_its_claim_does_not_act(store):
+    """Issue 12 item 4: the stalled engine's lease ran out and another engine reclaimed the
+    step; the stalled one neither executes nor records an outcome for it."""
+    plan = synthetic_plan(1, seed=0, width=0)
+    plan_id = store.plans.save(plan)
+
+    def reclaimed_by_another() -> None:
+        with store.engine.begin() as conn:  # the stall: our lease is in the past
+            conn.execute(
+                sa.text("UPDATE steps SET lease_until = :t WHERE plan_id = :p"),
+                {"t": datetime(2000, 1, 1, tzinfo=UTC), "p": plan_id},
+            )
+        assert store.steps.reclaim(
+            plan_id, "s1", worker="engine-other", lease_seconds=60, actor="x"
+        )
+
+    executor = StallingExecutor(reclaimed_by_another, versions=start_versions(plan))
+    engine = engine_for(store, executor)
+    approve_all(engine, plan_id, plan)
+    # The engine's own loop would wait for the other replica; drive one claim and run directly.
+    assert engine._claim(plan_id, store.steps.of(plan_id)[0], plan.steps[0])
+    engine._run_step(plan_id, plan.steps[0])
+
+    assert executor.executed == []
+    (row,) = store.steps.of(plan_id)
+    assert (row.status, row.claimed_by) == ("running", "engine-other")
+    assert [e.phase for e in store.steps.executions(plan_id)] == []
