@@ -2,9 +2,10 @@
 it calls and the channels it watches.
 
 One sync execution model: Bolt's sync ``App``; every listener acks at once and does its slow
-work in a lazy listener on Bolt's thread pool. Request verification stays on. A global
-middleware acknowledges and drops Slack's event retries (same ``event_id``), and every error ends
-in one handler that logs it with a short reference and tells the user that reference.
+work in a lazy listener on Bolt's thread pool. Request verification stays on. Global middleware
+refuses requests from any workspace but the bot token's (:mod:`bot.slack.workspace`), then
+acknowledges and drops Slack's event retries (same ``event_id``), and every error ends in one
+handler that logs it with a short reference and tells the user that reference.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from slack_sdk import WebClient
 from bot.core.ports import Clock
 from bot.slack.handlers import UseCases, Watch, register
 from bot.slack.notifier import SlackNotifier
+from bot.slack.workspace import Workspace, only_this_workspace
 from bot.store import Conversations
 
 __all__ = ["build_app"]
@@ -40,10 +42,11 @@ def build_app(
     forget_group: Callable[[str], None],
     listeners: ThreadPoolExecutor | None = None,
 ) -> App:
-    """The Bolt app with every listener registered.
+    """The Bolt app with every listener registered, serving the workspace of ``client``'s token
+    (asked once, here, with ``auth.test``).
 
     Args:
-        client: the Slack Web API client (``auth.test`` already answered).
+        client: the Slack Web API client.
         signing_secret: the app's signing secret; every request is verified with it.
         conversations: remembers handled event ids (Slack's retries are dropped).
         use_cases: what the listeners call.
@@ -52,16 +55,23 @@ def build_app(
         clock: the current time.
         forget_group: drops a user group's cached members (it changed in Slack).
         listeners: where Bolt runs the lazy listeners (the slow half of every handler).
+
+    Raises:
+        bot.slack.workspace.WorkspaceError: the token is not one workspace's.
     """
+    identity = client.auth_test().data
+    workspace = Workspace.from_auth_test(identity if isinstance(identity, dict) else {})
+    log.info("serving Slack workspace %s", workspace.team_id)
     app = App(
         client=client,
         signing_secret=signing_secret,
-        token_verification_enabled=False,  # build_services already called auth.test
+        token_verification_enabled=False,  # the token was just checked (auth.test above)
         # Acks run on the request's own thread (no polling for a listener thread to answer);
         # every slow handler is a lazy listener, which Bolt still runs on its thread pool.
         process_before_response=True,
         listener_executor=listeners,
     )
+    app.use(only_this_workspace(workspace))  # first: nothing of another workspace is recorded
     app.use(_drop_retries(conversations))
     register(
         app,

@@ -1,12 +1,21 @@
 """The bot's HTTP face: ``POST /slack/events`` for everything Slack sends, plus ``/healthz``,
 ``/readyz`` and ``/metrics``, and the alert webhooks of :mod:`bot.slack.webhooks`. An ASGI app
-served by uvicorn (``backout serve``).
+served by uvicorn (``backout serve``, which can move ``/metrics`` to an internal port with
+:func:`without_metrics` and :func:`metrics_web`).
 
 Before Bolt sees a request, it must be signed with the app's signing secret within Slack's
 five-minute window and not be a byte-for-byte replay of an earlier one: otherwise 401 and nothing
 is processed. A signed body that cannot be parsed (or that Bolt cannot take apart) is a 400.
 Bolt's ``dispatch`` runs on a worker thread, so it never blocks the event loop; nothing escapes
 as a 500.
+
+Slack's ``ssl_check=1`` probe (a form post it sends to check the certificate of a slash command's
+URL) is answered 200 with an empty body before the signature is checked, and nothing else in
+that body is read: Bolt does the same, its ``SslCheck`` middleware coming before its
+``RequestVerification`` (``slackapi/bolt-python:slack_bolt/app/app.py``,
+``_init_middleware_list``). A client that goes away before its body has arrived (or whose body
+does not arrive in time, see :mod:`bot.runtime.serve`) is logged in one line and counted as 499
+(nginx's "client closed request"), not as a 500.
 """
 
 from __future__ import annotations
@@ -18,19 +27,28 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from slack_bolt import App, BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.slack.metrics import Metrics
 from bot.store import Store
 
-__all__ = ["MAX_BODY_BYTES", "build_web", "is_signed", "read_body"]
+__all__ = [
+    "CLIENT_GONE",
+    "MAX_BODY_BYTES",
+    "METRICS_PATH",
+    "build_web",
+    "is_signed",
+    "metrics_web",
+    "read_body",
+    "without_metrics",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +58,10 @@ _DRAIN_CAP = 16_000_000
 """Past this, an oversized body is no longer read at all: the connection is dropped."""
 _WINDOW = 300
 """Slack's replay window: a request signed longer ago (or ahead) than this is refused."""
+METRICS_PATH = "/metrics"
+CLIENT_GONE = 499
+"""The status counted for a request whose client went away before sending it whole (nginx's
+"client closed request"); nobody receives it."""
 
 
 def build_web(
@@ -69,9 +91,17 @@ def build_web(
         kind = "unknown"
         response: Response | None = None
         try:
-            body = await read_body(request)
+            try:
+                body = await read_body(request)
+            except ClientDisconnect:
+                response = _client_gone(request)
+                return response
             if body is None:
                 response = PlainTextResponse("request body too large", status_code=413)
+                return response
+            if _is_ssl_check(body, request.headers.get("content-type", "")):
+                kind = "ssl_check"
+                response = Response(status_code=200)
                 return response
             headers: dict[str, str | Sequence[str]] = dict(request.headers)
             if not is_signed(body, request.headers, key=key, now=time.time()):
@@ -122,18 +152,46 @@ def build_web(
             return JSONResponse({"ready": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ready": True, "services": services})
 
-    async def metrics_page(_: Request) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
-
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_page, methods=["GET"]),
+            _metrics_route(metrics),
             *extra_routes,
-        ]
+        ],
+        exception_handlers={ClientDisconnect: _client_disconnected},
     )
+
+
+def metrics_web(metrics: Metrics) -> Starlette:
+    """An app serving only ``/metrics``, for an internal port."""
+    return Starlette(routes=[_metrics_route(metrics)])
+
+
+def without_metrics(web: Starlette) -> Starlette:
+    """``web`` without its ``/metrics`` route (served on an internal port instead)."""
+    routes = [r for r in web.routes if not (isinstance(r, Route) and r.path == METRICS_PATH)]
+    return Starlette(routes=routes, exception_handlers=web.exception_handlers)
+
+
+def _metrics_route(metrics: Metrics) -> Route:
+    async def metrics_page(_: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return Route(METRICS_PATH, metrics_page, methods=["GET"])
+
+
+def _client_gone(request: Request) -> Response:
+    """Log, in one line, a client that went away mid-request; the response is never sent."""
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    log.info("%s went away before its %s request arrived whole", client, request.url.path)
+    return Response(status_code=CLIENT_GONE)
+
+
+async def _client_disconnected(request: Request, _: Exception) -> Response:
+    """The same, for the routes beside Slack's (the webhooks read their bodies too)."""
+    return _client_gone(request)
 
 
 async def read_body(
@@ -163,6 +221,18 @@ def is_signed(body: bytes, headers: Mapping[str, str], *, key: bytes, now: float
     base = b"v0:" + timestamp.encode() + b":" + body
     expected = "v0=" + hmac.new(key, base, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _is_ssl_check(body: bytes, content_type: str) -> bool:
+    """Slack's certificate probe, recognised as Bolt's ``SslCheck`` does: a form (not JSON, no
+    ``payload``) whose ``ssl_check`` is ``1``, the last value winning (``parse_body``)."""
+    if content_type.startswith("application/json") or body.startswith(b"{") or b"payload" in body:
+        return False
+    try:
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return form.get("ssl_check") == "1"
 
 
 def _interaction_ok(payload: Mapping[str, object]) -> bool:

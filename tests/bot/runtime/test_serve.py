@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -74,10 +75,11 @@ def test_serve_refuses_a_channel_name_where_an_id_belongs(tmp_path):
 
 
 def test_serve_answers_signed_requests_and_stops_on_sigterm(tmp_path):
-    """The bot starts from env settings, serves /healthz and a slash command, exits on SIGTERM."""
+    """The bot starts from env settings, serves /healthz and a slash command, serves /metrics
+    only on the internal port ``BACKOUT_METRICS_PORT`` names, and exits on SIGTERM."""
     exe = shutil.which("backout", path=str(Path(sys.executable).parent))
     assert exe, "backout is not installed next to this Python; run `make install`"
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     with FakeSlack() as fake:
         env = {
             **os.environ,
@@ -87,6 +89,7 @@ def test_serve_answers_signed_requests_and_stops_on_sigterm(tmp_path):
             "BACKOUT_DATABASE_URL": f"sqlite:///{tmp_path / 'backout.db'}",
             "BACKOUT_TOPOLOGY": f'["{ROOT / "fakes" / "onlineboutique" / "topology.yaml"}"]',
             "BACKOUT_CONFIG": str(tmp_path / "absent.yaml"),
+            "BACKOUT_METRICS_PORT": str(metrics_port),
         }
         (tmp_path / "absent.yaml").write_text(CONFIG)
         proc = subprocess.Popen(
@@ -117,8 +120,42 @@ def test_serve_answers_signed_requests_and_stops_on_sigterm(tmp_path):
             assert response.status_code == 200
             assert "cartservice" in response.text  # the close match for the typo
             assert httpx.get(f"{url}/readyz", timeout=5).json()["ready"] is True
+            assert httpx.get(f"{url}/metrics", timeout=5).status_code == 404
+            internal = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+            assert 'kind="command",status="200"' in internal.text
         finally:
             proc.send_signal(signal.SIGTERM)
             output, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, output[-2000:]
         assert fake.calls_to("auth.test")
+
+
+def test_serve_exits_1_when_its_port_is_taken(tmp_path):
+    """The HTTP server cannot start (the port is in use): uvicorn says why and ``backout serve``
+    ends with exit code 1, not 0 as if it had been asked to stop."""
+    exe = shutil.which("backout", path=str(Path(sys.executable).parent))
+    assert exe, "backout is not installed next to this Python; run `make install`"
+    (tmp_path / "backout.yaml").write_text(CONFIG)
+    with FakeSlack() as fake, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": "xoxb-serve-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.api_url,
+            "BACKOUT_DATABASE_URL": f"sqlite:///{tmp_path / 'backout.db'}",
+            "BACKOUT_TOPOLOGY": f'["{TOPOLOGY}"]',
+            "BACKOUT_CONFIG": str(tmp_path / "backout.yaml"),
+        }
+        done = subprocess.run(
+            [exe, "serve", "--port", str(taken.getsockname()[1])],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "could not start" in done.stderr
