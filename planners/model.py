@@ -259,6 +259,8 @@ class Change(_Frozen):
     service a ``migration`` alters when the change is filed under the application that owns it.
     ``security`` marks a change that carries a security fix; ``labels`` are the record's labels
     (a ``security`` label, or a CVE or GHSA id in them or in the summary, marks one too).
+    ``failed`` marks a deploy its source reported as failed: its version may not be running, or
+    only in part, so a plan naming it says to check what actually runs.
     """
 
     id: str
@@ -275,6 +277,7 @@ class Change(_Frozen):
     database: str | None = None
     security: bool = False
     labels: tuple[str, ...] = ()
+    failed: bool = False
 
 
 class Alert(_Frozen):

@@ -97,7 +97,12 @@ def plan_rollback(
     started_at = grouping.started_at
     incident = Incident(id=_incident_id(firing), services=tuple(alerting), started_at=started_at)
     draft = _Draft(
-        incident=incident, now=now, notes=notes, alerting=alerting, noise=list(grouping.noise)
+        incident=incident,
+        now=now,
+        notes=notes,
+        alerting=alerting,
+        noise=list(grouping.noise),
+        failed={c.id: c for c in changes if c.failed},
     )
 
     if not firing:
@@ -262,6 +267,7 @@ class _Draft:
     impacted: list[str] = field(default_factory=list)
     causes: list[str] = field(default_factory=list)
     common_dependency: str | None = None
+    failed: dict[str, Change] = field(default_factory=dict)
 
     def abstain(self, reasons: list[str]) -> Plan:
         return self._plan(StepPlan(steps=(), critical_path_seconds=0, notes=()), reasons)
@@ -271,7 +277,7 @@ class _Draft:
 
     def _plan(self, steps: StepPlan, abstain_reasons: list[str]) -> Plan:
         suspects = tuple(to_suspect(s) for s in self.suspects)
-        notes = tuple(self.notes) + steps.notes
+        notes = tuple(self.notes) + steps.notes + self._failed_notes(steps)
         excluded = tuple(sorted(self.excluded, key=lambda e: e.change_id))
         return Plan(
             incident=self.incident,
@@ -302,6 +308,21 @@ class _Draft:
                 abstain_reasons=abstain_reasons,
             ),
         )
+
+    def _failed_notes(self, steps: StepPlan) -> tuple[str, ...]:
+        """A note for each failed deploy the plan names: its version may not be what runs."""
+        named = dict.fromkeys(
+            [*(s.change.id for s in self.suspects), *(s.change_id for s in steps.steps)]
+        )
+        return tuple(_failed_note(self.failed[i]) for i in named if i in self.failed)
+
+
+def _failed_note(change: Change) -> str:
+    version = f" to {change.to_version}" if change.to_version else ""
+    return (
+        f"{change.id} ({change.service}{version}) was reported as a failed deploy: check what is "
+        f"actually running on {change.service} before rolling back"
+    )
 
 
 _HINTED = 3

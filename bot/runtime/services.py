@@ -310,6 +310,11 @@ def web_app(app: App, services: Services, *, settings: Settings) -> Starlette:
     )
     return build_web(
         app,
+        environments=settings.channels.environments,
+        pagerduty_secret=(
+            hooks.pagerduty_secret.get_secret_value() if hooks.pagerduty_secret else None
+        ),
+        github_secret=hooks.github_secret.get_secret_value() if hooks.github_secret else None,
         store=services.store,
         metrics=services.metrics,
         services=len(services.topology.services),

@@ -135,6 +135,10 @@ class ChangeRecord(SQLModel, table=True):
 
 
 class PlanRecord(SQLModel, table=True):
+    failed: bool = False
+    """Its source reported the deploy as failed (or one of its sources did)."""
+    reports: list[dict[str, Any]] | None = _json()
+    """The same deploy as other sources reported it (their ids, times, actors, summaries)."""
     """A stored plan: its ``backout.plan/v1`` JSON, its mode and its lifecycle status."""
 
     __tablename__ = "plans"

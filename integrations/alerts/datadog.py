@@ -10,6 +10,7 @@ are the labels the service is chosen from. Variables: https://docs.datadoghq.com
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from integrations.alerts._read import SEVERITY_LABELS, Node, first_label, tag_pairs
@@ -20,6 +21,7 @@ __all__ = ["FORMAT", "matches", "parse"]
 FORMAT = "datadog"
 _MARKERS = ("alert_transition", "alert_type", "alert_id", "alert_title", "alert_cycle_key")
 _DEFAULT_KEYS = ("event_type", "last_updated", "date", "body")
+_RECOVERED_TITLE = re.compile(r"\s*(?:\[P\d\]\s*)?\[(?:Warn\s+)?Recovered\b", re.IGNORECASE)
 
 
 def matches(payload: Mapping[str, object]) -> bool:
@@ -70,10 +72,12 @@ def _status(root: Node, title: str | None) -> AlertStatus:
     transition = root.text("alert_transition")
     alert_type = root.text("alert_type")
     if transition is None and alert_type is None:
-        # Only the default keys: Datadog prefixes the event title with the transition.
-        resolved = (title or "").startswith("[Recovered")
+        # Only the default keys: Datadog prefixes the event title with the transition, after
+        # the priority when the monitor has one ("[P2] [Recovered on {…}] …").
+        resolved = _RECOVERED_TITLE.match(title or "") is not None
     else:
-        resolved = (transition or "").casefold() == "recovered" or (
+        # Any transition that ends in "Recovered" (a cleared warning too) is a recovery.
+        resolved = (transition or "").casefold().endswith("recovered") or (
             alert_type or ""
         ).casefold() == "success"
     return AlertStatus.RESOLVED if resolved else AlertStatus.FIRING

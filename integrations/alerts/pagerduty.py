@@ -20,6 +20,15 @@ __all__ = ["FORMAT", "matches", "parse", "service_name"]
 
 FORMAT = "pagerduty"
 _ENVIRONMENT_SUFFIX = re.compile(r"(.+) \([^()]*\)", re.DOTALL)
+_NOT_ABOUT_STATE = (
+    "incident.annotated",
+    "incident.responder.",
+    "incident.status_update_published",
+    "incident.conference_bridge.",
+    "incident.workflow.",
+)
+"""Incident events whose data is something said or done about it (a note, a responder, a status
+update), never whether it fires: they yield no alert even when ``data.type`` is missing."""
 
 
 def matches(payload: Mapping[str, object]) -> bool:
@@ -45,7 +54,7 @@ def parse(payload: object, *, service_labels: Sequence[str]) -> list[Alert]:
     root = Node.root(payload, vendor="PagerDuty")
     event = root.required_child("event")
     event_type = event.required_text("event_type")
-    if not event_type.startswith("incident."):
+    if not event_type.startswith("incident.") or event_type.startswith(_NOT_ABOUT_STATE):
         return []
     data = event.required_child("data")
     if data.text("type") not in (None, "incident"):
