@@ -298,23 +298,23 @@ def slack_app(settings: Settings, services: Services) -> App:
 
 
 def web_app(app: App, services: Services, *, settings: Settings) -> Starlette:
-    """The bot's ASGI app (``/slack/events``, ``/healthz``, ``/readyz``, ``/metrics``,
-    ``/webhooks/alertmanager``) around the Bolt ``app``."""
+    """The bot's ASGI app (``/slack/events``, ``/healthz``, ``/readyz``, ``/metrics``, the
+    ``/webhooks/…`` of :mod:`bot.slack.webhooks`) around the Bolt ``app``."""
     hooks = settings.webhooks
     routes = webhook_routes(
         planning=services.use_cases.planning,
         secret=hooks.secret.get_secret_value() if hooks.secret else None,
         channel=hooks.incident_channel,
         service_labels=settings.channels.alert_service_labels,
-        max_body_bytes=hooks.max_body_bytes,
-    )
-    return build_web(
-        app,
         environments=settings.channels.environments,
         pagerduty_secret=(
             hooks.pagerduty_secret.get_secret_value() if hooks.pagerduty_secret else None
         ),
         github_secret=hooks.github_secret.get_secret_value() if hooks.github_secret else None,
+        max_body_bytes=hooks.max_body_bytes,
+    )
+    return build_web(
+        app,
         store=services.store,
         metrics=services.metrics,
         services=len(services.topology.services),
