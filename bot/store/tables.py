@@ -132,13 +132,13 @@ class ChangeRecord(SQLModel, table=True):
     retired_at: datetime | None = _utc(nullable=True)
     """When the change stopped being live (rolled back, or replaced by a later deploy)."""
     retired_why: str | None = Field(default=None, sa_type=sa.Text(), nullable=True)
-
-
-class PlanRecord(SQLModel, table=True):
     failed: bool = False
     """Its source reported the deploy as failed (or one of its sources did)."""
     reports: list[dict[str, Any]] | None = _json()
     """The same deploy as other sources reported it (their ids, times, actors, summaries)."""
+
+
+class PlanRecord(SQLModel, table=True):
     """A stored plan: its ``backout.plan/v1`` JSON, its mode and its lifecycle status."""
 
     __tablename__ = "plans"
