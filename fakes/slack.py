@@ -26,8 +26,11 @@ client's timeout (:meth:`FakeSlack.fail_next`). Where the fake is unsure it says
 for completing an upload whose bytes never arrived (``file_not_found``) and the exact wording of
 ``invalid_blocks`` messages are not verified against Slack; ``invalid_json`` and
 ``invalid_<arg>_format`` for undecodable arguments follow Slack's naming but are not checked
-either. Events, interactivity and Socket Mode traffic are not faked here (:mod:`fakes.signing`
-signs the requests Slack would send the bot).
+either. Incoming webhooks (``POST /services/T…/B…/<secret>``, what Alertmanager's Slack
+receiver posts to) and the Events API deliveries of the messages they post, signed, to the bot's
+Request URL are in :mod:`fakes.slack_incoming` (:meth:`FakeSlack.incoming_webhook`,
+:meth:`FakeSlack.deliver_events`); other events, interactivity and Socket Mode traffic are not
+faked here (:mod:`fakes.signing` signs the requests Slack would send the bot).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from urllib.parse import parse_qsl
 
 from fakes.server import JSON, Faults, Incoming, LoopbackServer, Reply
 from fakes.slack_blocks import SlackError
+from fakes.slack_incoming import Delivery, IncomingWebhooks
 from fakes.slack_workspace import UploadedFile, User, Workspace
 
 __all__ = ["RATELIMITED_TOKEN", "Call", "FakeSlack", "UploadedFile", "User"]
@@ -131,6 +135,9 @@ class FakeSlack(LoopbackServer):
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._faults = Faults()
+        self._incoming = IncomingWebhooks(
+            workspace=self._workspace, base_url=lambda: self.base_url, team_id=team_id
+        )
 
     @property
     def api_url(self) -> str:
@@ -195,6 +202,46 @@ class FakeSlack(LoopbackServer):
         """The calls to one Web API method, in order."""
         return [call for call in self.calls if call.method == method]
 
+    # -- incoming webhooks and event deliveries ---------------------------------------------------
+
+    def incoming_webhook(
+        self,
+        channel: str,
+        *,
+        name: str = "incoming-webhook",
+        bot_id: str = "B0WEBHOOK",
+        app_id: str | None = None,
+    ) -> str:
+        """Create an incoming webhook that posts in ``channel``; its secret URL.
+
+        Args:
+            channel: the channel id its messages go to (whatever the message says).
+            name: its default author; bot_id: the ``bot_id`` its messages carry.
+            app_id: the app it belongs to; ``None`` makes a legacy custom integration, whose
+                messages may set ``username`` and icons.
+        """
+        return self._incoming.create(channel, name=name, bot_id=bot_id, app_id=app_id).url
+
+    def deliver_events(self, request_url: str, *, signing_secret: str) -> None:
+        """Send the messages the incoming webhooks post, as signed Events API ``message``
+        events, to ``request_url`` (the bot's ``/slack/events``)."""
+        self._incoming.subscribe(request_url, signing_secret=signing_secret)
+
+    @property
+    def webhook_posts(self) -> list[dict[str, Any]]:
+        """The messages the incoming webhooks accepted, as their senders sent them."""
+        return self._incoming.received
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """The Events API deliveries made, in order, with the bot's answers."""
+        return self._incoming.deliveries
+
+    def stop(self) -> None:
+        """Finish the queued event deliveries, then stop serving; safe to call twice."""
+        self._incoming.close()
+        super().stop()
+
     def set_group_members(self, group_id: str, members: Iterable[str]) -> None:
         """Change a user group's members, as an admin would in Slack."""
         self._workspace.set_group_members(group_id, members)
@@ -237,6 +284,8 @@ class FakeSlack(LoopbackServer):
     # -- HTTP (called by the request handler threads) -------------------------------------------
 
     def _respond(self, request: Incoming) -> Reply:
+        if request.path.startswith("/services/") and request.method == "POST":
+            return self._incoming.answer(request)
         if request.path.startswith("/upload/") and request.method == "POST":
             status, text = self._upload(request.path.removeprefix("/upload/"), request)
             return Reply(status, text, content_type=_TEXT_UTF8)

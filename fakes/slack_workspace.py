@@ -178,6 +178,29 @@ class Workspace:
         with self._lock:
             return list(self._transcript)
 
+    def post_as_integration(self, channel: str, content: _Json, *, author: _Json) -> _Json:
+        """Post a message an integration wrote (an incoming webhook, :mod:`fakes.slack_incoming`)
+        as a ``bot_message`` by ``author`` (``bot_id``, ``username``, ``icons``...); the stored
+        message (a copy), with its ``ts``.
+
+        Raises:
+            SlackError: ``channel_not_found``, ``no_text``, or the Block Kit errors.
+        """
+        with self._lock:
+            channel = self._channel({"channel": channel})
+            message: _Json = {"type": "message", "subtype": "bot_message", "text": ""} | author
+            message |= self._content(content) | {"ts": self._next_ts()}
+            attachments = message.get("attachments")
+            titles = [
+                str(a.get("title") or a.get("fallback") or "")
+                for a in (attachments if isinstance(attachments, list) else [])
+                if isinstance(a, dict)
+            ]
+            what = " | ".join(t for t in (render(message), *titles) if t)
+            who = str(message.get("username") or author.get("bot_id") or "integration")
+            self._store(channel, message, "posted", who, what)
+            return copy.deepcopy(message)
+
     # -- state helpers (called with the lock held) ----------------------------------------------
 
     def _next_id(self, prefix: str) -> str:

@@ -263,6 +263,7 @@ def build_services(
         known_services=frozenset(topology.services),
         bot_user_id=str(identity.get("user_id", "")),
         bot_id=str(identity.get("bot_id", "")),
+        alert_lookup=Watch.alertmanager_lookup(settings.alertmanager_url),
     )
     return Services(
         store=store,

@@ -4,11 +4,13 @@ The inbound adapter for alerts (DESIGN.md, "Flow of data"). The format is recogn
 alone, never from a header, URL or file name, and each vendor module turns it into alerts whose
 service is the first present label of a configurable list, taken verbatim. Alert text is
 untrusted data: it is stored as strings and never evaluated. Supported: Alertmanager (webhook v4),
-Grafana unified alerting, PagerDuty V3, Datadog and Opsgenie webhooks.
+Grafana unified alerting, PagerDuty V3, Datadog and Opsgenie webhooks. :class:`AlertmanagerAPI`
+reads Alertmanager's API for the alerts behind a notification that does not carry their labels.
 """
 
 from __future__ import annotations
 
+from integrations.alerts.alertmanager_api import AlertmanagerAPI, GroupAlert
 from integrations.alerts.errors import AlertFormatError
 from integrations.alerts.formats import (
     DEFAULT_SERVICE_LABELS,
@@ -23,6 +25,8 @@ __all__ = [
     "FORMATS",
     "GROUP_SIZE_LABEL",
     "AlertFormatError",
+    "AlertmanagerAPI",
+    "GroupAlert",
     "detect_format",
     "parse_alerts",
 ]

@@ -7,6 +7,12 @@ alerts it gets back. The message is read, never obeyed: its words only fill the 
 alert, the summary keeps them verbatim as data, and a service named in free text counts only when
 it is exactly (character for character) a known service. A message that is not an alert, or that
 cannot be read, gives no alerts; nothing here raises on odd input.
+
+Alertmanager's default Slack template shows only what a group's alerts share (defect 2: a group
+on two services names neither). When such a message names no service and a lookup is given
+(:class:`AlertLookup`, Alertmanager's API), the group's alerts are read from Alertmanager, each
+an alert with its own labels (a failed lookup is logged and changes nothing); its ``[RESOLVED]``
+message, which cannot be looked up, resolves the group's alert on every known service.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.slack.channels.message_text import (
     MAX_TEXT,
@@ -28,12 +34,13 @@ from bot.slack.channels.message_text import (
     message_parts,
     strip_emphasis,
 )
-from integrations.alerts import DEFAULT_SERVICE_LABELS, GROUP_SIZE_LABEL
+from integrations.alerts import DEFAULT_SERVICE_LABELS, GROUP_SIZE_LABEL, GroupAlert
 from planners.model import Alert, AlertStatus
 
 __all__ = [
     "MAX_SUMMARY",
     "SOURCES",
+    "AlertLookup",
     "alerts_from_message",
     "slack_time",
 ]
@@ -106,6 +113,15 @@ _SUMMARY_LINE = re.compile(r"^[\s*_\u2022\-]*summary[\s*_]*[:=][\s*_]*(?P<value>
 _TS = re.compile(r"(?P<seconds>\d{1,12})(?:\.\d{1,9})?")
 
 
+class AlertLookup(Protocol):
+    """Finds an Alertmanager group's alerts (:meth:`integrations.alerts.AlertmanagerAPI.find_group`:
+    ``[]``, logged, when it cannot)."""
+
+    def find_group(
+        self, shown: str, *, links: Sequence[str], expected: int | None, where: str
+    ) -> Sequence[GroupAlert]: ...
+
+
 @dataclass(frozen=True)
 class _Headline:
     family: str
@@ -125,6 +141,7 @@ def alerts_from_message(
     known_services: Collection[str],
     service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS,
     now: datetime,
+    lookup: AlertLookup | None = None,
 ) -> list[Alert]:
     """The alerts an alerting bot's Slack message announces; ``[]`` when it is not an alert.
 
@@ -137,6 +154,9 @@ def alerts_from_message(
         service_labels: label names tried in order (``service=x``, ``service: x`` or a field
             titled ``Service``); the first one present gives the service, verbatim.
         now: the time used when the event carries no ``ts`` (timezone-aware).
+        lookup: reads a firing Alertmanager group's alerts when the message names no service
+            (a network call: use it off Slack's acknowledgement path); with it, such a group's
+            ``[RESOLVED]`` message on the default route gives one alert per known service.
 
     Returns:
         One firing or resolved alert per service the message names (usually one); ``[]`` for a
@@ -171,6 +191,28 @@ def alerts_from_message(
     if headline.count is not None and headline.count > 1:
         labels[GROUP_SIZE_LABEL] = str(headline.count)
     identity = _identity(headline, name)
+    amtitle = source == "slack:alertmanager" and headline.family == "alertmanager"
+    if lookup is not None and services == [None] and amtitle:
+        shown, where = headline.rest.split(" | ", 1)[0], f"message {ts} in {message.get('channel')}"
+        if headline.status == AlertStatus.RESOLVED and not shown.split("(", 1)[0].strip():
+            # Default route: the receiver's whole group ended, on whatever services it named
+            # (Alertmanager lists no ended alert): resolve each alert the firing lookup gave.
+            services = [None, *sorted(known)]
+        elif headline.status == AlertStatus.FIRING and (
+            found := lookup.find_group(
+                shown, links=_links(message), expected=headline.count, where=where
+            )
+        ):
+            return [
+                item.as_alert(
+                    fingerprint=_fingerprint([source, identity, item.service(labels_order)]),
+                    source=source,
+                    service_labels=labels_order,
+                    started_at=started_at,
+                    summary=summary,
+                )
+                for item in found
+            ]
     alerts = []
     for service in services:
         own_labels = dict(labels)
@@ -207,6 +249,14 @@ def slack_time(ts: object) -> datetime | None:
         return datetime.fromtimestamp(int(match["seconds"]), tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _links(message: Mapping[str, Any]) -> list[str]:
+    """The attachments' title links and fallbacks (Alertmanager's name its receiver)."""
+    attachments = message.get("attachments")
+    items = attachments[:10] if isinstance(attachments, list) else []
+    values = (i.get(k) for i in items if isinstance(i, Mapping) for k in ("title_link", "fallback"))
+    return [value for value in values if isinstance(value, str)]
 
 
 def _is_alert_candidate(message: Mapping[str, Any]) -> bool:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.usecases import Decisions, Execution, Planning, Queries
+from bot.slack.channels.alerts import AlertLookup
+from integrations.alerts import AlertmanagerAPI
 
 __all__ = ["UseCases", "Watch"]
 
@@ -25,8 +27,9 @@ class UseCases:
 class Watch:
     """What the bot reads in channels, and how: alert and deploy channels, the deploy patterns
     and environment names, the alert labels that name a service, the topology's service names,
-    the bots (or apps) allowed to open incidents there (any when empty), and the bot's own ids
-    (its own messages never trigger anything)."""
+    the bots (or apps) allowed to open incidents there (any when empty), the bot's own ids
+    (its own messages never trigger anything), and how to look up the alerts of an
+    Alertmanager message that names no service (``None``: not at all)."""
 
     alert_channels: frozenset[str]
     alert_senders: frozenset[str]
@@ -38,3 +41,10 @@ class Watch:
     known_services: frozenset[str]
     bot_user_id: str
     bot_id: str
+    alert_lookup: AlertLookup | None = None
+
+    @staticmethod
+    def alertmanager_lookup(url: str | None) -> AlertLookup | None:
+        """The lookup through Alertmanager's API at ``url`` (setting ``alertmanager_url``);
+        ``None`` when no URL is set."""
+        return AlertmanagerAPI(url) if url else None

@@ -82,6 +82,7 @@ def _alert(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: Cl
         known_services=watch.known_services,
         service_labels=watch.service_labels,
         now=clock(),
+        lookup=watch.alert_lookup,
     )
     if alerts:
         planning.alerts_posted(alerts, channel=event["channel"], ts=event["ts"])
