@@ -1,8 +1,9 @@
 """The scheduler: APScheduler (in memory) is only the ticker. Every few seconds it sends what the
-outbox holds and resumes plans with queued or orphaned steps; hourly it forgets Slack event ids
-(and request signatures) older than a day, well past Slack's retries and its five-minute replay
-window; every five minutes it logs the audit chain's head when it moved. The work itself is
-claimed in the database, so several replicas can tick at once without doing anything twice.
+outbox holds and resumes plans with queued or orphaned steps; hourly it prunes, a bounded number
+per run, Slack event ids (and request signatures) older than a day, well past Slack's retries and
+its five-minute replay window, and outbox rows sent a week ago; every five minutes it logs the
+audit chain's head when it moved. The work itself is claimed in the database, so several
+replicas can tick at once without doing anything twice.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from bot.lifecycle import StepStatus
 from bot.runtime.services import Services
 from bot.store import Store
 
-__all__ = ["AuditHeadPublisher", "resume_plans", "start_scheduler"]
+__all__ = ["AuditHeadPublisher", "prune", "resume_plans", "start_scheduler"]
 
 log = logging.getLogger("backout.audit")
 
@@ -42,13 +43,13 @@ def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundSc
         id="resume",
     )
     scheduler.add_job(
-        services.store.conversations.forget_events,
+        prune,
         "interval",
-        kwargs={"older_than": timedelta(days=1)},
+        args=[services.store],
         hours=1,
         max_instances=1,
         coalesce=True,
-        id="forget-events",
+        id="prune",
     )
     scheduler.add_job(
         AuditHeadPublisher(services.store),
@@ -80,6 +81,16 @@ class AuditHeadPublisher:
         self._last = head
         log.info("audit head seq=%d hash=%s (backout audit verify --head %d:%s)", *head, *head)
         return head
+
+
+def prune(store: Store, *, limit: int = 5000) -> dict[str, int]:
+    """Delete what no longer serves, each kind bounded per run: Slack event ids older than a
+    day (past Slack's retries and its five-minute replay window) and outbox rows sent more than
+    a week ago. Returns how many of each were deleted."""
+    return {
+        "events": store.conversations.forget_events(older_than=timedelta(days=1), limit=limit),
+        "outbox": store.conversations.prune_outbox(older_than=timedelta(days=7), limit=limit),
+    }
 
 
 def resume_plans(services: Services) -> list[str]:

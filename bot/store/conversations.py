@@ -121,8 +121,9 @@ class Conversations(Repository):
             return False
         return True
 
-    def forget_events(self, *, older_than: timedelta) -> int:
-        """Delete the event ids claimed more than ``older_than`` ago (Slack retries within minutes).
+    def forget_events(self, *, older_than: timedelta, limit: int = 5000) -> int:
+        """Delete up to ``limit`` event ids claimed more than ``older_than`` ago (Slack retries
+        within minutes), oldest first: one run stays short however many piled up.
 
         Returns:
             How many were deleted.
@@ -130,8 +131,38 @@ class Conversations(Repository):
 
         def work(conn: sa.Connection) -> int:
             cutoff = self._now() - older_than
-            deleted = conn.execute(sa.delete(_EVENTS).where(_EVENTS.c.received_at < cutoff))
-            return deleted.rowcount
+            oldest = (
+                sa.select(_EVENTS.c.event_id)
+                .where(_EVENTS.c.received_at < cutoff)
+                .order_by(_EVENTS.c.received_at)
+                .limit(limit)
+            )
+            ids = conn.execute(oldest).scalars().all()
+            if not ids:
+                return 0
+            return conn.execute(sa.delete(_EVENTS).where(_EVENTS.c.event_id.in_(ids))).rowcount
+
+        return self._write(work)
+
+    def prune_outbox(self, *, older_than: timedelta, limit: int = 5000) -> int:
+        """Delete up to ``limit`` outbox rows sent more than ``older_than`` ago, oldest first
+        (failed ones stay, to be seen). Returns how many were deleted."""
+
+        def work(conn: sa.Connection) -> int:
+            cutoff = self._now() - older_than
+            oldest = (
+                sa.select(_OUTBOX.c.id)
+                .where(
+                    _OUTBOX.c.status == OutboxStatus.SENT.value,
+                    _OUTBOX.c.sent_at < cutoff,
+                )
+                .order_by(_OUTBOX.c.sent_at)
+                .limit(limit)
+            )
+            ids = conn.execute(oldest).scalars().all()
+            if not ids:
+                return 0
+            return conn.execute(sa.delete(_OUTBOX).where(_OUTBOX.c.id.in_(ids))).rowcount
 
         return self._write(work)
 

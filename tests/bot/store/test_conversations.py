@@ -57,6 +57,20 @@ def test_old_event_ids_are_forgotten(store):
     assert talk.claim_event("Ev-new") is False
 
 
+def test_forgetting_is_bounded_per_run_and_oldest_first(store):
+    """Issue 12 item 8: a pile of old ids is pruned a bounded number at a time, oldest first."""
+    clock = Clock()
+    talk = clocked(store, clock)
+    for n in range(5):
+        assert talk.claim_event(f"Ev-{n}")
+        clock.advance(60)
+    clock.advance(3600)
+    assert talk.forget_events(older_than=timedelta(minutes=30), limit=2) == 2
+    assert talk.claim_event("Ev-0") and talk.claim_event("Ev-1")  # the oldest went first
+    assert not talk.claim_event("Ev-2")
+    assert talk.forget_events(older_than=timedelta(minutes=30), limit=10) == 3
+
+
 # -- plan messages ------------------------------------------------------------------------------
 
 
@@ -465,3 +479,19 @@ def insert_plan(conn: sa.Connection, plan_id: str, *, mode: str) -> None:
         ),
         {"id": plan_id, "plan": make_plan().model_dump_json(), "mode": mode, "at": at},
     )
+
+
+def test_sent_outbox_rows_are_pruned_after_a_week_failed_ones_stay(store):
+    """Issue 12 item 8: sent Slack calls are deleted once old; failed ones stay to be seen."""
+    clock = Clock()
+    talk = clocked(store, clock)
+    sent = talk.enqueue("chat.postMessage", {"text": "one"}, key="k-sent")
+    failed = talk.enqueue("chat.postMessage", {"text": "two"}, key="k-failed")
+    waiting = talk.enqueue("chat.postMessage", {"text": "three"}, key="k-waiting")
+    assert {i.id for i in talk.claim_due(worker="w", limit=2, lease_seconds=30)} == {sent, failed}
+    assert talk.mark_sent(sent, result={"ok": True})
+    assert talk.mark_failed(failed, error="channel_not_found")
+    clock.advance(8 * 24 * 3600)
+    assert talk.prune_outbox(older_than=timedelta(days=7)) == 1
+    assert talk.outbox_item(sent) is None
+    assert talk.outbox_item(failed) is not None and talk.outbox_item(waiting) is not None
