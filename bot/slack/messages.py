@@ -242,6 +242,27 @@ NOTHING_TO_SIMULATE: Final = (
     "🧪 Plan {plan_id} is finished: there is nothing left to simulate. "
     "`/rollback plan &lt;service&gt;` drafts a fresh one."
 )
+RATE_LIMITED_USER: Final = (
+    "🐢 One person may ask for {count} {what} {period}, and you have used yours. "
+    "Try again in {wait}."
+)
+RATE_LIMITED_CHANNEL: Final = (
+    "🐢 One channel may ask for {count} {what} {period}, and this one has used its share. "
+    "Try again in {wait}."
+)
+RATE_LIMITED_WHAT: Final[dict[str, str]] = {"plan": "plans", "simulate": "dry runs"}
+RATE_LIMITED_OTHER: Final = "requests"
+RATE_LIMITED_HINT: Final = (
+    "Approving, rejecting and aborting are never limited, and alerts always get their plan."
+)
+PERIOD_MINUTE: Final = "a minute"
+PERIOD_SECONDS: Final = "every {seconds} seconds"
+WAIT_SECONDS: Final = "{seconds} s"
+SIMULATIONS_BUSY: Final = (
+    "🧪 Too many dry runs are under way or waiting, so plan {plan_id} was not simulated. "
+    "Try again shortly."
+)
+SIMULATIONS_BUSY_HINT: Final = "An executor may be slow to answer: `backout doctor` checks them."
 INTERNAL_ERROR: Final = (
     "💥 Something went wrong on our side. `/rollback status` shows what the plan did. "
     "If it happens again, give the Backout admins this reference: {ref}"

@@ -1,12 +1,17 @@
 """Running plans: queue approved steps, run them in the background through the engine, preview
 them through the executors. The decisions that lead here (who approved what) are in
-:mod:`bot.core.usecases.decisions`; this only carries them out."""
+:mod:`bot.core.usecases.decisions`; this only carries them out.
+
+A simulation can be given a time budget: once it is spent, the steps not yet previewed are
+reported as such instead of asked about (a preview already under way ends with its executor's
+own HTTP timeout)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from bot.core.engine import Engine
 from bot.core.ports import Notifier, Runner
@@ -27,6 +32,10 @@ _UNDOING = frozenset(
     {Action.ROLLBACK_DEPLOY, Action.REVERT_CONFIG, Action.DISABLE_FLAG, Action.REVERT_MIGRATION}
 )
 
+_OUT_OF_TIME = (
+    "not previewed: the dry run stopped after {seconds:g} s (an executor is slow to answer)"
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Execution:
@@ -38,6 +47,7 @@ class Execution:
         executors: executors by name, for previews.
         notifier: shows progress.
         runner: where plan runs happen, off the caller's thread.
+        monotonic: seconds on a clock that never goes back; measures a simulation's time budget.
     """
 
     store: Store
@@ -45,6 +55,7 @@ class Execution:
     executors: Mapping[str, Executor]
     notifier: Notifier
     runner: Runner
+    monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def queue(self, plan_id: str, step_ids: Sequence[str], *, actor: str) -> list[str]:
         """Queue approved steps and start the plan if any moved; returns the ones queued."""
@@ -79,9 +90,14 @@ class Execution:
                     step.change_id, why=f"rolled back by plan {plan_id} (step {step.id})"
                 )
 
-    def simulate(self, plan_id: str) -> list[SimulatedStep] | None:
+    def simulate(self, plan_id: str, *, timeout: float | None = None) -> list[SimulatedStep] | None:
         """Preview every step through the executors, touching nothing; None when the plan no
         longer offers a simulation (it is finished, or there is nothing to act on).
+
+        Args:
+            plan_id: the plan to simulate.
+            timeout: seconds the simulation may take; no step's preview starts after that, and
+                those left are reported as not previewed. None: no budget.
 
         Raises:
             PlanNotFoundError: no plan has this id.
@@ -89,4 +105,15 @@ class Execution:
         stored = self.store.plans.get(plan_id)
         if Click.SIMULATE not in plan_actions(stored).clicks:
             return None
-        return simulate_plan(stored.plan.steps, executors=self.executors, plan_id=plan_id)
+        steps = stored.plan.steps
+        if timeout is None:
+            return simulate_plan(steps, executors=self.executors, plan_id=plan_id)
+        deadline = self.monotonic() + timeout
+        results: list[SimulatedStep] = []
+        for step in steps:
+            if self.monotonic() >= deadline:
+                problem = _OUT_OF_TIME.format(seconds=timeout)
+                results.append(SimulatedStep(step=step, preview=None, problem=problem))
+            else:
+                results.extend(simulate_plan([step], executors=self.executors, plan_id=plan_id))
+        return results

@@ -4,18 +4,25 @@ and the summary's feedback. Each click is acknowledged at once; the work runs la
 The user comes from the signed ``block_actions`` payload (``body["user"]["id"]``); the plan and
 step from the button's value. A click on an unknown plan, or by someone the policy refuses,
 changes nothing and gets an ephemeral answer (refusals are audited by the use case).
+
+*Simulate* is the one click that is counted (:mod:`bot.slack.limits`): its ack hands the dry
+run to the simulations' own pool, or refuses it (the user's allowance is spent, or the pool is
+full); the refusal, decided in the ack, travels to its lazy listener in Bolt's ``context``
+(copied for the lazy listener after the ack has run, as acks run first on the request's
+thread) and is posted from there. The other clicks are never limited.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.core.usecases import Decisions, Execution
+from bot.core.usecases import Decisions
 from bot.slack import messages, views
-from bot.slack.views import replies, simulation_message
+from bot.slack.limits import Gate
+from bot.slack.views import replies
 from bot.store import PlanNotFoundError
 
 __all__ = ["ACTION_IDS", "register"]
@@ -32,36 +39,63 @@ ACTION_IDS = (
     views.ACTION_FEEDBACK_WRONG,
 )
 
+_REFUSED = "backout_simulation_refused"
+"""The ``context`` key under which the Simulate click's ack leaves its refusal."""
 
-def register(app: App, *, decisions: Decisions, execution: Execution) -> None:
+
+def register(app: App, *, decisions: Decisions, gate: Gate) -> None:
     """Listen for every Backout button."""
 
     def ack_click(ack: Ack) -> None:
         ack()
 
     def run_click(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        user = body["user"]["id"]
-        channel = (body.get("container") or {}).get("channel_id") or body["channel"]["id"]
+        if (where := _where(body)) is None:
+            return
+        user, channel = where
         try:
-            reply = _click(
-                action["action_id"],
-                str(action.get("value", "")),
-                user,
-                decisions=decisions,
-                execution=execution,
-            )
+            reply = _click(action["action_id"], str(action.get("value", "")), user, decisions)
         except PlanNotFoundError:
             reply = replies.plan_not_found(str(action.get("value", "")).split(":")[0])
         if reply is not None:
             client.chat_postEphemeral(channel=channel, user=user, **reply)
 
+    def ack_simulate(
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+    ) -> None:
+        ack()
+        if (where := _where(body)) is None:
+            return
+        user, channel = where
+        plan_id = str(action.get("value", "")).partition(":")[0]
+        if refused := gate.simulate(plan_id, user=user, channel=channel, client=client):
+            context[_REFUSED] = refused
+
+    def tell_refusal(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        if (refused := context.get(_REFUSED)) and (where := _where(body)):
+            user, channel = where
+            client.chat_postEphemeral(channel=channel, user=user, **refused)
+
     for action_id in ACTION_IDS:
-        app.action(action_id)(ack=ack_click, lazy=[run_click])
+        if action_id == views.ACTION_SIMULATE:
+            app.action(action_id)(ack=ack_simulate, lazy=[tell_refusal])
+        else:
+            app.action(action_id)(ack=ack_click, lazy=[run_click])
 
 
-def _click(
-    action_id: str, value: str, user: str, *, decisions: Decisions, execution: Execution
-) -> dict[str, Any] | None:
+def _where(body: dict[str, Any]) -> tuple[str, str] | None:
+    """Who clicked, and in which channel; None when the payload does not say."""
+    user = (body.get("user") or {}).get("id")
+    container, posted_in = body.get("container") or {}, body.get("channel") or {}
+    channel = container.get("channel_id") or posted_in.get("id")
+    return (str(user), str(channel)) if user and channel else None
+
+
+def _click(action_id: str, value: str, user: str, decisions: Decisions) -> dict[str, Any] | None:
     plan_id, _, detail = value.partition(":")
     if action_id in (views.ACTION_APPROVE_STAGE, views.ACTION_APPROVE_PLAN):
         stage = detail if action_id == views.ACTION_APPROVE_STAGE else None
@@ -69,8 +103,6 @@ def _click(
         if result.refused and not result.approved:
             return replies.not_authorized("; ".join(result.refused))
         return {"text": replies.approval(result)}
-    if action_id == views.ACTION_SIMULATE:
-        return simulation_message(plan_id, results=execution.simulate(plan_id))
     if action_id in (views.ACTION_FEEDBACK_RIGHT, views.ACTION_FEEDBACK_WRONG):
         right = action_id == views.ACTION_FEEDBACK_RIGHT
         if decisions.feedback(plan_id, user=user, right=right):

@@ -1,22 +1,29 @@
 """The ``/rollback`` slash command: ack at once, then do the slow work in a lazy listener.
 
 ``ack`` answers within Slack's 3 seconds with an ephemeral line (or the usage help, or "unknown
-service" with close names, which need no slow work). The lazy listener drafts, simulates or
+service" with close names, which need no slow work). The lazy listener drafts, looks up or
 aborts, and answers with ephemeral messages through ``chat.postEphemeral``.
+
+Before either runs, a listener middleware counts a plan request against its sender's and its
+channel's allowance (:mod:`bot.slack.limits`); one over it is answered in the request itself,
+and nothing is drafted. A dry run is handed by the ack to the simulations' own pool, never to
+a listener thread, and answered from there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 
-from bot.core.usecases import Decisions, Execution, Planning, Queries
+from bot.core.usecases import Decisions, Planning, Queries
 from bot.slack import messages
 from bot.slack.handlers.parse import Command, Usage, parse_command
+from bot.slack.limits import PLAN, Gate
 from bot.slack.notifier import SlackNotifier
-from bot.slack.views import replies, simulation_message
+from bot.slack.views import replies
 from bot.store import PlanNotFoundError
 from planners.errors import UnknownServiceError
 
@@ -28,13 +35,26 @@ def register(
     *,
     planning: Planning,
     decisions: Decisions,
-    execution: Execution,
     queries: Queries,
     notifier: SlackNotifier,
+    gate: Gate,
 ) -> None:
     """Listen for ``/rollback``."""
 
-    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+    def limit_plans(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        # Listener middleware: a refused plan is answered here; neither the ack nor the lazy
+        # listener runs, so nothing is drafted.
+        parsed = parse_command(body.get("text", ""))
+        if isinstance(parsed, Command) and parsed.verb in ("plan", "replan"):
+            user, channel = body.get("user_id", ""), body.get("channel_id", "")
+            if not _unknown_service(parsed, planning) and (
+                refused := gate.refuse(PLAN, user=user, channel=channel)
+            ):
+                return BoltResponse(status=200, body={"response_type": "ephemeral", **refused})
+        next()
+        return None
+
+    def ack_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         parsed = parse_command(command.get("text", ""))
         if isinstance(parsed, Usage) and (unknown := _unknown_named(parsed, planning)):
             # "plan paiement-sérvice 🚑 …": the unknown service is the thing to fix first.
@@ -50,6 +70,13 @@ def register(
             ack(
                 response_type="ephemeral",
                 **replies.unknown_service(unknown.name, suggestions=unknown.suggestions),
+            )
+        elif parsed.verb == "simulate" and parsed.target:
+            user, channel = command["user_id"], command["channel_id"]
+            refused = gate.simulate(parsed.target, user=user, channel=channel, client=client)
+            ack(
+                response_type="ephemeral",
+                **(refused or {"text": replies.working(parsed.verb, parsed.target)}),
             )
         else:
             ack(response_type="ephemeral", text=replies.working(parsed.verb, parsed.target))
@@ -68,7 +95,6 @@ def register(
                 channel=channel,
                 planning=planning,
                 decisions=decisions,
-                execution=execution,
                 queries=queries,
                 notifier=notifier,
             )
@@ -77,7 +103,7 @@ def register(
         if reply is not None:
             client.chat_postEphemeral(channel=channel, user=user, **reply)
 
-    app.command("/rollback")(ack=ack_command, lazy=[run_command])
+    app.command("/rollback", middleware=[limit_plans])(ack=ack_command, lazy=[run_command])
 
 
 def _unknown_service(command: Command, planning: Planning) -> UnknownServiceError | None:
@@ -109,10 +135,10 @@ def _run(
     channel: str,
     planning: Planning,
     decisions: Decisions,
-    execution: Execution,
     queries: Queries,
     notifier: SlackNotifier,
 ) -> dict[str, Any] | None:
+    """The slow half of a command (``simulate`` is not here: its ack queued it)."""
     target = command.target
     if command.verb == "plan" and target:
         planning.plan_for_service(
@@ -132,8 +158,6 @@ def _run(
         if plan_id is None:
             return {"text": messages.NO_PLANS}
         return notifier.status_message(plan_id)
-    if command.verb == "simulate" and target:
-        return simulation_message(target, results=execution.simulate(target))
     if command.verb == "abort" and target:
         done = decisions.stop(target, user=user)
         return {"text": replies.aborted(target) if done else messages.NOT_ALLOWED_ABORT}

@@ -12,6 +12,7 @@ the user typed or the store holds is shown escaped, so a command cannot be used 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +32,8 @@ __all__ = [
     "internal_error",
     "not_authorized",
     "plan_not_found",
+    "rate_limited",
+    "simulations_busy",
     "unknown_incident",
     "unknown_service",
     "usage",
@@ -114,6 +117,48 @@ def internal_error(ref: str) -> dict[str, Any]:
         An ephemeral message.
     """
     return _ephemeral(messages.INTERNAL_ERROR.format(ref=code(ref, limit=100)))
+
+
+def rate_limited(
+    kind: str, *, scope: str, count: int, period: float, retry_after: float
+) -> dict[str, Any]:
+    """A request refused at the ack because its sender (or channel) asked for too many.
+
+    Args:
+        kind: what was asked for (``plan`` or ``simulate``).
+        scope: whose allowance is spent: ``user`` or ``channel``.
+        count: how many ``kind`` requests the allowance holds per ``period``.
+        period: the allowance's period, in seconds.
+        retry_after: seconds until the next request would be accepted.
+
+    Returns:
+        An ephemeral message.
+    """
+    template = messages.RATE_LIMITED_CHANNEL if scope == "channel" else messages.RATE_LIMITED_USER
+    text = template.format(
+        count=count,
+        what=messages.RATE_LIMITED_WHAT.get(kind, messages.RATE_LIMITED_OTHER),
+        period=(
+            messages.PERIOD_MINUTE
+            if period == 60
+            else messages.PERIOD_SECONDS.format(seconds=f"{period:g}")
+        ),
+        wait=messages.WAIT_SECONDS.format(seconds=max(1, math.ceil(retry_after))),
+    )
+    return _ephemeral(text, hint=messages.RATE_LIMITED_HINT)
+
+
+def simulations_busy(plan_id: str) -> dict[str, Any]:
+    """A dry run refused because the simulations' queue is full.
+
+    Args:
+        plan_id: the plan the user asked to simulate.
+
+    Returns:
+        An ephemeral message.
+    """
+    text = messages.SIMULATIONS_BUSY.format(plan_id=code(plan_id, limit=100))
+    return _ephemeral(text, hint=messages.SIMULATIONS_BUSY_HINT)
 
 
 def _ephemeral(text: str, *, hint: str = "") -> dict[str, Any]:
