@@ -909,7 +909,12 @@ def main() -> int:
         acks_dir, alerts_dir = Path(folder) / "acks", Path(folder) / "alerts"
         acks_dir.mkdir()
         alerts_dir.mkdir()
-        with BotWorld(acks_dir) as world:
+        # The load comes from one user on purpose (the ack path is what is measured), so the
+        # per-user allowances that protect a real workspace are lifted here.
+        unlimited = {"plans_per_user": 10**6, "plans_per_channel": 10**6}
+        with BotWorld(
+            acks_dir, extra={"limits": {**unlimited, "simulations_per_user": 10**6}}
+        ) as world:
             record_bad_deploy(world)
             plan = draft_plan(world)
             quiet = ack_round(

@@ -35,6 +35,7 @@ from bot.runtime.settings import Settings, SettingsError
 from bot.slack.app import build_app
 from bot.slack.channels import VERSION_PATTERN, compile_patterns
 from bot.slack.handlers import UseCases, Watch
+from bot.slack.limits import Limits
 from bot.slack.metrics import Metrics
 from bot.slack.notifier import SlackNotifier, make_web_client
 from bot.slack.web import build_web
@@ -295,6 +296,20 @@ def slack_app(settings: Settings, services: Services) -> App:
         clock=services.clock,
         forget_group=services.groups.invalidate,
         listeners=services.listeners,
+        limits=_limits(settings),
+    )
+
+
+def _limits(settings: Settings) -> Limits:
+    limits = settings.limits
+    return Limits(
+        plans_per_user=limits.plans_per_user,
+        plans_per_channel=limits.plans_per_channel,
+        simulations_per_user=limits.simulations_per_user,
+        period=limits.period_seconds,
+        simulation_workers=limits.simulation_workers,
+        simulation_queue=limits.simulation_queue,
+        simulation_timeout=limits.simulation_timeout_seconds,
     )
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "EngineSettings",
     "IncidentSettings",
     "LLMSettings",
+    "LimitSettings",
     "Settings",
     "SettingsError",
     "WebhookSettings",
@@ -175,6 +176,31 @@ class IncidentSettings(BaseModel):
     update_interval_seconds: float = Field(default=10, ge=0, le=600)
 
 
+class LimitSettings(BaseModel):
+    """How much slow work one person or channel may start (section ``limits:``), counted at the
+    ack; approvals, aborts and alerts are never limited.
+
+    Attributes:
+        plans_per_user: plans one person may ask for per period.
+        plans_per_channel: plans one channel may ask for per period.
+        simulations_per_user: dry runs one person may ask for per period.
+        period_seconds: the period the allowances are counted over.
+        simulation_workers: dry runs that may run at once (their own pool).
+        simulation_queue: dry runs that may wait for a worker; beyond that one is refused.
+        simulation_timeout_seconds: a dry run stops previewing further steps after this.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    plans_per_user: int = Field(default=5, ge=1)
+    plans_per_channel: int = Field(default=20, ge=1)
+    simulations_per_user: int = Field(default=5, ge=1)
+    period_seconds: float = Field(default=60, gt=0)
+    simulation_workers: int = Field(default=2, ge=1, le=32)
+    simulation_queue: int = Field(default=8, ge=0)
+    simulation_timeout_seconds: float = Field(default=30, gt=0)
+
+
 class LLMSettings(BaseModel):
     """The language model (section ``llm:``; env ``BACKOUT_LLM__MODEL`` and so on). Without a
     ``model`` no model is used and plans carry the graph's own explanation.
@@ -278,6 +304,7 @@ class Settings(BaseSettings):
             the labels (its default template shows only what a group shares), the group's alerts
             are looked up through its API (``/api/v2/alerts``).
         incidents: how alerts are grouped into incidents.
+        limits: how many plans and dry runs one person or channel may start.
         engine: engine tuning.
         slack_bot_token: the bot token (``xoxb-…``), env ``SLACK_BOT_TOKEN``.
         slack_signing_secret: verifies Slack's requests, env ``SLACK_SIGNING_SECRET``.
@@ -320,6 +347,7 @@ class Settings(BaseSettings):
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     openai_api_key: SecretStr | None = Field(

@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 
 from bot.core.ports import Clock
 from bot.slack.handlers import UseCases, Watch, register
+from bot.slack.limits import Gate, Limits
 from bot.slack.notifier import SlackNotifier
 from bot.slack.workspace import Workspace, only_this_workspace
 from bot.store import Conversations
@@ -41,6 +42,7 @@ def build_app(
     clock: Clock,
     forget_group: Callable[[str], None],
     listeners: ThreadPoolExecutor | None = None,
+    limits: Limits | None = None,
 ) -> App:
     """The Bolt app with every listener registered, serving the workspace of ``client``'s token
     (asked once, here, with ``auth.test``).
@@ -55,6 +57,7 @@ def build_app(
         clock: the current time.
         forget_group: drops a user group's cached members (it changed in Slack).
         listeners: where Bolt runs the lazy listeners (the slow half of every handler).
+        limits: how many plans and dry runs one person or channel may start.
 
     Raises:
         bot.slack.workspace.WorkspaceError: the token is not one workspace's.
@@ -80,6 +83,7 @@ def build_app(
         watch=watch,
         clock=clock,
         forget_group=forget_group,
+        gate=Gate(execution=use_cases.execution, limits=limits),
     )
 
     @app.error
