@@ -144,6 +144,11 @@ class FakeSlack(LoopbackServer):
         """The value for ``WebClient(base_url=...)``: ``base_url + "/api/"``."""
         return f"{self.base_url}/api/"
 
+    def serve_socket_mode(self, url: str) -> None:
+        """Make ``apps.connections.open`` hand out ``url`` (a
+        :class:`fakes.slack_socket.FakeSlackSocket`'s) instead of a URL nothing listens on."""
+        self._workspace.socket_url = url
+
     # -- fault injection ------------------------------------------------------------------------
 
     def fail_next(

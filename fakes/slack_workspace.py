@@ -76,6 +76,7 @@ class Workspace:
         self.team_id, self.team, self.bot_user_id, self.bot_id = team_id, team, bot_user_id, bot_id
         self.team_url = f"https://{team_domain}.slack.com/"
         self._url = url
+        self.socket_url: str | None = None  # apps.connections.open's, see fakes.slack_socket
         bot = User(id=bot_user_id, name="backout", real_name="Backout", is_bot=True)
         self._users = {u.id: u for u in (bot, *users)}
         self._usergroups = {k: list(v) for k, v in (usergroups or {}).items()}
@@ -287,7 +288,7 @@ class Workspace:
         }
 
     def _apps_connections_open(self, args: _Json, token: str) -> _Json:
-        socket_url = self._url().replace("http://", "ws://", 1)
+        socket_url = self.socket_url or self._url().replace("http://", "ws://", 1)
         return {"url": f"{socket_url}/link/?ticket={self._next_id('ticket-')}"}
 
     def _chat_post_message(self, args: _Json, token: str) -> _Json:

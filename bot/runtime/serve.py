@@ -9,6 +9,13 @@ at most ``max_header_bytes``, and a shutdown waits at most ``shutdown_seconds`` 
 flight. uvicorn has no timeout for the request itself (its only timeout is keep-alive, armed once
 a response is sent): :class:`_RequestDeadline` adds it. With ``metrics_port`` set, ``/metrics`` is
 served only there, on a second server, and no longer on the public port.
+
+In Socket Mode (``socket_mode=True``) Slack's traffic comes over the WebSocket that bolt's
+``SocketModeHandler`` (slack_sdk's built-in client) opens, and no ``/slack/events`` is served;
+the same bounded HTTP server still serves ``/healthz``, ``/readyz`` and ``/metrics``
+(:func:`bot.slack.web.probes_web`) on ``port``, so the container's health check and the scrape
+work in both modes, and ``metrics_port`` moves ``/metrics`` as it does over HTTP. SIGTERM and
+SIGINT stop both, then the WebSocket is closed.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import ClassVar
 
 import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError
 from starlette.applications import Starlette
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -32,7 +40,7 @@ from bot.runtime.scheduler import start_scheduler
 from bot.runtime.services import build_services, slack_app, web_app
 from bot.runtime.settings import Settings, SettingsError
 from bot.slack.metrics import Metrics
-from bot.slack.web import metrics_web, without_metrics
+from bot.slack.web import metrics_web, probes_web, without_metrics
 from bot.slack.workspace import WorkspaceError
 
 __all__ = ["LIMITS", "Limits", "http_servers", "run_servers", "serve"]
@@ -58,10 +66,10 @@ answered within 3 s, so 10 s for a request to arrive is generous."""
 
 def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> int:
     """Run until interrupted. Returns the exit code."""
-    if settings.metrics_port is not None and settings.metrics_port == port and not socket_mode:
+    if settings.metrics_port is not None and settings.metrics_port == port:
         raise SettingsError(f"metrics_port {port} is the public port; choose another one")
-    if settings.metrics_port is not None and socket_mode:
-        log.warning("metrics_port is not used in Socket Mode: there is no HTTP server")
+    if socket_mode and settings.slack_app_token is None:
+        raise SettingsError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token)")
     services = build_services(settings)
     try:
         app = slack_app(settings, services)
@@ -74,11 +82,32 @@ def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> int
     gc.freeze()
     try:
         if socket_mode:
-            if settings.slack_app_token is None:
-                raise SettingsError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token)")
+            assert settings.slack_app_token is not None  # checked above
+            probes = probes_web(
+                store=services.store,
+                metrics=services.metrics,
+                services=len(services.topology.services),
+            )
+            servers = http_servers(
+                probes,
+                metrics=services.metrics,
+                host=host,
+                port=port,
+                metrics_port=settings.metrics_port,
+            )
             handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            handler.start()  # type: ignore[no-untyped-call]  # bolt leaves start() unannotated
-            return 0
+            try:
+                handler.connect()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+            except SlackApiError as exc:  # apps.connections.open refused the token
+                error = exc.response.get("error")
+                raise SettingsError(
+                    f"Socket Mode: apps.connections.open answered {error!r}"
+                    " (SLACK_APP_TOKEN must be an app-level xapp- token with connections:write)"
+                ) from exc
+            try:
+                return _serve_http(servers)
+            finally:
+                handler.close()  # type: ignore[no-untyped-call]
         web = web_app(app, services, settings=settings)
         servers = http_servers(
             web,

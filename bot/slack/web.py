@@ -1,7 +1,7 @@
 """The bot's HTTP face: ``POST /slack/events`` for everything Slack sends, plus ``/healthz``,
 ``/readyz`` and ``/metrics``, and the alert webhooks of :mod:`bot.slack.webhooks`. An ASGI app
 served by uvicorn (``backout serve``, which can move ``/metrics`` to an internal port with
-:func:`without_metrics` and :func:`metrics_web`).
+:func:`without_metrics` and :func:`metrics_web`; in Socket Mode it serves :func:`probes_web`).
 
 Before Bolt sees a request, it must be signed with the app's signing secret within Slack's
 five-minute window and not be a byte-for-byte replay of an earlier one: otherwise 401 and nothing
@@ -46,6 +46,7 @@ __all__ = [
     "build_web",
     "is_signed",
     "metrics_web",
+    "probes_web",
     "read_body",
     "without_metrics",
 ]
@@ -85,6 +86,7 @@ def build_web(
     """
     key = signing_secret.encode()
     metrics.watch_outbox(store.conversations.pending_count)
+    metrics.watch_jobs(store.jobs.counts)
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
@@ -141,6 +143,26 @@ def build_web(
             metrics.requests.labels(kind=kind, status=str(status)).inc()
             metrics.ack_seconds.labels(kind=kind).observe(time.perf_counter() - started)
 
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            *_probe_routes(store, services),
+            _metrics_route(metrics),
+            *extra_routes,
+        ],
+        exception_handlers={ClientDisconnect: _client_disconnected},
+    )
+
+
+def probes_web(*, store: Store, metrics: Metrics, services: int) -> Starlette:
+    """Only ``/healthz``, ``/readyz`` and ``/metrics``: what ``backout serve --socket-mode``
+    serves, where Slack's traffic comes over the WebSocket and no ``/slack/events`` exists."""
+    metrics.watch_outbox(store.conversations.pending_count)
+    metrics.watch_jobs(store.jobs.counts)
+    return Starlette(routes=[*_probe_routes(store, services), _metrics_route(metrics)])
+
+
+def _probe_routes(store: Store, services: int) -> list[Route]:
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -152,16 +174,10 @@ def build_web(
             return JSONResponse({"ready": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ready": True, "services": services})
 
-    return Starlette(
-        routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            _metrics_route(metrics),
-            *extra_routes,
-        ],
-        exception_handlers={ClientDisconnect: _client_disconnected},
-    )
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
 
 
 def metrics_web(metrics: Metrics) -> Starlette:
