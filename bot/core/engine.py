@@ -225,13 +225,18 @@ class Engine:
         self.store.plans.move(plan_id, PlanStatus.RUNNING, actor=self.worker)
         with self._heartbeat(), ThreadPoolExecutor(self.config.max_parallel) as pool:
             running: dict[Future[None], str] = {}
+            # The steps' rows are kept between wakes: a wake reads again only the steps that
+            # finished; everything is read again when a claim was lost, a wait timed out, a stage
+            # gate acted, or before concluding that nothing more can start (others may have
+            # queued, aborted or reclaimed steps meanwhile).
+            rows = {r.step_id: r for r in self.store.steps.of(plan_id)}
+            fresh = True
             while True:
-                rows = {r.step_id: r for r in self.store.steps.of(plan_id)}
                 halted = any(r.status == StepStatus.FAILED for r in rows.values())
                 if not halted and self._stage_gate(stored, steps, rows):
+                    rows, fresh = {r.step_id: r for r in self.store.steps.of(plan_id)}, True
                     continue
-                # A claim lost to another engine also means "look again": the rows are stale.
-                started = False
+                started = lost = False
                 if not halted:
                     for step_id in self._ready(steps, rows, busy=set(running.values())):
                         if len(running) >= self.config.max_parallel:
@@ -239,20 +244,29 @@ class Engine:
                         started = True
                         if self._claim(plan_id, rows[step_id], steps[step_id]):
                             running[pool.submit(self._run_step, plan_id, steps[step_id])] = step_id
+                        else:
+                            lost = True
                 if running:
                     done, _ = wait(
                         list(running),
                         timeout=self.config.lease_seconds / 3,
                         return_when=FIRST_COMPLETED,
                     )
+                    finished = [running.pop(future) for future in done]
                     for future in done:
-                        running.pop(future)
                         future.result()
+                    if lost or not done:
+                        rows, fresh = {r.step_id: r for r in self.store.steps.of(plan_id)}, True
+                    else:
+                        rows |= {r.step_id: r for r in self.store.steps.some(plan_id, finished)}
+                        fresh = False
                     continue
-                if started:
+                if started or not fresh:
+                    rows, fresh = {r.step_id: r for r in self.store.steps.of(plan_id)}, True
                     continue
                 if self._orphans(rows):
                     self.sleep(min(1.0, self.config.lease_seconds / 4))
+                    rows, fresh = {r.step_id: r for r in self.store.steps.of(plan_id)}, True
                     continue
                 return self._report(plan_id, halted=halted)
 

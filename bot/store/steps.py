@@ -55,6 +55,19 @@ class Steps(Repository):
                 require_plan(conn, plan_id)
         return list(rows)
 
+    def some(self, plan_id: str, step_ids: Collection[str]) -> list[StepRow]:
+        """These steps of the plan (unknown ids are left out): what changed, without reading
+        every step again."""
+        if not step_ids:
+            return []
+        with self._reading() as conn:
+            rows = conn.execute(
+                sa.select(_STEPS).where(
+                    _STEPS.c.plan_id == plan_id, _STEPS.c.step_id.in_(sorted(step_ids))
+                )
+            ).all()
+        return [step_row(row) for row in rows]
+
     def transition(
         self,
         plan_id: str,
