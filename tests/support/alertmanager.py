@@ -9,8 +9,10 @@ The test then points it at the bot with :meth:`Alertmanager.configure` (the file
 known), and drives it through its API (https://github.com/prometheus/alertmanager/blob/main/api/v2/openapi.yaml):
 :meth:`Alertmanager.fire` posts alerts to ``POST /api/v2/alerts`` with ``startsAt`` and a future
 ``endsAt``; :meth:`Alertmanager.resolve` posts them again with ``endsAt`` now, which is how a
-Prometheus resolves an alert. The route has short timers (``group_wait`` 100 ms,
-``group_interval`` 1 s) so a notification leaves within about a second; tests wait for outcomes by
+Prometheus resolves an alert. The route has short timers (``group_wait`` 1 s, ``group_interval``
+1 s) so a notification leaves within about two seconds; ``group_wait`` is long enough that alerts
+posted together are in one notification even on a loaded machine (at 100 ms, a group was once
+split in two under load, and its first half named a service). Tests wait for outcomes by
 polling, and :meth:`Alertmanager.sent` (the notifications an integration has finished sending,
 read from Alertmanager's own ``/metrics``) tells them when Alertmanager has done its part.
 
@@ -87,7 +89,7 @@ class Alertmanager:
             "global": {"resolve_timeout": resolve_timeout},
             "route": {
                 "receiver": receivers[0]["name"],
-                "group_wait": "100ms",
+                "group_wait": "1s",
                 "group_interval": "1s",
                 "repeat_interval": repeat_interval,
                 "routes": [dict(r) for r in routes],
