@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo plan-demo test bench clean
+.PHONY: install demo plan-demo test bench eval-llm clean
 
 install: $(STAMP)
 
@@ -34,6 +34,13 @@ bench: install
 	$(BIN)/python -m benchmarks.planning
 	$(BIN)/python -m benchmarks.engine
 	$(BIN)/python -m benchmarks.slack
+	$(BIN)/python -m benchmarks.llm
+	$(BIN)/python -m benchmarks.webhooks
+
+# The model's part, scored offline on the recorded answers (benchmarks/llm_answers/); exit 1
+# when an invented reference or an injection gets past the guard.
+eval-llm: install
+	$(BIN)/python -m benchmarks.eval_llm
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -621,9 +621,11 @@ def ack_round(
     return result
 
 
-def alert_event(world: BotWorld, ts: str, number: int) -> dict[str, Any]:
+def alert_event(
+    world: BotWorld, ts: str, number: int, *, status: str = "FIRING:1"
+) -> dict[str, Any]:
     """An Alertmanager message, as in ``tests/bot/slack/test_slack_bot.py``."""
-    title = f"[FIRING:1] CheckoutHighErrorRate{number} checkoutservice"
+    title = f"[{status}] CheckoutHighErrorRate{number} checkoutservice"
     return {
         "type": "message",
         "subtype": "bot_message",
@@ -633,7 +635,7 @@ def alert_event(world: BotWorld, ts: str, number: int) -> dict[str, Any]:
         "text": "",
         "attachments": [
             {
-                "color": "danger",
+                "color": "danger" if status.startswith("FIRING") else "good",
                 "title": title,
                 "text": "*Summary:* checkout errors\n*Labels:* service=checkoutservice",
                 "fallback": title,
@@ -643,7 +645,9 @@ def alert_event(world: BotWorld, ts: str, number: int) -> dict[str, Any]:
 
 
 def alert_round(world: BotWorld, count: int = ALERTS) -> AlertRun:
-    """Alerts one at a time; each: from sending the event to its plan reaching the fake Slack."""
+    """Alerts one at a time; each: from sending the event to its plan reaching the fake Slack.
+    Each alert is resolved (and its incident closed) before the next fires: alerts on one
+    service within the grouping window would otherwise join one incident and one plan."""
     latencies, acks, missing, with_suspect = [], [], 0, 0
     for number in range(count):
         ts = f"{time.time():.6f}"
@@ -670,8 +674,26 @@ def alert_round(world: BotWorld, count: int = ALERTS) -> AlertRun:
             continue
         latencies.append((call.at - sent_at).total_seconds())
         with_suspect += "deploy of *cartservice*" in json.dumps(call.args.get("blocks", []))
+        _resolve(world, number)
         time.sleep(ALERT_PAUSE_S)
     return AlertRun(latencies=latencies, acks=acks, missing=missing, with_suspect=with_suspect)
+
+
+def _resolve(world: BotWorld, number: int) -> None:
+    """Resolve alert ``number`` and wait until no incident is open (untimed)."""
+    event = alert_event(world, f"{time.time():.6f}", number, status="RESOLVED")
+    world.post(slack.event_callback(event, secret=world.secret)).raise_for_status()
+    plans = world.services.store.plans
+
+    def resolved() -> bool:
+        latest = plans.latest_live()
+        incident = (
+            world.services.store.incidents.incident(latest.plan.incident.id) if latest else None
+        )
+        return incident is not None and incident.status == "resolved"
+
+    world.wait_for(resolved, timeout=ALERT_TIMEOUT_S)
+    world.settle()
 
 
 # -- the report --------------------------------------------------------------------------------

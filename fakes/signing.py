@@ -57,9 +57,17 @@ def sign(
 
 
 def slash_command(
-    text: str, *, user: str, channel: str, secret: str, timestamp: int | None = None
+    text: str,
+    *,
+    user: str,
+    channel: str,
+    secret: str,
+    timestamp: int | None = None,
+    response_url: str = "http://127.0.0.1:9/unused",
 ) -> SignedRequest:
-    """``/rollback <text>`` typed by ``user`` in ``channel``."""
+    """``/rollback <text>`` typed by ``user`` in ``channel``; its answers may go to
+    ``response_url`` (:meth:`fakes.slack.FakeSlack.response_url` records them; by default a
+    port nothing listens on)."""
     body = urlencode(
         {
             "token": "legacy-verification-token",
@@ -71,7 +79,7 @@ def slash_command(
             "command": "/rollback",
             "text": text,
             "api_app_id": "A0BACKOUT",
-            "response_url": "http://127.0.0.1:9/unused",
+            "response_url": response_url,
             "trigger_id": uuid.uuid4().hex,
         }
     ).encode()

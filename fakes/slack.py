@@ -6,9 +6,9 @@ side by side: bolt's ``MockServerThread`` without the fixed port). It records ev
 its parsed arguments (query, form, JSON or multipart), and keeps the state Backout relies on,
 imitating the Web API methods as Slack documents them at https://api.slack.com/methods/<name>:
 ``chat.postMessage``/``chat.update``/``chat.postEphemeral``/``chat.getPermalink`` (messages,
-threads with ``reply_count``, ephemerals), ``conversations.history``/``.replies``/``.info``,
-``users.info``, ``usergroups.users.list``, ``views.open``/``.update``/``.publish`` (with
-``hash`` checks), ``auth.test``, ``apps.connections.open`` and the upload flow
+threads with ``reply_count``, ephemerals), ``conversations.history``/``.replies``/``.info``/
+``.members`` (paged), ``users.info``, ``usergroups.users.list``, ``views.open``/``.update``/
+``.publish`` (with ``hash`` checks), ``auth.test``, ``apps.connections.open`` and the upload flow
 ``files.getUploadURLExternal`` → upload → ``files.completeUploadExternal``. This module is the
 HTTP side (routing, tokens, faults, the calls recorded); the workspace's state and the methods
 are in :mod:`fakes.slack_workspace`, the Block Kit limits Backout can hit in
@@ -18,8 +18,10 @@ Failure states it produces, as Slack documents them: ``{"ok": false, "error": ..
 200 for ``not_authed``, ``invalid_auth``, ``not_allowed_token_type``, ``channel_not_found``,
 ``message_not_found``, ``thread_not_found``, ``no_text``, ``invalid_blocks``,
 ``invalid_blocks_format``, ``user_not_found``, ``no_such_subteam``, ``hash_conflict``,
-``not_found`` (views), ``invalid_arguments`` and ``unknown_method``; HTTP 429 ``ratelimited``
-with ``Retry-After`` in whole seconds (https://api.slack.com/apis/rate-limits), for every call
+``not_found`` (views), ``invalid_arguments`` and ``unknown_method``; ``not_in_channel`` for a
+post or ephemeral in a channel the bot was taken out of (:meth:`FakeSlack.remove_bot`; the
+``chat:write.public`` scope is not faked); HTTP 429 ``ratelimited`` with ``Retry-After`` in
+whole seconds (https://api.slack.com/apis/rate-limits), for every call
 with the ``xoxb-ratelimited`` token as python-slack-sdk's own mock server does, or on demand;
 HTTP 500 ``fatal_error`` and 503 ``service_unavailable`` on demand; and answers delayed past a
 client's timeout (:meth:`FakeSlack.fail_next`). Where the fake is unsure it says so: the error
@@ -29,8 +31,11 @@ for completing an upload whose bytes never arrived (``file_not_found``) and the 
 either. Incoming webhooks (``POST /services/T…/B…/<secret>``, what Alertmanager's Slack
 receiver posts to) and the Events API deliveries of the messages they post, signed, to the bot's
 Request URL are in :mod:`fakes.slack_incoming` (:meth:`FakeSlack.incoming_webhook`,
-:meth:`FakeSlack.deliver_events`); other events, interactivity and Socket Mode traffic are not
-faked here (:mod:`fakes.signing` signs the requests Slack would send the bot).
+:meth:`FakeSlack.deliver_events`). A slash command's ``response_url``
+(:meth:`FakeSlack.response_url`) takes any number of JSON posts and records them
+(:meth:`FakeSlack.responses`; Slack's limit of five uses in 30 minutes is not enforced); other
+events, interactivity and Socket Mode traffic are not faked here (:mod:`fakes.signing` signs
+the requests Slack would send the bot).
 """
 
 from __future__ import annotations
@@ -134,6 +139,8 @@ class FakeSlack(LoopbackServer):
         )
         self._lock = threading.Lock()
         self._calls: list[Call] = []
+        self._responses: list[tuple[str, dict[str, Any]]] = []  # (response_url, message)
+        self._response_urls = 0
         self._faults = Faults()
         self._incoming = IncomingWebhooks(
             workspace=self._workspace, base_url=lambda: self.base_url, team_id=team_id
@@ -251,6 +258,27 @@ class FakeSlack(LoopbackServer):
         """Change a user group's members, as an admin would in Slack."""
         self._workspace.set_group_members(group_id, members)
 
+    def remove_bot(self, channel: str, *, private: bool = False) -> None:
+        """The bot is not a member of ``channel`` (it is of every other): ``chat.postMessage``
+        and ``chat.postEphemeral`` there answer ``not_in_channel``, ``conversations.info`` says
+        ``is_member: false``; in a ``private`` channel everything answers ``channel_not_found``."""
+        self._workspace.remove_bot(channel, private=private)
+
+    def set_channel_members(self, channel: str, members: Iterable[str]) -> None:
+        """Who is in ``channel`` for ``conversations.members`` (by default every known user)."""
+        self._workspace.set_members(channel, members)
+
+    def response_url(self) -> str:
+        """A fresh ``response_url`` for a slash command (:func:`fakes.signing.slash_command`)."""
+        with self._lock:
+            self._response_urls += 1
+            return f"{self.base_url}/commands/{self.team_id}/{self._response_urls}/secret"
+
+    def responses(self, url: str | None = None) -> list[dict[str, Any]]:
+        """The messages posted to ``response_url`` s (to ``url`` alone, if given), in order."""
+        with self._lock:
+            return [copy.deepcopy(m) for u, m in self._responses if url is None or u == url]
+
     def messages(self, channel: str) -> list[dict[str, Any]]:
         """The messages of a channel, thread replies included, oldest first (copies)."""
         return self._workspace.messages(channel)
@@ -291,6 +319,12 @@ class FakeSlack(LoopbackServer):
     def _respond(self, request: Incoming) -> Reply:
         if request.path.startswith("/services/") and request.method == "POST":
             return self._incoming.answer(request)
+        if request.path.startswith("/commands/") and request.method == "POST":
+            if request.malformed or not isinstance(request.body, dict):
+                return Reply(400, "invalid_payload", content_type=_TEXT_UTF8)
+            with self._lock:
+                self._responses.append((f"{self.base_url}{request.path}", dict(request.body)))
+            return Reply(200, "ok", content_type=_TEXT_UTF8)
         if request.path.startswith("/upload/") and request.method == "POST":
             status, text = self._upload(request.path.removeprefix("/upload/"), request)
             return Reply(status, text, content_type=_TEXT_UTF8)

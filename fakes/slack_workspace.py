@@ -81,6 +81,8 @@ class Workspace:
         self._users = {u.id: u for u in (bot, *users)}
         self._usergroups = {k: list(v) for k, v in (usergroups or {}).items()}
         self._channels = dict(channels) if channels is not None else None
+        self._away: dict[str, bool] = {}  # channels the bot is not in -> whether private
+        self._members: dict[str, list[str]] = {}  # channel -> members, where set
         self._lock = threading.Lock()
         self._messages: dict[str, list[_Json]] = {}  # channel -> messages and replies, post order
         self._numbers: dict[tuple[str, str], int] = {}  # (channel, ts) -> number in transcript
@@ -99,6 +101,7 @@ class Workspace:
             "chat.update": self._chat_update,
             "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
+            "conversations.members": self._conversations_members,
             "conversations.replies": self._conversations_replies,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
@@ -113,6 +116,19 @@ class Workspace:
         """Change a user group's members (Slack then sends ``subteam_members_changed``)."""
         with self._lock:
             self._usergroups[group_id] = list(members)
+
+    def remove_bot(self, channel: str, *, private: bool = False) -> None:
+        """The bot is not a member of ``channel`` (by default it is of every channel): posts and
+        ephemerals there fail with ``not_in_channel``; a private channel is invisible to it
+        (``channel_not_found`` for everything)."""
+        with self._lock:
+            self._away[channel] = private
+
+    def set_members(self, channel: str, members: Iterable[str]) -> None:
+        """Who is in ``channel`` (``conversations.members``); by default every known user, and
+        the bot unless :meth:`remove_bot` took it out."""
+        with self._lock:
+            self._members[channel] = list(members)
 
     def knows(self, method: str) -> bool:
         """Whether ``method`` is a Web API method the fake serves."""
@@ -291,8 +307,21 @@ class Workspace:
         socket_url = self.socket_url or self._url().replace("http://", "ws://", 1)
         return {"url": f"{socket_url}/link/?ticket={self._next_id('ticket-')}"}
 
-    def _chat_post_message(self, args: _Json, token: str) -> _Json:
+    def _present(self, args: _Json) -> str:
+        """The channel, where the bot is a member (the chat:write.public scope is not faked)."""
+        channel = self._visible(args)
+        if channel in self._away:
+            raise SlackError("not_in_channel")
+        return channel
+
+    def _visible(self, args: _Json) -> str:
         channel = self._channel(args)
+        if self._away.get(channel):
+            raise SlackError("channel_not_found")
+        return channel
+
+    def _chat_post_message(self, args: _Json, token: str) -> _Json:
+        channel = self._present(args)
         message = self._author(args) | self._content(args) | {"ts": self._next_ts()}
         if args.get("thread_ts"):
             message["thread_ts"] = str(args["thread_ts"])
@@ -313,7 +342,7 @@ class Workspace:
         return reply | {"message": copy.deepcopy(message)}
 
     def _chat_post_ephemeral(self, args: _Json, token: str) -> _Json:
-        channel, user = self._channel(args), str(args.get("user") or "")
+        channel, user = self._present(args), str(args.get("user") or "")
         if not user:
             raise SlackError("user_not_in_channel")
         message = self._author(args) | self._content(args) | {"ts": self._next_ts()}
@@ -335,10 +364,21 @@ class Workspace:
         return {"channel": channel, "permalink": link}
 
     def _conversations_info(self, args: _Json, token: str) -> _Json:
-        channel = self._channel(args)
+        channel = self._visible(args)
         name = self._channels[channel] if self._channels is not None else channel.lower()
         info = {"id": channel, "name": name, "is_channel": True, "is_private": False}
-        return {"channel": info | {"is_archived": False, "is_member": True}}
+        return {"channel": info | {"is_archived": False, "is_member": channel not in self._away}}
+
+    def _conversations_members(self, args: _Json, token: str) -> _Json:
+        channel = self._visible(args)
+        everyone = [u for u in self._users if u != self.bot_user_id or channel not in self._away]
+        members = self._members.get(channel, everyone)
+        start = int(str(args.get("cursor") or "0").removeprefix("members:") or 0)
+        limit = int(args.get("limit") or 100)
+        more = start + limit < len(members)
+        cursor = f"members:{start + limit}" if more else ""
+        page = members[start : start + limit]
+        return {"members": list(page), "response_metadata": {"next_cursor": cursor}}
 
     def _conversations_history(self, args: _Json, token: str) -> _Json:
         channel = self._channel(args)

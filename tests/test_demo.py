@@ -48,15 +48,7 @@ def test_manifest_matches_the_registered_handlers():
     urls |= {manifest["settings"]["event_subscriptions"]["request_url"]}
     urls |= {manifest["settings"]["interactivity"]["request_url"]}
     assert {u.rsplit("/", 2)[-2:] == ["slack", "events"] for u in urls} == {True}
-    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert scopes == {
-        "commands",
-        "chat:write",
-        "files:write",
-        "channels:history",
-        "groups:history",
-        "usergroups:read",
-    }
+    # The scopes are checked against the Slack methods the code calls in tests/test_manifest.py.
 
 
 def test_every_button_the_views_draw_has_a_handler():

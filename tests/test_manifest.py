@@ -20,12 +20,17 @@ from tests.support.paths import ROOT
 
 METHOD_SCOPES: dict[str, set[str]] = {
     "auth.test": set(),
-    "chat.postMessage": {"chat:write"},
+    # chat:write.public lets the notifier post a plan into a public channel the bot is not in.
+    "chat.postMessage": {"chat:write", "chat:write.public"},
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
     # files_upload_v2 calls files.getUploadURLExternal and files.completeUploadExternal.
     "files.upload_v2": {"files:write"},
     "usergroups.users.list": {"usergroups:read"},
+    # Who may read a plan (its channel's members) and whether the bot is in a channel: on public
+    # channels (channels:read) and private ones (groups:read).
+    "conversations.members": {"channels:read", "groups:read"},
+    "conversations.info": {"channels:read", "groups:read"},
 }
 """Each Slack Web API method Backout calls → the bot scopes it needs (Slack's method pages)."""
 
@@ -112,6 +117,8 @@ def test_the_scan_finds_the_calls_it_should():
     found = called_methods()
     assert found["usergroups.users.list"] == "bot/runtime/services.py"
     assert found["chat.postMessage"] == "bot/slack/notifier.py"
+    assert found["conversations.members"] == "bot/runtime/services.py"
+    assert found["conversations.info"] == "bot/slack/handlers/commands.py"
     assert "files.upload_v2" in found
 
 
@@ -123,7 +130,7 @@ def test_every_called_method_has_its_scope_listed_here():
 
 def test_the_bot_scopes_are_exactly_those_used():
     """The manifest's bot scopes = the called methods' + the subscribed events' + ``commands``
-    for the slash command; nothing more (``channels:read``, ``users:read`` are not used)."""
+    for the slash command; nothing more (``users:read`` is not used)."""
     manifest = _manifest()
     used = set().union(*(METHOD_SCOPES[m] for m in called_methods()))
     used |= {EVENT_SCOPES[e] for e in manifest["settings"]["event_subscriptions"]["bot_events"]}

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.cli import replay
+from bot.cli import jobs, llm, replay
 from bot.cli.inputs import InputError, manual_alert, read_alerts, read_changes, read_topology
 from bot.cli.render import render_plan, render_plan_list, render_simulation, render_topology_report
 from bot.runtime.settings import Settings, SettingsError, load_settings
@@ -25,6 +25,7 @@ from integrations.topology import load_topology
 from planners.graph import critical_services
 from planners.model import Plan
 from planners.planner import PlanningOptions, plan_rollback
+from planners.refine import PlanningInputs
 from planners.topology import Severity
 
 if TYPE_CHECKING:
@@ -65,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     _planning_arguments(plan, required=True)
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.add_argument("--save", action="store_true", help="keep the plan in the store")
+    plan.add_argument(
+        "--llm", action="store_true", help="refine and explain with the configured model (llm:)"
+    )
     plan.set_defaults(run=_plan)
 
     simulate = commands.add_parser(
@@ -115,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(run=_doctor)
 
+    llm.add_parser(commands)
     replay.add_parser(commands)
+    jobs.add_parser(commands)
 
     topology = commands.add_parser("topology", help="inspect a topology")
     topology_commands = topology.add_subparsers(dest="topology_command", required=True)
@@ -156,6 +162,13 @@ def _planning_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
 
 
 def _build_plan(args: argparse.Namespace) -> Plan:
+    i = _planning_inputs(args)
+    return plan_rollback(
+        i.topology, changes=i.changes, alerts=i.alerts, now=i.now, options=i.options
+    )
+
+
+def _planning_inputs(args: argparse.Namespace) -> PlanningInputs:
     now: datetime = args.at or datetime.now(UTC)
     topology = read_topology(args.topology)
     changes = read_changes(args.changes) if args.changes else []
@@ -164,10 +177,14 @@ def _build_plan(args: argparse.Namespace) -> Plan:
     else:
         alerts = [alert for path in args.alerts for alert in read_alerts(path)]
     options = PlanningOptions(window=args.window)
-    return plan_rollback(topology, changes=changes, alerts=alerts, now=now, options=options)
+    return PlanningInputs(
+        topology=topology, changes=changes, alerts=alerts, now=now, options=options
+    )
 
 
 def _plan(args: argparse.Namespace) -> int:
+    if args.llm:
+        return llm.run_plan(args, _planning_inputs(args))
     plan = _build_plan(args)
     if args.format == "json":
         _print_json(plan)

@@ -24,7 +24,8 @@ class Notifier(Protocol):
         """Post the plan (and remember where, so later changes update that message)."""
 
     def refresh_plan(self, plan_id: str) -> None:
-        """Show the plan's current state where it was posted."""
+        """Show the plan's current state where it was posted, in place (a redrafted plan is
+        shown in the message it took over from its predecessor)."""
 
     def post_summary(self, plan_id: str) -> None:
         """Post the post-incident summary of the plan's incident."""

@@ -1,9 +1,10 @@
 """The scheduler: APScheduler (in memory) is only the ticker. Every few seconds it sends what the
-outbox holds and resumes plans with queued or orphaned steps; hourly it prunes, a bounded number
-per run, Slack event ids (and request signatures) older than a day, well past Slack's retries and
-its five-minute replay window, and outbox rows sent a week ago; every five minutes it logs the
-audit chain's head when it moved. The work itself is claimed in the database, so several
-replicas can tick at once without doing anything twice.
+outbox holds, runs the due jobs (:mod:`bot.runtime.jobs`) and resumes plans with queued or
+orphaned steps; hourly it prunes, a bounded number per run, Slack event ids (and request
+signatures) older than a day, well past Slack's retries and its five-minute replay window, and
+outbox rows sent and jobs finished a week ago; every five minutes it logs the audit chain's head
+when it moved. The work itself is claimed in the database, so several replicas can tick at once
+without doing anything twice.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ log = logging.getLogger("backout.audit")
 
 
 def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundScheduler:
-    """Tick the outbox and plan resumption in the background."""
+    """Tick the outbox, the due jobs and plan resumption in the background."""
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(
         services.notifier.flush_outbox,
@@ -32,6 +33,14 @@ def start_scheduler(services: Services, *, seconds: float = 5.0) -> BackgroundSc
         max_instances=1,
         coalesce=True,
         id="outbox",
+    )
+    scheduler.add_job(
+        services.jobs.tick,
+        "interval",
+        seconds=seconds,
+        max_instances=1,
+        coalesce=True,
+        id="jobs",
     )
     scheduler.add_job(
         resume_plans,
@@ -85,11 +94,12 @@ class AuditHeadPublisher:
 
 def prune(store: Store, *, limit: int = 5000) -> dict[str, int]:
     """Delete what no longer serves, each kind bounded per run: Slack event ids older than a
-    day (past Slack's retries and its five-minute replay window) and outbox rows sent more than
-    a week ago. Returns how many of each were deleted."""
+    day (past Slack's retries and its five-minute replay window), outbox rows sent and jobs done
+    (or cancelled) more than a week ago. Returns how many of each were deleted."""
     return {
         "events": store.conversations.forget_events(older_than=timedelta(days=1), limit=limit),
         "outbox": store.conversations.prune_outbox(older_than=timedelta(days=7), limit=limit),
+        "jobs": store.jobs.prune(older_than=timedelta(days=7), limit=limit),
     }
 
 

@@ -23,6 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from starlette.applications import Starlette
 
+from bot.core.access import Access
 from bot.core.engine import Engine, EngineConfig
 from bot.core.health import HealthGate, HealthResult
 from bot.core.policy import CachingGroupResolver, Policy
@@ -31,6 +32,7 @@ from bot.core.recheck import ApprovalRecheck
 from bot.core.runner import ThreadRunner
 from bot.core.usecases import Decisions, Execution, Planning, Queries
 from bot.runtime.doctor import startup_problem
+from bot.runtime.jobs import JobRunner, worker_name
 from bot.runtime.settings import Settings, SettingsError
 from bot.slack.app import build_app
 from bot.slack.channels import VERSION_PATTERN, compile_patterns
@@ -63,6 +65,9 @@ log = logging.getLogger(__name__)
 GROUP_TTL = 60.0
 """Seconds a user group's members are trusted without asking Slack again; a change Slack reports
 (``subteam_members_changed``) ends it at once."""
+CHANNEL_TTL = 60.0
+"""Seconds a channel's members are trusted without asking Slack again (who may read a plan:
+:mod:`bot.core.access`); someone who leaves a channel may read its plans that much longer."""
 
 
 def build_executors(
@@ -168,6 +173,7 @@ class Services:
     client: WebClient
     watch: Watch
     clock: Clock
+    jobs: JobRunner
     metrics: Metrics = field(default_factory=Metrics)
 
     def close(self) -> None:
@@ -217,6 +223,8 @@ def build_services(
     store = Store.from_url(settings.database_url.get_secret_value(), upgrade=settings.auto_upgrade)
     groups = CachingGroupResolver(lambda group: _group_members(client, group), ttl=GROUP_TTL)
     policy = Policy(settings.policy, topology=topology, groups=groups, mode=settings.mode)
+    members = CachingGroupResolver(lambda ch: _channel_members(client, ch), ttl=CHANNEL_TTL)
+    access = Access.from_policy(settings.policy, topology=topology, groups=groups, channels=members)
     for warning in policy.warnings():
         log.warning("%s", warning)
     if settings.channels.alerts and not settings.channels.alert_senders:
@@ -248,10 +256,13 @@ def build_services(
             execution=execution,
             notifier=notifier,
             clock=clock,
+            runner=runner,
+            group_window_minutes=settings.incidents.group_window_minutes,
+            update_interval_seconds=settings.incidents.update_interval_seconds,
         ),
         decisions=Decisions(store=store, policy=policy, execution=execution, notifier=notifier),
         execution=execution,
-        queries=Queries(store=store),
+        queries=Queries(store=store, access=access),
     )
     watch = Watch(
         alert_channels=frozenset(settings.channels.alerts),
@@ -277,6 +288,8 @@ def build_services(
         client=client,
         watch=watch,
         clock=clock,
+        # Reminders, approval expiries and deploy watches will register their kinds here.
+        jobs=JobRunner(store, {}, worker=worker_name(), clock=store.clock),
     )
 
 
@@ -364,3 +377,20 @@ def _group_members(client: WebClient, group: str) -> frozenset[str]:
         raise LookupError(f"user group {group}: {exc.response.get('error')}") from exc
     users: list[str] = response.get("users", [])
     return frozenset(str(user) for user in users)
+
+
+def _channel_members(client: WebClient, channel: str) -> frozenset[str]:
+    """Every member of ``channel`` (``conversations.members``, page by page)."""
+    members: set[str] = set()
+    cursor = ""
+    try:
+        while True:
+            response = client.conversations_members(
+                channel=channel, limit=1000, cursor=cursor or None
+            )
+            members.update(str(user) for user in response.get("members") or ())
+            cursor = str((response.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return frozenset(members)
+    except SlackApiError as exc:
+        raise LookupError(f"channel {channel}: {exc.response.get('error')}") from exc

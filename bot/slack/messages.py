@@ -282,7 +282,27 @@ FEEDBACK_NOT_YOURS: Final = (
     "🙏 Thanks, but this question is for the incident's responders and approvers: "
     "their answers tune how Backout ranks suspects."
 )
-NO_PLANS: Final = "No plan yet. `/rollback plan &lt;service&gt;` drafts one."
+NO_PLANS: Final = (
+    "No plan you can see yet: a plan shows to the people of the channel it is posted in and "
+    "to its approvers. `/rollback plan &lt;service&gt;` drafts one."
+)
+READ_REFUSED: Final = (
+    "🔒 Sorry, I can't {what} plan {plan_id} for you: a plan is for the people of the channel "
+    "it is posted in and for those who may approve it, and you are neither. Ask someone in "
+    "that channel, or one of its approvers."
+)
+READ_REFUSED_WHAT: Final[dict[str, str]] = {"status": "show", "simulate": "run a dry run of"}
+READ_REFUSED_HINT: Final = (
+    "Plans from private incident channels stay there; approvers can read them anywhere."
+)
+NOT_IN_CHANNEL: Final = (
+    "📝 Plan {plan_id} is drafted, but I am not a member of this channel, so it may not show "
+    "up here: here it is, just for you."
+)
+NOT_IN_CHANNEL_INVITE: Final = (
+    "To have plans posted (and kept up to date) in this channel, invite me: "
+    "`/invite @backout`. Until then, `/rollback status` here shows it again."
+)
 WORKING: Final[dict[str, str]] = {
     "plan": "⏳ Drafting a rollback plan for {target}…",
     "status": "⏳ Looking up {target}…",

@@ -1,20 +1,24 @@
 """The bot's own metrics, served at ``/metrics`` in Prometheus' text format.
 
 One :class:`Metrics` per running bot (its own registry, no process-global state), so tests and
-replicas in one process do not mix counts.
+replicas in one process do not mix counts. The outbox's size and the jobs by status are read from
+the store each time ``/metrics`` is scraped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["Metrics"]
 
 
 class Metrics:
-    """Counters and histograms of the Slack requests the bot answers, and the outbox's size."""
+    """Counters and histograms of the Slack requests the bot answers, the outbox's size and the
+    jobs by status."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -38,10 +42,44 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._jobs = _JobsCollector()
+        self.registry.register(self._jobs)
+
     def watch_outbox(self, pending: Callable[[], int]) -> None:
         """Read the outbox's size from ``pending`` each time the metrics are scraped."""
         self.outbox_pending.set_function(pending)
 
+    def watch_jobs(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Read how many jobs are in each status from ``counts`` each time the metrics are
+        scraped (``backout_jobs{status=…}``)."""
+        self._jobs.counts = counts
+
     def render(self) -> bytes:
         """Everything, in the text exposition format."""
         return generate_latest(self.registry)
+
+
+class _JobsCollector(Collector):
+    """``backout_jobs{status=…}``, read when scraped from the function :meth:`Metrics.watch_jobs`
+    was given (nothing before)."""
+
+    def __init__(self) -> None:
+        self.counts: Callable[[], Mapping[str, int]] | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        if self.counts is not None:
+            for status, count in sorted(self.counts().items()):
+                family.add_metric([str(status)], count)
+        return [family]
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "backout_jobs",
+            "Jobs (due work stored as rows) by status; failed ones are kept.",
+            labels=["status"],
+        )

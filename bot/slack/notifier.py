@@ -6,6 +6,13 @@ retries
 429s (honouring ``Retry-After``), 5xx and connection errors itself; a call that still fails goes
 to the store's outbox with an idempotency key and is retried later by :meth:`flush_outbox` (the
 scheduler calls it), so a plan that cannot be posted now is posted when Slack recovers.
+
+An incident's plan message stands for all its alerts: every drawing of a plan whose incident
+groups several alerts says how many, how many joined after the plan was drafted and how many
+resolved (the use case coalesces the refreshes while a storm goes on). A redrafted plan takes
+over its predecessor's message (:meth:`bot.store.Incidents.hand_over`); if the predecessor's post
+was still waiting in the outbox, the message is recorded as the redraft's once Slack takes it,
+and updated at once to show the redraft.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from bot.slack.views import (
 from bot.slack.views.graph import GraphRenderError, plan_graph_dot, render_png
 from bot.store import Store, StoredPlan
 from bot.store.conversations import PlanMessage
+from bot.store.filing import Tally
 
 __all__ = ["SlackNotifier", "make_web_client"]
 
@@ -57,6 +65,10 @@ _PERMANENT_ERRORS = frozenset(
         "message_not_found",
     }
 )
+_ALERTS_GROUPED = "this incident groups {total:,} alerts"
+_ALERTS_JOINED = "{joined:,} more joined after this plan was drafted"
+_ALERTS_RESOLVED = "{resolved:,} resolved"
+_ALERTS_ALL_RESOLVED = "all resolved"
 
 
 def make_web_client(*, token: str, base_url: str | None, timeout: int = 10) -> WebClient:
@@ -177,11 +189,17 @@ class SlackNotifier:
     # -- helpers ----------------------------------------------------------------------------
 
     def view(self, stored: StoredPlan) -> PlanView:
-        """What the views need to draw a stored plan."""
+        """What the views need to draw a stored plan (with a note on its incident's alerts
+        when it groups several)."""
         approvals = self.store.approvals.of(stored.id)
+        plan = stored.plan
+        tally = self.store.incidents.tally(plan.incident.id)
+        note = _alerts_note(tally) if tally is not None else None
+        if note is not None:
+            plan = plan.model_copy(update={"notes": (note, *plan.notes)})
         return PlanView(
             plan_id=stored.id,
-            plan=stored.plan,
+            plan=plan,
             plan_status=stored.status,
             mode=stored.mode,
             kind=stored.kind,
@@ -252,11 +270,28 @@ class SlackNotifier:
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def _posted(self, plan_id: str, result: Mapping[str, Any]) -> None:
+        """Slack took the plan's message: remember its ``ts`` (for the plan's redraft, if one
+        took the message over while the post waited, and show the redraft in it)."""
         message = self.conversations.plan_message(plan_id)
+        channel = str(result.get("channel") or (message.channel if message else ""))
+        ts = str(result.get("ts"))
+        if message is None and channel:
+            successor = self.conversations.plan_at(channel, f"{_PENDING}{plan_id}")
+            if successor is not None:
+                taken = self.conversations.plan_message(successor)
+                self.conversations.set_plan_message(
+                    successor,
+                    channel=channel,
+                    ts=ts,
+                    thread_ts=taken.thread_ts if taken else None,
+                    requester=taken.requester if taken else None,
+                )
+                self.refresh_plan(successor)
+                return
         self.conversations.set_plan_message(
             plan_id,
-            channel=str(result.get("channel") or (message.channel if message else "")),
-            ts=str(result.get("ts")),
+            channel=channel,
+            ts=ts,
             thread_ts=message.thread_ts if message else None,
             requester=message.requester if message else None,
         )
@@ -282,3 +317,18 @@ class SlackNotifier:
             log.warning("no graph for %s: %s", stored.id, exc)
         except SlackClientError as exc:  # the picture is a nicety: the plan is already posted
             log.warning("graph upload for %s failed: %s", stored.id, exc)
+
+
+def _alerts_note(tally: Tally) -> str | None:
+    """The plan's note on its incident's alerts; None for an incident of one alert."""
+    resolved = tally.total - tally.firing
+    if tally.total <= 1 and not tally.joined:
+        return None
+    parts = [_ALERTS_GROUPED.format(total=tally.total)]
+    if tally.joined:
+        parts.append(_ALERTS_JOINED.format(joined=tally.joined))
+    if resolved:
+        parts.append(
+            _ALERTS_ALL_RESOLVED if not tally.firing else _ALERTS_RESOLVED.format(resolved=resolved)
+        )
+    return "; ".join(parts)

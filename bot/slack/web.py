@@ -86,6 +86,7 @@ def build_web(
     """
     key = signing_secret.encode()
     metrics.watch_outbox(store.conversations.pending_count)
+    metrics.watch_jobs(store.jobs.counts)
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
@@ -157,6 +158,7 @@ def probes_web(*, store: Store, metrics: Metrics, services: int) -> Starlette:
     """Only ``/healthz``, ``/readyz`` and ``/metrics``: what ``backout serve --socket-mode``
     serves, where Slack's traffic comes over the WebSocket and no ``/slack/events`` exists."""
     metrics.watch_outbox(store.conversations.pending_count)
+    metrics.watch_jobs(store.jobs.counts)
     return Starlette(routes=[*_probe_routes(store, services), _metrics_route(metrics)])
 
 

@@ -17,6 +17,7 @@ from bot.store.audit import GENESIS_HASH, AuditCheck, AuditEntry, AuditLog
 from bot.store.conversations import Conversations, OutboxItem, OutboxStatus, PlanMessage
 from bot.store.db import create_engine, current_revision, head_revision, upgrade
 from bot.store.incidents import IncidentAlert, IncidentRow, Incidents
+from bot.store.jobs import Job, Jobs, JobStatus
 from bot.store.plans import Plans
 from bot.store.records import (
     ExecutionRow,
@@ -39,6 +40,9 @@ __all__ = [
     "IncidentAlert",
     "IncidentRow",
     "Incidents",
+    "Job",
+    "JobStatus",
+    "Jobs",
     "OutboxItem",
     "OutboxStatus",
     "PlanMessage",

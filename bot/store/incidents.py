@@ -1,11 +1,15 @@
-"""The incident side of the store: incidents and their alerts, and plan feedback; the changes
-seen come from its base :class:`~bot.store.changes.Changes`.
+"""The incident side of the store: incidents and their alerts, a redrafted plan taking over its
+predecessor's Slack message, and plan feedback. The changes seen come from
+:class:`~bot.store.changes.Changes`, and the filing of alerts into incidents (grouping under a
+per-channel lock, resolution) from :class:`~bot.store.filing.AlertFiling`, its bases.
 
 Every replica receives deploy events and alert webhooks (DESIGN.md, "Several replicas"), so they
 meet in the database. A change or an incident is stored once by its id (the primary key decides
 between racing replicas); an alert once per ``(incident, source, fingerprint)``; a user's verdict
 on a plan once per ``(plan, user)``. Resolving an incident is a compare-and-set ``UPDATE … WHERE
-status = 'open'``. The verdicts feed the planner's ``history`` input (:meth:`culprit_history`).
+status = 'open'``; retiring a plan for its redraft is one on the plan (still ``proposed``, no
+step moved, nobody's approval). The verdicts feed the planner's ``history`` input
+(:meth:`culprit_history`).
 
 :class:`Incidents` is a :class:`~bot.store.base.Repository` (through ``Changes``), like
 :class:`~bot.store.repository.Store`: same engine, transactions and retries.
@@ -21,13 +25,18 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from bot.store.changes import Changes
+from bot.lifecycle import PlanKind, PlanStatus, StepStatus
+from bot.store.audit import append_entry
+from bot.store.filing import AlertFiling
 from bot.store.records import PlanNotFoundError
 from bot.store.tables import (
     AlertRecord,
+    ApprovalRecord,
     FeedbackRecord,
     IncidentRecord,
+    PlanMessageRecord,
     PlanRecord,
+    StepRecord,
 )
 from planners.model import Alert, AlertStatus
 
@@ -41,6 +50,9 @@ _INCIDENTS: sa.Table = IncidentRecord.__table__  # type: ignore[attr-defined]
 _ALERTS: sa.Table = AlertRecord.__table__  # type: ignore[attr-defined]
 _FEEDBACK: sa.Table = FeedbackRecord.__table__  # type: ignore[attr-defined]
 _PLANS: sa.Table = PlanRecord.__table__  # type: ignore[attr-defined]
+_STEPS: sa.Table = StepRecord.__table__  # type: ignore[attr-defined]
+_APPROVALS: sa.Table = ApprovalRecord.__table__  # type: ignore[attr-defined]
+_MESSAGES: sa.Table = PlanMessageRecord.__table__  # type: ignore[attr-defined]
 
 _OPEN = "open"
 _RESOLVED = "resolved"
@@ -73,7 +85,7 @@ class IncidentRow:
     alerts: tuple[IncidentAlert, ...]
 
 
-class Incidents(Changes):
+class Incidents(AlertFiling):
     """Changes, incidents with their alerts, and feedback on plans, shared by every replica.
 
     Thread-safe: each call runs in its own connection and transaction.
@@ -273,6 +285,98 @@ class Incidents(Changes):
                 .values(status=_RESOLVED)
             )
             return changed.rowcount == 1
+
+        return self._write(work)
+
+    # -- redrafts ------------------------------------------------------------------------------
+
+    def set_drafted(self, incident_id: str, *, alerts: int) -> None:
+        """Record that the incident's newest plan was drafted from ``alerts`` of its alerts."""
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
+                sa.update(_INCIDENTS)
+                .where(_INCIDENTS.c.id == incident_id)
+                .values(drafted_alerts=alerts)
+            )
+
+        self._write(work)
+
+    def supersede(self, plan_id: str, *, reason: str) -> bool:
+        """Retire a plan that is to be redrafted: compare-and-set it from ``proposed`` to
+        ``expired``, only while none of its steps has moved, nobody has approved any and its
+        incident is open; audited as ``plan.expired`` with ``reason``.
+
+        Returns:
+            True if this call retired it; False if it started, was approved or its incident
+            resolved meanwhile.
+        """
+
+        def work(conn: sa.Connection) -> bool:
+            now = self._now()
+            moved_steps = sa.exists().where(
+                _STEPS.c.plan_id == _PLANS.c.id, _STEPS.c.status != StepStatus.PENDING.value
+            )
+            approved = sa.exists().where(_APPROVALS.c.plan_id == _PLANS.c.id)
+            incident_open = sa.exists().where(
+                _INCIDENTS.c.id == _PLANS.c.incident_id, _INCIDENTS.c.status == _OPEN
+            )
+            changed = conn.execute(
+                sa.update(_PLANS)
+                .where(
+                    _PLANS.c.id == plan_id,
+                    _PLANS.c.status == PlanStatus.PROPOSED.value,
+                    _PLANS.c.kind == PlanKind.LIVE.value,
+                    ~moved_steps,
+                    ~approved,
+                    incident_open,
+                )
+                .values(
+                    status=PlanStatus.EXPIRED.value, version=_PLANS.c.version + 1, updated_at=now
+                )
+            )
+            if changed.rowcount != 1:
+                return False
+            details = {"status": PlanStatus.EXPIRED.value, "reason": reason}
+            append_entry(
+                conn,
+                at=now,
+                actor="backout",
+                action="plan.expired",
+                subject=plan_id,
+                details=details,
+            )
+            return True
+
+        return self._write(work)
+
+    def hand_over(self, old_plan: str, new_plan: str, *, incident_id: str, drafted: int) -> bool:
+        """Show ``new_plan`` in the Slack message that showed ``old_plan`` (its redraft), and
+        record that it was drafted from ``drafted`` of the incident's alerts; audited on the new
+        plan as ``plan.redrafted``.
+
+        Returns:
+            True if the old plan had a message, now the new plan's.
+        """
+
+        def work(conn: sa.Connection) -> bool:
+            moved = conn.execute(
+                sa.update(_MESSAGES).where(_MESSAGES.c.plan_id == old_plan).values(plan_id=new_plan)
+            )
+            conn.execute(
+                sa.update(_INCIDENTS)
+                .where(_INCIDENTS.c.id == incident_id)
+                .values(drafted_alerts=drafted)
+            )
+            append_entry(
+                conn,
+                at=self._now(),
+                actor="backout",
+                action="plan.redrafted",
+                subject=new_plan,
+                details={"from": old_plan, "incident": incident_id, "alerts": drafted},
+            )
+            return moved.rowcount == 1
 
         return self._write(work)
 

@@ -21,6 +21,7 @@ from bot.store.audit import AuditLog
 from bot.store.base import Repository, utc_now
 from bot.store.conversations import Conversations
 from bot.store.incidents import Incidents
+from bot.store.jobs import Jobs
 from bot.store.plans import Plans
 from bot.store.steps import Steps
 
@@ -45,6 +46,7 @@ class Store(Repository):
         self.audit = AuditLog(engine, clock=clock)
         self.conversations = Conversations(engine, clock=clock)
         self.incidents = Incidents(engine, clock=clock)
+        self.jobs = Jobs(engine, clock=clock)
 
     @classmethod
     def from_url(

@@ -78,6 +78,7 @@ class IncidentRecord(SQLModel, table=True):
     """An incident: its alerting services, and where it is discussed in Slack."""
 
     __tablename__ = "incidents"
+    __table_args__ = (sa.Index("ix_incidents_status_channel", "status", "channel"),)
 
     id: str = Field(primary_key=True)
     services: list[str] = Field(sa_type=sa.JSON(), nullable=False)
@@ -86,6 +87,8 @@ class IncidentRecord(SQLModel, table=True):
     thread_ts: str | None = None
     status: str
     created_at: datetime = _utc()
+    drafted_alerts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """How many of its alerts the incident's newest plan was drafted from (others joined later)."""
 
 
 class AlertRecord(SQLModel, table=True):
@@ -96,6 +99,7 @@ class AlertRecord(SQLModel, table=True):
         sa.UniqueConstraint(
             "incident_id", "source", "fingerprint", name="uq_alerts_incident_source_fingerprint"
         ),
+        sa.Index("ix_alerts_incident_status", "incident_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -317,3 +321,34 @@ class FeedbackRecord(SQLModel, table=True):
     user_id: str
     verdict: str
     at: datetime = _utc()
+
+
+class JobRecord(SQLModel, table=True):
+    """A piece of due work (a reminder, an expiry, a deploy watch), run once by whichever replica
+    claims it (see :mod:`bot.store.jobs`).
+
+    ``key`` is unique: scheduling the same work twice stores it once. A worker claims a due row
+    with a compare-and-set ``UPDATE`` on ``status`` (``queued`` → ``running``) and holds it until
+    ``lease_until``; a row whose lease ran out can be claimed again. ``attempts`` counts claims.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.UniqueConstraint("key", name="uq_jobs_key"),
+        sa.Index("ix_jobs_status_due_at", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str
+    kind: str
+    payload: dict[str, Any] = Field(sa_type=sa.JSON(), nullable=False)
+    status: str
+    attempts: int = 0
+    max_attempts: int
+    due_at: datetime = _utc()
+    claimed_by: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_type=sa.Text(), nullable=True)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    finished_at: datetime | None = _utc(nullable=True)

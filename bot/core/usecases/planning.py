@@ -1,31 +1,55 @@
-"""Drafting plans: on request (``/rollback plan``), for alerts seen in a watched channel, for a
-known incident again, and as a standby for every announced deploy; and closing an incident when
-its alerts resolve.
+"""Drafting plans: on request (``/rollback plan``), for alerts seen in a watched channel or
+received by a webhook, for a known incident again, and as a standby for every announced deploy;
+and closing an incident when all its alerts have resolved.
 
-An alert's incident is recorded before its plan is stored and posted, so anything that looks the
-incident up (``/rollback plan inc-…``, the summary) finds it as soon as the plan is visible.
+Alerts are filed into incidents first (:meth:`bot.store.Incidents.file_alerts`, by the rule of
+:mod:`bot.core.usecases.grouping`), so anything that looks the incident up (``/rollback plan
+inc-…``, the summary) finds it as soon as its plan is visible. An alert an open incident of the
+channel holds already costs one indexed lookup and nothing else. A new incident gets its plan
+drafted and posted at once (one message). Alerts joining an open incident only ask for a
+coalesced refresh of its plan message (:class:`~bot.core.coalescer.Coalescer`: at most one
+``chat.update`` per ``update_interval_seconds``, the last state always shown), which runs on the
+runner, off the webhook's request:
+
+* while the plan is ``proposed`` with no step moved and nobody's approval, it is **redrafted**
+  from every firing alert of the incident as a *new* plan, which takes over the old plan's Slack
+  message (same ``ts``, updated in place; its buttons carry the new plan's id). The old plan is
+  retired (``expired``, by a compare-and-set that fails if anyone approved meanwhile), so a click
+  on a button drawn before the update is refused instead of approving steps nobody saw;
+* once the plan has started (or finished), its steps never change: the joining alerts are
+  recorded and the message says how many joined after it was drafted.
+
+The incident resolves when none of its alerts fires any more (not at the first resolution); the
+summary follows once execution has settled (:func:`~bot.core.usecases.summaries.summarise_if_due`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from bot.core.coalescer import Coalescer
 from bot.core.policy import Policy
-from bot.core.ports import Clock, Notifier
+from bot.core.ports import Clock, Notifier, Runner
 from bot.core.usecases.execution import Execution
+from bot.core.usecases.grouping import place, representatives
 from bot.core.usecases.summaries import RESOLVED_ACTION, summarise_if_due
-from bot.lifecycle import Mode, PlanKind
-from bot.store import Store
+from bot.lifecycle import Mode, PlanKind, PlanStatus, StepStatus
+from bot.store import Store, StoredPlan
+from bot.store.filing import OpenIncident, Placement
 from integrations.alerts import GROUP_SIZE_LABEL
 from planners.errors import UnknownServiceError
 from planners.evidence import with_evidence
+from planners.graph import distances_from
 from planners.model import Action, Alert, AlertStatus, Change, Excluded, Plan
 from planners.planner import PlanningOptions, plan_rollback, suggest_services
 from planners.topology import Topology
 
 __all__ = ["Planning"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +64,11 @@ class Planning:
         notifier: posts plans and summaries.
         clock: the current time.
         options: planning options.
+        runner: where coalesced refreshes of incident plans run; on the caller's thread when
+            None.
+        group_window_minutes: how long after an incident started an alert may still join it.
+        update_interval_seconds: the least time between two refreshes of one incident's plan
+            message while alerts keep arriving.
     """
 
     store: Store
@@ -49,6 +78,20 @@ class Planning:
     notifier: Notifier
     clock: Clock
     options: PlanningOptions = field(default_factory=PlanningOptions)
+    runner: Runner | None = None
+    group_window_minutes: float = 30.0
+    update_interval_seconds: float = 10.0
+    updates: Coalescer = field(init=False)
+    """The coalesced refreshes of incident plan messages, by incident id."""
+    _reach: dict[str, frozenset[str]] = field(init=False, default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        updates = Coalescer(
+            interval=timedelta(seconds=self.update_interval_seconds),
+            clock=self.clock,
+            runner=self.runner,
+        )
+        object.__setattr__(self, "updates", updates)
 
     def check_service(self, name: str) -> None:
         """Check that ``name`` is a service of the topology.
@@ -110,42 +153,50 @@ class Planning:
         firing = [a for a in alerts if a.status == AlertStatus.FIRING] or alerts
         thread = incident.thread_ts if incident.channel == channel else None
         plan = self._plan(firing, window=window)
-        return self._publish(plan, requester=requester, channel=channel, thread_ts=thread)
+        plan_id = self._publish(plan, requester=requester, channel=channel, thread_ts=thread)
+        self.store.incidents.set_drafted(incident_id, alerts=len(alerts))
+        return plan_id
 
     def alerts_posted(self, alerts: Sequence[Alert], *, channel: str, ts: str | None) -> str | None:
         """Alerts seen in a watched channel (``ts`` the message's) or received by a webhook
-        (``ts`` None, posted in ``channel`` itself): firing ones get a plan, in the message's
-        thread; alerts already in an open incident add nothing; resolved ones close their
-        incident and bring the summary. Returns the new plan's id."""
-        for alert in alerts:
-            if alert.status == AlertStatus.RESOLVED:
-                self._resolved(alert, channel=channel)
+        (``ts`` None, posted in ``channel`` itself).
+
+        Firing alerts an open incident of the channel holds already add nothing; new ones join
+        the open incident they belong with (its plan message is refreshed, coalesced) or open
+        an incident whose plan is posted at once (in the message's thread). Resolved ones are
+        marked, and an incident none of whose alerts fires any more resolves and brings the
+        summary.
+
+        Returns:
+            The id of the plan posted for a new incident (the first, if several), else None.
+        """
         firing = [a for a in alerts if a.status == AlertStatus.FIRING]
-        if firing:  # an alert already in an open incident here is that incident's, not a new one
-            known_alerts = self.store.incidents.open_alerts(
-                channel=channel, fingerprints=[a.fingerprint for a in firing]
-            )
-            firing = [a for a in firing if (a.source, a.fingerprint) not in known_alerts]
-        if not firing:
-            return None
-        plan = _with_group_size(self._plan(firing, window=None), firing)
-        known = self.store.incidents.incident(plan.incident.id)
-        if known is not None and known.status == "open":
-            if self.store.plans.for_incident(known.id) is not None:
-                return None  # the same alerts announced again: the incident's plan stands
-        elif known is not None:
-            # The same alerts firing again after their incident resolved: a new incident.
-            moment = ts.split(".", 1)[0] if ts else f"{self.clock().timestamp():.0f}"
-            plan = _renamed(plan, f"{plan.incident.id}-{moment}")
-        self.store.incidents.open_incident(
-            plan.incident.id,
-            services=list(plan.incident.services),
-            started_at=plan.incident.started_at,
-            channel=channel,
-            thread_ts=ts,
-            alerts=firing,
-        )
-        return self._publish(plan, requester=None, channel=channel, thread_ts=ts)
+        resolved = [a for a in alerts if a.status == AlertStatus.RESOLVED]
+        posted = self._fired(firing, channel=channel, ts=ts) if firing else None
+        if resolved:
+            self._resolved(resolved, channel=channel, by_name=ts is not None)
+        return posted
+
+    def flush_updates(self) -> int:
+        """Start the coalesced plan-message refreshes that are due now; returns how many."""
+        return self.updates.flush_due()
+
+    def refresh_incident(self, incident_id: str) -> None:
+        """Bring the incident's plan message up to date: redraft the plan from all the
+        incident's firing alerts if alerts joined and nothing of it has started, then update
+        the message in place (which says how many alerts joined, and how many resolved)."""
+        stored = self.store.plans.for_incident(incident_id)
+        tally = self.store.incidents.tally(incident_id)
+        if (
+            stored is None
+            or tally is None
+            or self.store.conversations.plan_message(stored.id) is None
+        ):
+            return  # its plan is still being posted; the poster asks again if alerts joined
+        plan_id = stored.id
+        if tally.joined and _untouched(stored) and not self.store.approvals.of(stored.id):
+            plan_id = self._redraft(incident_id, stored, joined=tally.joined) or plan_id
+        self.notifier.refresh_plan(plan_id)
 
     def deploy_announced(
         self, change: Change, *, channel: str | None = None, ts: str | None = None
@@ -226,29 +277,125 @@ class Planning:
             )
             self.execution.queue(plan_id, contain, actor="autopilot")
 
-    def _resolved(self, alert: Alert, *, channel: str) -> None:
-        """Close the open incident this alert belongs to (found by what identifies the alert,
-        never its rendered title), and show the summary once execution has settled."""
+    def _fired(self, firing: Sequence[Alert], *, channel: str, ts: str | None) -> str | None:
+        """File firing alerts; post a plan per incident they open, refresh those they join."""
         incidents = self.store.incidents
-        incident = incidents.find_open_incident(
+        known = incidents.known_alerts(channel=channel, alerts=firing)
+        if all(
+            (k := known.get((a.source, a.fingerprint))) and k.status == AlertStatus.FIRING
+            for a in firing
+        ):
+            return None  # all repeats: Alertmanager's repeat_interval, a Slack retry
+        now = self.clock()
+        filed = incidents.file_alerts(
             channel=channel,
-            name=alert.name,
-            service=alert.service,
-            source=alert.source,
-            fingerprint=alert.fingerprint,
+            alerts=firing,
+            since=min(a.started_at for a in firing) - self._window,
+            thread_ts=ts,
+            moment=ts.split(".", 1)[0] if ts else f"{now.timestamp():.0f}",
+            place=self._place,
         )
-        if incident is None or not incidents.resolve_incident(incident.id):
-            return
-        stored = self.store.plans.for_incident(incident.id)
+        for incident_id in filed.joined:
+            self._changed(incident_id)
+        posted = None
+        for opened in filed.opened:
+            self.updates.ran(opened.incident_id)  # its post is its first message: joins wait
+            alerts = representatives(opened.alerts)
+            plan = _with_group_size(self._plan(alerts, window=None), opened.alerts)
+            if plan.incident.id != opened.incident_id:
+                plan = _renamed(plan, opened.incident_id)
+            plan_id = self._publish(plan, requester=None, channel=channel, thread_ts=ts)
+            self.updates.ran(opened.incident_id)
+            tally = incidents.tally(opened.incident_id)
+            if tally is not None and tally.joined:  # alerts joined while it was being posted
+                self._changed(opened.incident_id)
+            posted = posted or plan_id
+        return posted
+
+    def _resolved(self, resolved: Sequence[Alert], *, channel: str, by_name: bool) -> None:
+        """Mark alerts resolved; an incident with nothing firing any more resolves, is audited
+        on its plan, and its summary shows once execution has settled."""
+        closing = self.store.incidents.resolve_alerts(
+            channel=channel, alerts=resolved, by_name=by_name
+        )
+        for incident_id in closing.changed:
+            self._changed(incident_id)
+        for incident_id in closing.resolved:
+            self._closed(incident_id, last=resolved[-1])
+
+    def _closed(self, incident_id: str, *, last: Alert | None) -> None:
+        """The incident resolved: say so on its newest plan (once), show the message with every
+        alert resolved, and the summary once execution has settled."""
+        stored = self.store.plans.for_incident(incident_id)
         if stored is None:
             return
-        self.store.audit.append(
-            actor=alert.source or "alert",
-            action=RESOLVED_ACTION,
-            subject=stored.id,
-            details={"incident": incident.id, "alert": alert.name, "service": alert.service},
-        )
+        said = self.store.audit.entries(subject_prefix=stored.id)
+        if not any(e.action == RESOLVED_ACTION and e.subject == stored.id for e in said):
+            self.store.audit.append(
+                actor=(last.source if last else None) or "alert",
+                action=RESOLVED_ACTION,
+                subject=stored.id,
+                details={
+                    "incident": incident_id,
+                    "alert": last.name if last else None,
+                    "service": last.service if last else None,
+                },
+            )
+        self._changed(incident_id)  # the message shows every alert resolved
         summarise_if_due(self.store, self.notifier, stored.id)
+
+    def _changed(self, incident_id: str) -> None:
+        self.updates.request(incident_id, lambda: self.refresh_incident(incident_id))
+
+    def _redraft(self, incident_id: str, stored: StoredPlan, *, joined: int) -> str | None:
+        """Replace a plan nothing of which has started by one drafted from all the incident's
+        firing alerts, in the same message; None when it cannot be (it started meanwhile)."""
+        held = self.store.incidents.tally(incident_id)  # before reading: a later one is joined
+        alerts = self.store.incidents.representative_alerts(incident_id)
+        if held is None or not alerts:
+            return None
+        plan = _with_group_size(self._plan(alerts, window=None), alerts)
+        plan = _renamed(plan, incident_id)
+        noun = "alert" if joined == 1 else "alerts"
+        reason = f"redrafted: {joined} more {noun} joined incident {incident_id}"
+        if not self.store.incidents.supersede(stored.id, reason=reason):
+            return None
+        plan_id = self.store.plans.save(plan, mode=stored.mode, actor="alert")
+        if not self.store.incidents.hand_over(
+            stored.id, plan_id, incident_id=incident_id, drafted=held.total
+        ):
+            log.warning("plan %s had no message to hand over to its redraft %s", stored.id, plan_id)
+        if self.policy.mode == Mode.AUTOPILOT:
+            self._autopilot(plan_id, plan)
+        tally = self.store.incidents.tally(incident_id)
+        if tally is not None and not tally.firing:  # it resolved while this was drafted
+            self._closed(incident_id, last=None)
+        return plan_id
+
+    def _place(self, incidents: Sequence[OpenIncident], alerts: Sequence[Alert]) -> list[Placement]:
+        return place(incidents, alerts, reach=self._reach_of, window=self._window)
+
+    def _reach_of(self, service: str) -> frozenset[str]:
+        """The service and everything it depends on, transitively (itself if unknown)."""
+        found = self._reach.get(service)
+        if found is None:
+            reached = distances_from(self.topology, [service]).get(service, {})
+            found = frozenset(reached) | {service}
+            self._reach[service] = found
+        return found
+
+    @property
+    def _window(self) -> timedelta:
+        return timedelta(minutes=self.group_window_minutes)
+
+
+def _untouched(stored: StoredPlan) -> bool:
+    """A live plan still proposed, none of whose steps has moved."""
+    return (
+        stored.kind == PlanKind.LIVE
+        and stored.status == PlanStatus.PROPOSED
+        and all(row.status == StepStatus.PENDING for row in stored.steps)
+    )
 
 
 def _pinned(plan: Plan, *, service: str, version: str, requester: str | None) -> Plan:
@@ -268,7 +415,8 @@ def _pinned(plan: Plan, *, service: str, version: str, requester: str | None) ->
 
 
 def _renamed(plan: Plan, incident_id: str) -> Plan:
-    """The plan for a new incident with this id (its alerts are those of an earlier one)."""
+    """The plan under the id its incident is stored by (the grouping names incidents; the
+    same alerts firing again after their incident resolved get a new one)."""
     incident = plan.incident.model_copy(update={"id": incident_id})
     return plan.model_copy(update={"incident": incident})
 

@@ -2,10 +2,13 @@
 execution has settled (no step queued or running), and again, in place, whenever the plan changes
 after that (a late step, an abort, feedback). DESIGN.md, "The Slack surface".
 
-Called by :class:`~bot.core.usecases.planning.Planning` when the incident's alerts resolve, by
+Called by :class:`~bot.core.usecases.planning.Planning` when the last of the incident's alerts
+resolves (an incident groups many; one resolving is not the end), by
 :class:`~bot.core.usecases.execution.Execution` when a run of the plan ends, and by
-:class:`~bot.core.usecases.decisions.Decisions` after feedback. The notifier posts the summary
-the first time and updates that message afterwards.
+:class:`~bot.core.usecases.decisions.Decisions` after feedback. The summary is always the
+incident's newest plan's: a plan redrafted as alerts joined hands its message, and so the
+summary's place, to its redraft. The notifier posts the summary the first time and updates that
+message afterwards.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from bot.store import Store
 __all__ = ["RESOLVED_ACTION", "summarise_if_due", "summary_due"]
 
 RESOLVED_ACTION = "incident.resolved"
-"""The audit action recorded on a plan when its incident's alerts resolve (the summary's time to
-resolve ends there)."""
+"""The audit action recorded (once) on a plan when the last of its incident's alerts resolves
+(the summary's time to resolve ends there)."""
 
 _UNSETTLED = frozenset({StepStatus.QUEUED, StepStatus.RUNNING})
 

@@ -1,7 +1,8 @@
 """Slack listeners. :func:`register` is the only place that calls ``app.command``, ``app.action``
 or ``app.event`` (STYLE.md anti-pattern A2: never at request time). Each listener module gets the
 use cases it calls, nothing more; the command and button listeners also get the
-:class:`~bot.slack.limits.Gate` that counts plans and dry runs and runs the dry runs."""
+:class:`~bot.slack.limits.Gate` that counts plans and dry runs and runs the dry runs, and both
+ask :class:`~bot.core.usecases.Queries` who may read a plan before showing or previewing it."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def register(
         notifier=notifier,
         gate=gate,
     )
-    actions.register(app, decisions=use_cases.decisions, gate=gate)
+    actions.register(app, decisions=use_cases.decisions, queries=use_cases.queries, gate=gate)
     events.register(
         app, planning=use_cases.planning, watch=watch, clock=clock, forget_group=forget_group
     )

@@ -5,11 +5,15 @@ The user comes from the signed ``block_actions`` payload (``body["user"]["id"]``
 step from the button's value. A click on an unknown plan, or by someone the policy refuses,
 changes nothing and gets an ephemeral answer (refusals are audited by the use case).
 
-*Simulate* is the one click that is counted (:mod:`bot.slack.limits`): its ack hands the dry
-run to the simulations' own pool, or refuses it (the user's allowance is spent, or the pool is
-full); the refusal, decided in the ack, travels to its lazy listener in Bolt's ``context``
-(copied for the lazy listener after the ack has run, as acks run first on the request's
-thread) and is posted from there. The other clicks are never limited.
+*Simulate* is the one click that is checked and counted: it runs the executors' previews with
+production credentials, so only those who may read the plan (its channel's members and its
+approvers, :mod:`bot.core.access`) may start it, each start and refusal is audited, and it
+counts against the user's allowance (:mod:`bot.slack.limits`). Its ack
+(:func:`bot.slack.handlers.commands.dry_run`) hands the dry run to the simulations' own pool, or
+refuses it (not a reader of the plan, the allowance is spent, or the pool is full); the
+refusal, decided in the ack, travels to its lazy listener in Bolt's ``context`` (copied for the
+lazy listener after the ack has run, as acks run first on the request's thread) and is posted
+from there. The other clicks are never limited.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.core.usecases import Decisions
+from bot.core.usecases import Decisions, Queries
 from bot.slack import messages, views
+from bot.slack.handlers.commands import dry_run
 from bot.slack.limits import Gate
 from bot.slack.views import replies
 from bot.store import PlanNotFoundError
@@ -43,7 +48,7 @@ _REFUSED = "backout_simulation_refused"
 """The ``context`` key under which the Simulate click's ack leaves its refusal."""
 
 
-def register(app: App, *, decisions: Decisions, gate: Gate) -> None:
+def register(app: App, *, decisions: Decisions, queries: Queries, gate: Gate) -> None:
     """Listen for every Backout button."""
 
     def ack_click(ack: Ack) -> None:
@@ -72,7 +77,10 @@ def register(app: App, *, decisions: Decisions, gate: Gate) -> None:
             return
         user, channel = where
         plan_id = str(action.get("value", "")).partition(":")[0]
-        if refused := gate.simulate(plan_id, user=user, channel=channel, client=client):
+        refused = dry_run(
+            plan_id, user=user, channel=channel, client=client, queries=queries, gate=gate
+        )
+        if refused:
             context[_REFUSED] = refused
 
     def tell_refusal(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

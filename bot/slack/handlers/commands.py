@@ -2,21 +2,33 @@
 
 ``ack`` answers within Slack's 3 seconds with an ephemeral line (or the usage help, or "unknown
 service" with close names, which need no slow work). The lazy listener drafts, looks up or
-aborts, and answers with ephemeral messages through ``chat.postEphemeral``.
+aborts, and answers with ephemeral messages through ``chat.postEphemeral``, or through the
+command's ``response_url`` where the bot is not a member of the channel (Slack then refuses the
+ephemeral with ``not_in_channel`` or ``channel_not_found``; a ``response_url`` needs no
+membership). A plan drafted in such a channel may not be postable there: the notifier's post
+fails quietly, so the listener asks Slack (``conversations.info``) whether the bot is a member
+and, when it is not, shows the requester the plan through the ``response_url`` with its id and
+how to invite the bot (issue 11, item 14).
+
+Plans are shown, listed and previewed only to those who may read them (the channel's members
+and the approvers, :mod:`bot.core.access`); the use case audits each read and refusal.
 
 Before either runs, a listener middleware counts a plan request against its sender's and its
 channel's allowance (:mod:`bot.slack.limits`); one over it is answered in the request itself,
-and nothing is drafted. A dry run is handed by the ack to the simulations' own pool, never to
-a listener thread, and answered from there.
+and nothing is drafted. A dry run is checked (:func:`dry_run`: may this user read the plan?)
+and handed by the ack to the simulations' own pool, never to a listener thread, and answered
+from there.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltResponse
+from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.core.usecases import Decisions, Planning, Queries
 from bot.slack import messages
@@ -27,7 +39,12 @@ from bot.slack.views import replies
 from bot.store import PlanNotFoundError
 from planners.errors import UnknownServiceError
 
-__all__ = ["register"]
+__all__ = ["dry_run", "register"]
+
+log = logging.getLogger(__name__)
+
+_NOT_THERE = frozenset({"not_in_channel", "channel_not_found"})
+"""Slack's errors for a message to a channel the bot is not a member of (or cannot see)."""
 
 
 def register(
@@ -73,7 +90,9 @@ def register(
             )
         elif parsed.verb == "simulate" and parsed.target:
             user, channel = command["user_id"], command["channel_id"]
-            refused = gate.simulate(parsed.target, user=user, channel=channel, client=client)
+            refused = dry_run(
+                parsed.target, user=user, channel=channel, client=client, queries=queries, gate=gate
+            )
             ack(
                 response_type="ephemeral",
                 **(refused or {"text": replies.working(parsed.verb, parsed.target)}),
@@ -81,19 +100,29 @@ def register(
         else:
             ack(response_type="ephemeral", text=replies.working(parsed.verb, parsed.target))
 
-    def run_command(command: dict[str, Any], client: WebClient) -> None:
+    def run_command(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         parsed = parse_command(command.get("text", ""))
         if not isinstance(parsed, Command) or parsed.verb == "help":
             return
         if _unknown_service(parsed, planning):
             return
         user, channel = command["user_id"], command["channel_id"]
+        if parsed.verb in ("plan", "replan"):
+            _draft(
+                parsed,
+                user=user,
+                channel=channel,
+                planning=planning,
+                notifier=notifier,
+                client=client,
+                respond=respond,
+            )
+            return
         try:
             reply = _run(
                 parsed,
                 user=user,
                 channel=channel,
-                planning=planning,
                 decisions=decisions,
                 queries=queries,
                 notifier=notifier,
@@ -101,7 +130,7 @@ def register(
         except PlanNotFoundError:
             reply = replies.plan_not_found(parsed.target or "")
         if reply is not None:
-            client.chat_postEphemeral(channel=channel, user=user, **reply)
+            _tell(reply, user=user, channel=channel, client=client, respond=respond)
 
     app.command("/rollback", middleware=[limit_plans])(ack=ack_command, lazy=[run_command])
 
@@ -128,40 +157,128 @@ def _unknown_named(usage: Usage, planning: Planning) -> UnknownServiceError | No
     return None
 
 
-def _run(
+def dry_run(
+    plan_id: str,
+    *,
+    user: str,
+    channel: str,
+    client: WebClient,
+    queries: Queries,
+    gate: Gate,
+) -> dict[str, Any] | None:
+    """Start a dry run of ``plan_id`` for ``user``, asking in ``channel`` (``/rollback simulate``
+    and the *Simulate* button, in their acks): only if they may read the plan (a refusal is
+    audited) and the gate lets it start (a started one is audited as ``plan.simulated``).
+
+    Returns:
+        None when it was queued (its result is posted to the user when it is done); else the
+        ephemeral answer saying why not.
+    """
+    try:
+        read = queries.may_simulate(plan_id, user=user, channel=channel)
+    except PlanNotFoundError:
+        return replies.plan_not_found(plan_id)
+    if not read.allowed:
+        return replies.read_refused(plan_id, what="simulate")
+    if refused := gate.simulate(plan_id, user=user, channel=channel, client=client):
+        return refused
+    queries.simulated(plan_id, user=user, channel=channel)
+    return None
+
+
+def _draft(
     command: Command,
     *,
     user: str,
     channel: str,
     planning: Planning,
-    decisions: Decisions,
-    queries: Queries,
     notifier: SlackNotifier,
-) -> dict[str, Any] | None:
-    """The slow half of a command (``simulate`` is not here: its ack queued it)."""
+    client: WebClient,
+    respond: Respond,
+) -> None:
+    """``plan`` and ``replan``: draft the plan, which the notifier posts in ``channel``. Where
+    the bot is not a member, that post may fail (the notifier logs it; ``chat:write.public``
+    lets the bot post in a public channel all the same), so the requester is shown the plan,
+    with its id and how to invite the bot, through the ``response_url``."""
     target = command.target
-    if command.verb == "plan" and target:
-        planning.plan_for_service(
+    if target is None:
+        return
+    plan_id: str | None
+    if command.verb == "plan":
+        plan_id = planning.plan_for_service(
             target,
             requester=user,
             channel=channel,
             window=command.window,
             to_version=command.to_version,
         )
-        return None
-    if command.verb == "replan" and target:
-        if planning.replan(target, requester=user, channel=channel, window=command.window):
-            return None
-        return {"text": replies.unknown_incident(target)}
-    if command.verb == "status":
-        plan_id = target or queries.latest_plan()
-        if plan_id is None:
-            return {"text": messages.NO_PLANS}
-        return notifier.status_message(plan_id)
+    else:
+        plan_id = planning.replan(target, requester=user, channel=channel, window=command.window)
+    if plan_id is None:
+        unknown = {"text": replies.unknown_incident(target)}
+        _tell(unknown, user=user, channel=channel, client=client, respond=respond)
+    elif _bot_is_member(client, channel) is False:
+        for shown in (replies.not_in_channel(plan_id), notifier.status_message(plan_id)):
+            respond(response_type="ephemeral", **shown)
+
+
+def _run(
+    command: Command,
+    *,
+    user: str,
+    channel: str,
+    decisions: Decisions,
+    queries: Queries,
+    notifier: SlackNotifier,
+) -> dict[str, Any] | None:
+    """The slow half of ``status``, ``abort`` and ``history`` (``simulate`` is not here: its ack
+    queued it)."""
+    target = command.target
+    if command.verb == "status" and target is None:
+        plan_id = queries.latest(user=user, channel=channel)
+        return {"text": messages.NO_PLANS} if plan_id is None else notifier.status_message(plan_id)
+    if command.verb == "status" and target:
+        if queries.read(target, user=user, channel=channel).allowed:
+            return notifier.status_message(target)
+        return replies.read_refused(target)
     if command.verb == "abort" and target:
         done = decisions.stop(target, user=user)
         return {"text": replies.aborted(target) if done else messages.NOT_ALLOWED_ABORT}
     if command.verb == "history" and target:
-        changes, plans = queries.history(target)
+        changes, plans = queries.history(target, user=user, channel=channel)
         return {"text": replies.history(target, changes, plans)}
     return None
+
+
+def _tell(
+    reply: dict[str, Any], *, user: str, channel: str, client: WebClient, respond: Respond
+) -> None:
+    """Show ``reply`` to ``user`` alone: as an ephemeral message in ``channel``, or through the
+    command's ``response_url`` when the bot is not a member there (no membership needed)."""
+    try:
+        client.chat_postEphemeral(channel=channel, user=user, **reply)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error not in _NOT_THERE:
+            raise
+        log.info("answering %s in %s through the response_url (%s)", user, channel, error)
+        respond(response_type="ephemeral", **reply)
+
+
+def _bot_is_member(client: WebClient, channel: str) -> bool | None:
+    """Whether the bot is a member of ``channel`` (``conversations.info``): False when it is
+    not, or cannot see the channel at all (a private channel or a conversation it is not in);
+    None when Slack does not say (a direct message, a missing scope, Slack unreachable)."""
+    try:
+        info = client.conversations_info(channel=channel)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error == "channel_not_found":
+            return False
+        log.warning("conversations.info %s failed: %s", channel, error)
+        return None
+    except SlackClientError as exc:
+        log.warning("conversations.info %s failed: %s", channel, exc)
+        return None
+    member = (info.get("channel") or {}).get("is_member")
+    return member if isinstance(member, bool) else None

@@ -31,8 +31,10 @@ __all__ = [
     "history",
     "internal_error",
     "not_authorized",
+    "not_in_channel",
     "plan_not_found",
     "rate_limited",
+    "read_refused",
     "simulations_busy",
     "unknown_incident",
     "unknown_service",
@@ -105,6 +107,38 @@ def plan_not_found(plan_id: str) -> dict[str, Any]:
         An ephemeral message.
     """
     return _ephemeral(messages.PLAN_NOT_FOUND.format(plan_id=code(plan_id, limit=100)))
+
+
+def read_refused(plan_id: str, *, what: str = "status") -> dict[str, Any]:
+    """The user may not read this plan (they are neither in its channel nor its approvers):
+    said politely, with who may.
+
+    Args:
+        plan_id: the plan asked for.
+        what: what was asked: ``status`` (see it) or ``simulate`` (a dry run of it).
+
+    Returns:
+        An ephemeral message.
+    """
+    text = messages.READ_REFUSED.format(
+        what=messages.READ_REFUSED_WHAT.get(what, messages.READ_REFUSED_WHAT["status"]),
+        plan_id=code(plan_id, limit=100),
+    )
+    return _ephemeral(text, hint=messages.READ_REFUSED_HINT)
+
+
+def not_in_channel(plan_id: str) -> dict[str, Any]:
+    """``/rollback plan`` in a channel the bot is not a member of: the plan is drafted (its
+    id), it may not be posted there, and how to invite the bot.
+
+    Args:
+        plan_id: the drafted plan.
+
+    Returns:
+        An ephemeral message (sent through the command's ``response_url``).
+    """
+    text = messages.NOT_IN_CHANNEL.format(plan_id=code(plan_id, limit=100))
+    return _ephemeral(text, hint=messages.NOT_IN_CHANNEL_INVITE)
 
 
 def internal_error(ref: str) -> dict[str, Any]:
