@@ -162,9 +162,10 @@ class IncidentSettings(BaseModel):
     """How alerts become incidents (section ``incidents:``).
 
     Attributes:
-        group_window_minutes: a firing alert joins an open incident in the same channel when it
-            names one of the incident's services or a service connected to them in the graph, and
-            the incident started at most this long before it.
+        group_window_minutes: a firing alert joins an open incident in the same channel when one
+            cause could explain both (its service is one of the incident's, or some service is, or
+            is depended on by, its service and every service of the incident: a shared provider,
+            never a shared consumer), and the incident started at most this long before it.
         update_interval_seconds: the least time between two in-place updates of one incident's
             plan message while alerts keep arriving (Slack allows about one message a second per
             channel); later updates are coalesced into one.
