@@ -136,13 +136,15 @@ class BotWorld:
 
     def settle(self, *, timeout: float = 10.0) -> None:
         """Wait until the bot has nothing left to do: no handler running, no plan run going, no
-        step queued or running, and nothing in the outbox (fails after ``timeout``)."""
+        step move waiting to be shown, no step queued or running, and nothing in the outbox
+        (fails after ``timeout``)."""
         services = self.services
 
         def idle() -> bool:
             return (
                 services.listeners.idle
                 and services.runner.idle
+                and services.deliveries.idle
                 and not services.store.steps.in_status(["queued", "running"], limit=1)
                 and services.store.conversations.pending_count() == 0
             )

@@ -36,6 +36,7 @@ from bot.runtime.jobs import JobRunner, worker_name
 from bot.runtime.settings import Settings, SettingsError
 from bot.slack.app import build_app
 from bot.slack.channels import VERSION_PATTERN, compile_patterns
+from bot.slack.delivery import StepDeliveries
 from bot.slack.handlers import UseCases, Watch
 from bot.slack.limits import Limits
 from bot.slack.metrics import Metrics
@@ -167,6 +168,7 @@ class Services:
     topology: Topology
     use_cases: UseCases
     notifier: SlackNotifier
+    deliveries: StepDeliveries
     runner: ThreadRunner
     listeners: ThreadRunner
     groups: CachingGroupResolver
@@ -180,6 +182,7 @@ class Services:
         """Finish background work and release connections."""
         self.listeners.shutdown()
         self.runner.shutdown()
+        self.deliveries.close()  # after the engine: its last moves are shown too
         self.store.close()
 
 
@@ -234,13 +237,14 @@ def build_services(
         )
     executors = executors if executors is not None else build_executors(settings)
     notifier = SlackNotifier(client=client, store=store)
+    deliveries = StepDeliveries(notifier.show_step_changes)  # Slack off the engine's path
     catalog_health = CatalogHealthGate(topology, prometheus_url=settings.prometheus_url)
     engine = Engine(
         store=store,
         executors=executors,
         health=health or catalog_health,
         config=EngineConfig(**settings.engine.model_dump()),
-        on_change=notifier.step_changed,
+        on_change=deliveries.step_changed,
         recheck=ApprovalRecheck(store=store, policy=policy),
         preflight=None if health else catalog_health.cannot_verify,
     )
@@ -282,6 +286,7 @@ def build_services(
         topology=topology,
         use_cases=use_cases,
         notifier=notifier,
+        deliveries=deliveries,
         runner=runner,
         listeners=ThreadRunner(workers=10, name="listener"),
         groups=groups,

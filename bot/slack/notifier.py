@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 _PENDING = "pending:"
 """The ``ts`` a plan message has until Slack has taken it (it may be waiting in the outbox)."""
+_UPDATE = "update:"
+"""Outbox keys of plan-message updates: ``update:<plan id>:<nonce>``."""
 _RETRY_DELAYS = (5.0, 15.0, 60.0, 300.0)
 _PERMANENT_ERRORS = frozenset(
     {
@@ -135,24 +137,31 @@ class SlackNotifier:
 
     def step_changed(self, plan_id: str, step_id: str) -> None:
         """A step moved: update the message, and say so in the thread when it finished."""
+        self.show_step_changes(plan_id, [step_id])
+
+    def show_step_changes(self, plan_id: str, step_ids: Sequence[str]) -> None:
+        """Steps moved: update the message once, and say in the thread which finished
+        (:class:`bot.slack.delivery.StepDeliveries` calls this off the engine's threads)."""
         message = self._posted_message(plan_id)
         if message is None:
             return
         stored = self.store.plans.get(plan_id)
         view = self.view(stored)
         self._update(message, view)
-        state = view.steps[step_id]
-        if state.status not in (StepStatus.DONE, StepStatus.FAILED, StepStatus.NOT_NEEDED):
-            return
-        step = next(s for s in stored.plan.steps if s.id == step_id)
-        # Replies go into the parent's thread: the plan message is itself a reply when it
-        # answers an alert, and Slack threads are one level deep (chat.postMessage, thread_ts).
-        args = {
-            "channel": message.channel,
-            "thread_ts": message.thread_ts or message.ts,
-            **progress_reply(step_id, step=step, state=state),
-        }
-        self._call("chat.postMessage", args, key=f"progress:{plan_id}:{step_id}:{state.status}")
+        steps = {s.id: s for s in stored.plan.steps}
+        for step_id in step_ids:
+            state = view.steps[step_id]
+            if state.status not in (StepStatus.DONE, StepStatus.FAILED, StepStatus.NOT_NEEDED):
+                continue
+            # Replies go into the parent's thread: the plan message is itself a reply when it
+            # answers an alert, and Slack threads are one level deep (chat.postMessage, thread_ts).
+            args = {
+                "channel": message.channel,
+                "thread_ts": message.thread_ts or message.ts,
+                **progress_reply(step_id, step=steps[step_id], state=state),
+            }
+            key = f"progress:{plan_id}:{step_id}:{state.status}"
+            self._call("chat.postMessage", args, key=key)
 
     def post_summary(self, plan_id: str) -> None:
         """The post-incident summary in the plan's thread: posted once, then updated in place."""
@@ -217,8 +226,15 @@ class SlackNotifier:
         """Send what earlier calls could not; returns how many were sent."""
         sent = 0
         for item in self.conversations.claim_due(worker=self.worker, limit=limit):
+            args = dict(item.args)
+            if item.key.startswith(_UPDATE):  # a plan message: shown as it is now, not then
+                current = self._update_args(item.key.split(":")[1])
+                if current is None:
+                    self.conversations.mark_sent(item.id, result={"skipped": "no message"})
+                    continue
+                args = current
             try:
-                response = self.client.api_call(item.method, json=dict(item.args))
+                response = self.client.api_call(item.method, json=args)
             except SlackApiError as exc:
                 self._failed_again(item.id, item.attempts, exc.response.get("error", "error"))
                 continue
@@ -244,9 +260,21 @@ class SlackNotifier:
         return message
 
     def _update(self, message: PlanMessage, view: PlanView) -> None:
+        """Update the plan message; a failed update is retried by the outbox like a failed post
+        (under a fresh key: it re-renders the plan when it is sent, so it never shows a state
+        older than the one that failed)."""
         with self._update_lock:
             args = {"channel": message.channel, "ts": message.ts, **plan_message(view)}
-            self._call("chat.update", args, key=None)
+            key = f"{_UPDATE}{view.plan_id}:{uuid.uuid4().hex[:12]}"
+            self._call("chat.update", args, key=key)
+
+    def _update_args(self, plan_id: str) -> dict[str, Any] | None:
+        """The ``chat.update`` arguments showing the plan as it is now (None: no message)."""
+        message = self._posted_message(plan_id)
+        if message is None:
+            return None
+        view = self.view(self.store.plans.get(plan_id))
+        return {"channel": message.channel, "ts": message.ts, **plan_message(view)}
 
     def _call(
         self, method: str, args: Mapping[str, Any], *, key: str | None
