@@ -35,7 +35,9 @@ bench: install
 	$(BIN)/python -m benchmarks.engine
 	$(BIN)/python -m benchmarks.slack
 	$(BIN)/python -m benchmarks.llm
+	$(BIN)/python -m benchmarks.llm_slack
 	$(BIN)/python -m benchmarks.webhooks
+	$(BIN)/python -m benchmarks.watch
 
 # The model's part, scored offline on the recorded answers (benchmarks/llm_answers/); exit 1
 # when an invented reference or an injection gets past the guard.

@@ -106,7 +106,9 @@ class BotWorld:
             },
             policy={"approvers": ["S0ONCALL"]},
             engine={"lease_seconds": 10, "backoff_seconds": 0.05},
-            **self.extra,
+            # The example catalog's checks are bare PromQL and the world has no Prometheus:
+            # deploy watches are off unless a test turns them on (with a prometheus_url).
+            **{"watches": {"enabled": False}, **self.extra},
         )
         self.services: Services = build_services(
             settings,

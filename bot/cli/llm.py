@@ -24,23 +24,15 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
-
-import prompts
 from bot.cli.inputs import InputError
 from bot.cli.render import render_plan
+from bot.runtime.llm import OneDeadline, build_client
 from bot.runtime.settings import Settings, load_settings
 from integrations.errors import ConfigError
-from integrations.llm import CallRecord, Deadline, LLMConfig, OpenAIChatClient, RecordedCalls
-from planners.llm import (
-    CheckedExplanation,
-    CheckedRefinement,
-    ModelAnswer,
-    explain_plan,
-    refine_plan,
-)
+from integrations.llm import CallRecord, OpenAIChatClient, RecordedCalls
+from planners.llm import CheckedExplanation, CheckedRefinement, explain_plan, refine_plan
 from planners.model import Alert, Plan
 from planners.planner import plan_rollback
 from planners.refine import PlanningInputs
@@ -55,8 +47,6 @@ __all__ = [
     "render_section",
     "run_plan",
 ]
-
-M = TypeVar("M", bound=BaseModel)
 
 NOT_ASKED = "not_asked"
 """The refinement outcome of ``backout explain``: a stored plan is explained, never refined."""
@@ -173,17 +163,6 @@ class Consulted:
         return f"checked by the graph: {len(self.dropped)} claims dropped"
 
 
-class _OneDeadline:
-    """The client with one deadline shared by all of a plan's calls."""
-
-    def __init__(self, client: OpenAIChatClient) -> None:
-        self._client = client
-        self._deadline: Deadline = client.deadline()
-
-    def structured(self, prompt: prompts.RenderedPrompt, schema: type[M]) -> ModelAnswer[M]:
-        return self._client.structured(prompt, schema, deadline=self._deadline)
-
-
 @contextmanager
 def connect(
     settings: Settings, *, command: str
@@ -198,12 +177,13 @@ def connect(
             f"{command}: no model is configured (set llm.model in backout.yaml, "
             "or BACKOUT_LLM__MODEL)"
         )
+    recorded = RecordedCalls()
     try:
-        config = LLMConfig(**settings.llm.client_options())
+        client = build_client(settings.llm, recorder=recorded)
     except ConfigError as exc:
         raise InputError(f"{command}: {exc}") from exc
-    recorded = RecordedCalls()
-    with OpenAIChatClient(config=config, recorder=recorded) as client:
+    assert client is not None  # a model is configured: checked above
+    with client:
         yield client, recorded
 
 
@@ -217,7 +197,7 @@ def consult(
 ) -> Consulted:
     """Refine ``plan`` (when its ``inputs`` are given) and explain the result, checked by the
     graph; never raises for what the model does."""
-    model = _OneDeadline(client)
+    model = OneDeadline(client)
     refinement = None
     if inputs is not None:
         refinement = refine_plan(plan, model, inputs=inputs, alerts=alerts)

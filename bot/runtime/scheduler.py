@@ -100,6 +100,7 @@ def prune(store: Store, *, limit: int = 5000) -> dict[str, int]:
         "events": store.conversations.forget_events(older_than=timedelta(days=1), limit=limit),
         "outbox": store.conversations.prune_outbox(older_than=timedelta(days=7), limit=limit),
         "jobs": store.jobs.prune(older_than=timedelta(days=7), limit=limit),
+        "llm_cache": store.llm_cache.prune(limit=limit),  # expired model answers
     }
 
 

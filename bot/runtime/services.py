@@ -12,48 +12,56 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from starlette.applications import Starlette
 
+import prompts
 from bot.core.access import Access
 from bot.core.engine import Engine, EngineConfig
-from bot.core.health import HealthGate, HealthResult
+from bot.core.health import HealthGate
+from bot.core.llm_cache import CachingModel
 from bot.core.policy import CachingGroupResolver, Policy
 from bot.core.ports import Clock
 from bot.core.recheck import ApprovalRecheck
 from bot.core.runner import ThreadRunner
 from bot.core.usecases import Decisions, Execution, Planning, Queries
+from bot.core.usecases.deadlines import Deadlines
+from bot.core.usecases.explaining import Explaining
+from bot.core.usecases.watches import DeployWatches, WatchSchedule
 from bot.runtime.doctor import startup_problem
+from bot.runtime.health import CatalogHealthGate
 from bot.runtime.jobs import JobRunner, worker_name
+from bot.runtime.llm import OneDeadline, build_client
 from bot.runtime.settings import Settings, SettingsError
 from bot.slack.app import build_app
 from bot.slack.channels import VERSION_PATTERN, compile_patterns
+from bot.slack.channels.model_parse import MessageParser
 from bot.slack.delivery import StepDeliveries
 from bot.slack.handlers import UseCases, Watch
 from bot.slack.limits import Limits
 from bot.slack.metrics import Metrics
 from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.slack.reminders import SlackReminders
 from bot.slack.web import build_web
 from bot.slack.webhooks import webhook_routes
 from bot.store import Store
 from integrations.base import Executor
-from integrations.errors import ConfigError, IntegrationError
+from integrations.errors import ConfigError
 from integrations.executors import builtin_executors
-from integrations.health import ServiceHealth, checks_from_catalog
+from integrations.health.once import CatalogReadings
+from integrations.llm import OpenAIChatClient, PrometheusRecorder
 from integrations.registry import Registry
 from integrations.topology import load_topology
+from planners.llm import StructuredModel
 from planners.topology import Severity, Topology
 
 __all__ = [
-    "CatalogHealthGate",
     "Services",
     "build_executors",
     "build_services",
@@ -89,77 +97,6 @@ def build_executors(
     return built
 
 
-class CatalogHealthGate:
-    """Verifies services with the checks their catalog ``health`` entries describe.
-
-    Services are verified one after the other; all must be healthy. A service with no ``health``
-    entry is reported as unchecked, not as healthy by assumption. Checks are built on first use
-    and kept.
-    """
-
-    def __init__(
-        self,
-        topology: Topology,
-        *,
-        prometheus_url: str | None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._topology = topology
-        self._prometheus_url = prometheus_url
-        self._sleep = sleep
-        self._built: dict[str, ServiceHealth] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, services: Sequence[str]) -> HealthResult:
-        healthy, parts, unchecked = True, [], []
-        for name in services:
-            try:
-                health = self._health(name)
-                if health is None:
-                    parts.append(f"{name}: no health check configured (unchecked)")
-                    unchecked.append(name)
-                    continue
-                verdict = health.verify(sleep=self._sleep)
-            except IntegrationError as exc:
-                healthy = False
-                parts.append(f"{name}: cannot check: {exc}")
-                continue
-            healthy = healthy and verdict.healthy
-            parts.append(f"{name}: {verdict.reason}")
-        return HealthResult(
-            healthy=healthy,
-            reason="; ".join(parts) or "no services to verify",
-            unchecked=tuple(unchecked),
-        )
-
-    def cannot_verify(self, services: Sequence[str]) -> str | None:
-        """Why these services' health checks cannot run (a check that cannot be built, such as
-        bare PromQL without ``prometheus_url``), or None when they can (or have none)."""
-        problems = []
-        for name in services:
-            try:
-                self._health(name)
-            except IntegrationError as exc:
-                problems.append(f"{name}: {exc}")
-        return "; ".join(problems) or None
-
-    def _health(self, name: str) -> ServiceHealth | None:
-        service = self._topology.services.get(name)
-        if service is None or service.health is None:
-            return None
-        with self._lock:
-            if name not in self._built:
-                self._built[name] = checks_from_catalog(
-                    service.health, prometheus_url=self._prometheus_url
-                )
-            return self._built[name]
-
-    def close(self) -> None:
-        """Close every check's HTTP client."""
-        for health in self._built.values():
-            health.close()
-
-
 @dataclass(kw_only=True)
 class Services:
     """Everything the bot runs on, built once at startup by :func:`build_services`."""
@@ -176,6 +113,11 @@ class Services:
     watch: Watch
     clock: Clock
     jobs: JobRunner
+    readings: CatalogReadings
+    explanations: ThreadRunner | None = None
+    """The pool the model's explanations wait on."""
+    llm: OpenAIChatClient | None = None
+    """The configured model's client (None without a model)."""
     metrics: Metrics = field(default_factory=Metrics)
 
     def close(self) -> None:
@@ -183,6 +125,11 @@ class Services:
         self.listeners.shutdown()
         self.runner.shutdown()
         self.deliveries.close()  # after the engine: its last moves are shown too
+        self.readings.close()
+        if self.explanations is not None:  # a model call in flight is not waited for
+            self.explanations.shutdown(wait=False, cancel_futures=True)
+        if self.llm is not None:
+            self.llm.close()
         self.store.close()
 
 
@@ -236,7 +183,9 @@ def build_services(
             "incidents; list your alerting bots' ids (B…) or app ids (A…)"
         )
     executors = executors if executors is not None else build_executors(settings)
-    notifier = SlackNotifier(client=client, store=store)
+    metrics = Metrics()
+    llm = _llm_client(settings, metrics)
+    notifier = SlackNotifier(client=client, store=store, model=llm.config.model if llm else None)
     deliveries = StepDeliveries(notifier.show_step_changes)  # Slack off the engine's path
     catalog_health = CatalogHealthGate(topology, prometheus_url=settings.prometheus_url)
     engine = Engine(
@@ -249,8 +198,43 @@ def build_services(
         preflight=None if health else catalog_health.cannot_verify,
     )
     runner = ThreadRunner()
+    explanations = ThreadRunner(workers=2, name="explain")  # a slow model holds only these
+    explaining = None
+    cached = _cached_model(settings, store, llm) if llm is not None else None
+    if llm is not None and cached is not None:
+        explaining = Explaining(
+            store=store,
+            notifier=notifier,
+            runner=explanations,
+            model=lambda: cached(OneDeadline(llm)),
+            model_name=llm.config.model,
+        )
     execution = Execution(
         store=store, engine=engine, executors=executors, notifier=notifier, runner=runner
+    )
+    reminders = SlackReminders(store=store)
+    deadlines = Deadlines(
+        store=store,
+        policy=policy,
+        rules=settings.policy,
+        topology=topology,
+        notifier=notifier,
+        reminders=reminders,
+        clock=clock,
+        **settings.deadlines.model_dump(),
+    )
+    watches = settings.watches
+    watch_channel = watches.channel or settings.webhooks.incident_channel
+    watching = watches.enabled and watch_channel is not None
+    if watches.enabled and watch_channel is None:
+        log.warning("deploy watches are off: set watches.channel or webhooks.incident_channel")
+    schedule = WatchSchedule(
+        store=store,
+        topology=topology,
+        clock=clock,
+        minutes=watches.minutes,
+        interval_seconds=watches.interval_seconds,
+        environments=tuple(settings.channels.environments),
     )
     use_cases = UseCases(
         planning=Planning(
@@ -263,6 +247,9 @@ def build_services(
             runner=runner,
             group_window_minutes=settings.incidents.group_window_minutes,
             update_interval_seconds=settings.incidents.update_interval_seconds,
+            deadlines=deadlines,
+            watches=schedule if watching else None,
+            explaining=explaining,
         ),
         decisions=Decisions(store=store, policy=policy, execution=execution, notifier=notifier),
         execution=execution,
@@ -280,7 +267,23 @@ def build_services(
         bot_user_id=str(identity.get("user_id", "")),
         bot_id=str(identity.get("bot_id", "")),
         alert_lookup=Watch.alertmanager_lookup(settings.alertmanager_url),
+        parser=(
+            MessageParser(cached(llm), redactor=prompts.Redactor(settings.llm.redact_patterns))
+            if llm is not None and cached is not None and settings.llm.parse_messages
+            else None
+        ),
     )
+    readings = CatalogReadings(topology, prometheus_url=settings.prometheus_url)
+    handlers = deadlines.handlers()  # every kind a job may have, registered with its scheduler
+    if watching and watch_channel is not None:
+        handlers |= DeployWatches(
+            store=store,
+            incidents=use_cases.planning,
+            read=readings,
+            channel=watch_channel,
+            clock=clock,
+            notes=reminders,
+        ).handlers()
     return Services(
         store=store,
         topology=topology,
@@ -293,8 +296,11 @@ def build_services(
         client=client,
         watch=watch,
         clock=clock,
-        # Reminders, approval expiries and deploy watches will register their kinds here.
-        jobs=JobRunner(store, {}, worker=worker_name(), clock=store.clock),
+        jobs=JobRunner(store, handlers, worker=worker_name(), clock=store.clock),
+        readings=readings,
+        metrics=metrics,
+        explanations=explanations,
+        llm=llm,
     )
 
 
@@ -316,6 +322,41 @@ def slack_app(settings: Settings, services: Services) -> App:
         listeners=services.listeners,
         limits=_limits(settings),
     )
+
+
+def _cached_model(
+    settings: Settings, store: Store, llm: OpenAIChatClient
+) -> Callable[[StructuredModel], CachingModel]:
+    """Wraps a model in the database cache of its answers (keyed on the prompt, schema, model,
+    endpoint host, temperature and redacted input; ``llm.cache_*ttl_seconds``)."""
+    config = llm.config
+    redactor = prompts.Redactor(settings.llm.redact_patterns)
+
+    def cached(inner: StructuredModel) -> CachingModel:
+        return CachingModel(
+            inner,
+            cache=store.llm_cache,
+            model=config.model,
+            host=config.host,
+            temperature=config.temperature,
+            ttl=timedelta(seconds=settings.llm.cache_ttl_seconds),
+            failure_ttl=timedelta(seconds=settings.llm.cache_failure_ttl_seconds),
+            redactor=redactor,
+        )
+
+    return cached
+
+
+def _llm_client(settings: Settings, metrics: Metrics) -> OpenAIChatClient | None:
+    """The configured model's client, its calls counted in ``/metrics``; None without a model.
+
+    Raises:
+        SettingsError: the ``llm:`` settings cannot make a client.
+    """
+    try:
+        return build_client(settings.llm, recorder=PrometheusRecorder(metrics.registry))
+    except ConfigError as exc:
+        raise SettingsError(f"llm: {exc}") from exc
 
 
 def _limits(settings: Settings) -> Limits:

@@ -36,12 +36,14 @@ from bot.lifecycle import Mode
 
 __all__ = [
     "ChannelSettings",
+    "DeadlineSettings",
     "EngineSettings",
     "IncidentSettings",
     "LLMSettings",
     "LimitSettings",
     "Settings",
     "SettingsError",
+    "WatchSettings",
     "WebhookSettings",
     "load_settings",
 ]
@@ -177,6 +179,52 @@ class IncidentSettings(BaseModel):
     update_interval_seconds: float = Field(default=10, ge=0, le=600)
 
 
+class DeadlineSettings(BaseModel):
+    """Reminders and expiry of plans waiting for approval (section ``deadlines:``).
+
+    Attributes:
+        remind_after_minutes: a posted plan nobody approved reminds its approvers in its thread
+            after this long.
+        remind_every_minutes: then again this often (0: once).
+        expire_after_minutes: a plan nobody approved within this long becomes ``expired``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    remind_after_minutes: float = Field(default=15, gt=0)
+    remind_every_minutes: float = Field(default=0, ge=0)
+    expire_after_minutes: float = Field(default=120, gt=0)
+
+
+class WatchSettings(BaseModel):
+    """Health watches after production deploys (section ``watches:``).
+
+    Attributes:
+        enabled: watch each production deploy of a service with a catalog health check.
+        minutes: how long a deploy is watched.
+        interval_seconds: how often its check is read. 20 s by default, not 30: a breach just
+            after a reading waits one interval plus one scheduler tick (5 s), and the plan must
+            be posted within 30 s of the breach.
+        channel: where a breach's incident is posted (default ``webhooks.incident_channel``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    minutes: float = Field(default=30, gt=0, le=24 * 60)
+    interval_seconds: float = Field(default=20, ge=5, le=3600)
+    channel: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_id(cls, channel: str | None) -> str | None:
+        if channel is not None and not _CHANNEL_ID.fullmatch(channel):
+            raise ValueError(
+                f"{channel!r} is not a Slack channel id; give the id (like C0123ABCD), not its name"
+            )
+        return channel
+
+
 class LimitSettings(BaseModel):
     """How much slow work one person or channel may start (section ``limits:``), counted at the
     ack; approvals, aborts and alerts are never limited.
@@ -221,6 +269,13 @@ class LLMSettings(BaseModel):
             model is skipped for that long.
         input_price_per_million, output_price_per_million: prices for the cost metric.
         redact_patterns: regular expressions of secrets beyond the built-in ones.
+        cache_ttl_seconds: how long a model's answer is reused for the same prompt, schema,
+            model, endpoint, temperature and (redacted) input; cache_failure_ttl_seconds: how
+            long a failure is (so a broken endpoint is not asked again at once).
+        parse_messages: let the model read bot messages in the watched channels that no
+            pattern reads (their text is redacted, capped and fenced; every answer is checked
+            against the topology and the version pattern, or ignored). Off by default: it sends
+            channel messages to the model.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -240,6 +295,9 @@ class LLMSettings(BaseModel):
     input_price_per_million: float | None = Field(default=None, ge=0)
     output_price_per_million: float | None = Field(default=None, ge=0)
     redact_patterns: list[str] = Field(default_factory=list)
+    cache_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    cache_failure_ttl_seconds: float = Field(default=60.0, gt=0)
+    parse_messages: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -306,6 +364,8 @@ class Settings(BaseSettings):
             are looked up through its API (``/api/v2/alerts``).
         incidents: how alerts are grouped into incidents.
         limits: how many plans and dry runs one person or channel may start.
+        deadlines: reminders and expiry of plans waiting for approval.
+        watches: health watches after production deploys.
         engine: engine tuning.
         slack_bot_token: the bot token (``xoxb-…``), env ``SLACK_BOT_TOKEN``.
         slack_signing_secret: verifies Slack's requests, env ``SLACK_SIGNING_SECRET``.
@@ -349,6 +409,8 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = None
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    deadlines: DeadlineSettings = Field(default_factory=DeadlineSettings)
+    watches: WatchSettings = Field(default_factory=WatchSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     openai_api_key: SecretStr | None = Field(

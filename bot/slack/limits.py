@@ -5,7 +5,8 @@ Drafting a plan (``/rollback plan``, a re-plan) and a dry run (``/rollback simul
 *Simulate* button) cost seconds of a listener thread, a database write or an executor's time;
 everything else a person can ask for is cheap or must always work. So those two are counted
 per user and per channel in token buckets (:class:`RateLimiter`; by default 5 plans a minute a
-person and 20 a channel, 5 dry runs a minute a person), checked in the request itself, before
+person and 20 a channel, 5 dry runs a minute a person), and so is asking the model to explain a
+plan (5 a minute a person: each is a paid model call), checked in the request itself, before
 anything slow is queued; a refused request is answered at once (ephemerally) with the limit and
 when to try again, and logged. Approving, rejecting, aborting, retrying, skipping and alerts are
 never counted: an on-call engineer must always be able to act.
@@ -35,6 +36,7 @@ from bot.slack.views import replies, simulation_message
 from bot.store import PlanNotFoundError
 
 __all__ = [
+    "EXPLAIN",
     "PLAN",
     "SIMULATE",
     "BoundedRunner",
@@ -53,6 +55,9 @@ PLAN = "plan"
 """What ``/rollback plan`` (for a service or an incident) counts against."""
 SIMULATE = "simulate"
 """What a dry run (the command or the button) counts against."""
+EXPLAIN = "explain"
+"""What asking the model to explain a plan (``/rollback explain``, the *Explain* button) counts
+against: each costs a model call (tokens, money) and a thread of the explanations' pool."""
 
 Scope = Literal["user", "channel"]
 
@@ -94,6 +99,7 @@ class Limits:
         plans_per_user: plans one person may ask for per ``period``.
         plans_per_channel: plans one channel may ask for per ``period``.
         simulations_per_user: dry runs one person may ask for per ``period``.
+        explanations_per_user: explanations one person may ask the model for per ``period``.
         period: seconds the allowances above are counted over.
         simulation_workers: dry runs that may run at once.
         simulation_queue: dry runs that may wait for a worker; beyond that one is refused.
@@ -103,6 +109,7 @@ class Limits:
     plans_per_user: int = 5
     plans_per_channel: int = 20
     simulations_per_user: int = 5
+    explanations_per_user: int = 5
     period: float = 60.0
     simulation_workers: int = 2
     simulation_queue: int = 8
@@ -114,6 +121,7 @@ class Limits:
             Rate(kind=PLAN, scope="user", count=self.plans_per_user, period=self.period),
             Rate(kind=PLAN, scope="channel", count=self.plans_per_channel, period=self.period),
             Rate(kind=SIMULATE, scope="user", count=self.simulations_per_user, period=self.period),
+            Rate(kind=EXPLAIN, scope="user", count=self.explanations_per_user, period=self.period),
         ]
 
 

@@ -102,6 +102,18 @@ RULED_OUT: Final = "Ruled out {count} change(s), e.g. {change}: {why}"
 
 IMPACTED: Final = "*Impacted:* {services}"
 EXPLANATION_TITLE: Final = "*In plain words* _(drafted by {drafted_by})_"
+EXPLANATION_BY_MODEL: Final = (
+    "🤖 *Explained by the model {model}* · checked by the graph: {dropped} claims dropped"
+)
+EXPLANATION_BY_GRAPH: Final = (
+    "🤖 *The graph's own explanation*: the model {model} was asked, and the graph dropped its "
+    "answer (checked by the graph: {dropped} claims dropped)"
+)
+EXPLANATION_NOTE: Final = (
+    "_Written by a language model and checked against the plan's evidence; it cannot approve "
+    "or run anything. The steps above are the planner's._"
+)
+EXPLANATION_DROPPED: Final = "Dropped by the graph: {claims}"
 NEEDS_A_HUMAN: Final = (
     "⚠️ *{count} step(s) need a human* (irreversible, or no automatic rollback): {steps}"
 )
@@ -148,6 +160,7 @@ PLAN_FINISHED: Final = "This plan is {status}: nothing more can be run from this
 BUTTON_APPROVE_STAGE: Final = "Approve stage {stage}"
 BUTTON_APPROVE_PLAN: Final = "Approve all"
 BUTTON_SIMULATE: Final = "Simulate"
+BUTTON_EXPLAIN: Final = "Explain"
 BUTTON_REJECT: Final = "Reject"
 BUTTON_ABORT: Final = "Abort"
 BUTTON_RETRY: Final = "Retry step {number}"
@@ -232,6 +245,7 @@ USAGE_COMMANDS: Final = (
     "• `/rollback simulate &lt;plan&gt;`: what each step would do, touching nothing\n"
     "• `/rollback abort &lt;plan&gt;`: stop a plan; running steps finish\n"
     "• `/rollback history &lt;service&gt;`: past plans for a service\n"
+    "• `/rollback explain &lt;plan&gt;`: the model's explanation, checked by the graph\n"
     "• `/rollback help`: this message"
 )
 NOT_AUTHORIZED: Final = "🔒 You can't do that: {reason}"
@@ -250,7 +264,11 @@ RATE_LIMITED_CHANNEL: Final = (
     "🐢 One channel may ask for {count} {what} {period}, and this one has used its share. "
     "Try again in {wait}."
 )
-RATE_LIMITED_WHAT: Final[dict[str, str]] = {"plan": "plans", "simulate": "dry runs"}
+RATE_LIMITED_WHAT: Final[dict[str, str]] = {
+    "plan": "plans",
+    "simulate": "dry runs",
+    "explain": "explanations",
+}
 RATE_LIMITED_OTHER: Final = "requests"
 RATE_LIMITED_HINT: Final = (
     "Approving, rejecting and aborting are never limited, and alerts always get their plan."
@@ -263,6 +281,15 @@ SIMULATIONS_BUSY: Final = (
     "Try again shortly."
 )
 SIMULATIONS_BUSY_HINT: Final = "An executor may be slow to answer: `backout doctor` checks them."
+NO_MODEL: Final = (
+    "🤖 No model is configured, so there is nothing more to explain: the plan message already "
+    "shows the graph's own reasons (its suspects and their evidence)."
+)
+NO_MODEL_HINT: Final = "An admin can set `llm.model` in backout.yaml (see the README)."
+EXPLAIN_FAILED: Final = (
+    "🤖 The model gave no usable answer for plan {plan_id} ({outcome}): the plan stands as the "
+    "graph drafted it, with its own reasons."
+)
 INTERNAL_ERROR: Final = (
     "💥 Something went wrong on our side. `/rollback status` shows what the plan did. "
     "If it happens again, give the Backout admins this reference: {ref}"
@@ -291,7 +318,11 @@ READ_REFUSED: Final = (
     "it is posted in and for those who may approve it, and you are neither. Ask someone in "
     "that channel, or one of its approvers."
 )
-READ_REFUSED_WHAT: Final[dict[str, str]] = {"status": "show", "simulate": "run a dry run of"}
+READ_REFUSED_WHAT: Final[dict[str, str]] = {
+    "status": "show",
+    "simulate": "run a dry run of",
+    "explain": "explain",
+}
 READ_REFUSED_HINT: Final = (
     "Plans from private incident channels stay there; approvers can read them anywhere."
 )
@@ -309,6 +340,8 @@ WORKING: Final[dict[str, str]] = {
     "simulate": "🧪 Simulating plan {target}…",
     "abort": "🛑 Aborting plan {target}…",
     "history": "⏳ Looking up the history of {target}…",
+    "explain": "🤖 Asking the model to explain plan {target}; the answer comes here when it "
+    "arrives…",
     "replan": "⏳ Drafting a fresh plan for incident {target}…",
 }
 WORKING_OTHER: Final = "⏳ Working on it…"

@@ -39,6 +39,7 @@ from bot.slack.views import (
     plan_message,
     progress_reply,
 )
+from bot.slack.views.explanation import explanation_view
 from bot.slack.views.graph import GraphRenderError, plan_graph_dot, render_png
 from bot.store import Store, StoredPlan
 from bot.store.conversations import PlanMessage
@@ -95,13 +96,18 @@ class SlackNotifier:
         client: the Slack client (bot token).
         store: plans and the audit log.
         graphs: whether to render and upload a graph picture with each new plan.
+        model: the configured model's name: plan messages then offer *Explain* and show its
+            checked explanation once stored; None when no model is configured.
     """
 
-    def __init__(self, *, client: WebClient, store: Store, graphs: bool = True) -> None:
+    def __init__(
+        self, *, client: WebClient, store: Store, graphs: bool = True, model: str | None = None
+    ) -> None:
         self.client = client
         self.store = store
         self.conversations = store.conversations
         self.graphs = graphs
+        self.model = model
         self.worker = f"outbox-{uuid.uuid4().hex[:8]}"
         self._update_lock = threading.Lock()
 
@@ -112,7 +118,7 @@ class SlackNotifier:
     ) -> None:
         """Post the plan message (in a thread when ``thread_ts``) and, if possible, its graph."""
         stored = self.store.plans.get(plan_id)
-        args: dict[str, Any] = {"channel": channel, **plan_message(self.view(stored))}
+        args: dict[str, Any] = {"channel": channel, **self._drawn(stored)}
         if thread_ts:
             args["thread_ts"] = thread_ts
         self.conversations.set_plan_message(
@@ -133,7 +139,8 @@ class SlackNotifier:
         """Update the plan message in place to show approvals and progress."""
         message = self._posted_message(plan_id)
         if message is not None:
-            self._update(message, self.view(self.store.plans.get(plan_id)))
+            stored = self.store.plans.get(plan_id)
+            self._update(message, self._drawn(stored), plan_id=plan_id)
 
     def step_changed(self, plan_id: str, step_id: str) -> None:
         """A step moved: update the message, and say so in the thread when it finished."""
@@ -147,7 +154,7 @@ class SlackNotifier:
             return
         stored = self.store.plans.get(plan_id)
         view = self.view(stored)
-        self._update(message, view)
+        self._update(message, self._drawn(stored, view), plan_id=plan_id)
         steps = {s.id: s for s in stored.plan.steps}
         for step_id in step_ids:
             state = view.steps[step_id]
@@ -193,7 +200,7 @@ class SlackNotifier:
 
     def status_message(self, plan_id: str) -> dict[str, Any]:
         """The plan as it stands, for an ephemeral ``/rollback status`` answer."""
-        return plan_message(self.view(self.store.plans.get(plan_id)))
+        return self._drawn(self.store.plans.get(plan_id))
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -259,13 +266,22 @@ class SlackNotifier:
             return None
         return message
 
-    def _update(self, message: PlanMessage, view: PlanView) -> None:
+    def _drawn(self, stored: StoredPlan, view: PlanView | None = None) -> dict[str, Any]:
+        """The plan message for ``stored``: with its checked explanation once stored, and the
+        *Explain* button when a model is configured."""
+        kept = stored.explanation if self.model is not None else None
+        explanation = explanation_view(kept) if kept is not None else None
+        return plan_message(
+            view or self.view(stored), explanation=explanation, explain=self.model is not None
+        )
+
+    def _update(self, message: PlanMessage, drawn: dict[str, Any], *, plan_id: str) -> None:
         """Update the plan message; a failed update is retried by the outbox like a failed post
         (under a fresh key: it re-renders the plan when it is sent, so it never shows a state
         older than the one that failed)."""
         with self._update_lock:
-            args = {"channel": message.channel, "ts": message.ts, **plan_message(view)}
-            key = f"{_UPDATE}{view.plan_id}:{uuid.uuid4().hex[:12]}"
+            args = {"channel": message.channel, "ts": message.ts, **drawn}
+            key = f"{_UPDATE}{plan_id}:{uuid.uuid4().hex[:12]}"
             self._call("chat.update", args, key=key)
 
     def _update_args(self, plan_id: str) -> dict[str, Any] | None:
@@ -273,8 +289,8 @@ class SlackNotifier:
         message = self._posted_message(plan_id)
         if message is None:
             return None
-        view = self.view(self.store.plans.get(plan_id))
-        return {"channel": message.channel, "ts": message.ts, **plan_message(view)}
+        drawn = self._drawn(self.store.plans.get(plan_id))
+        return {"channel": message.channel, "ts": message.ts, **drawn}
 
     def _call(
         self, method: str, args: Mapping[str, Any], *, key: str | None

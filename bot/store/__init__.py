@@ -18,12 +18,14 @@ from bot.store.conversations import Conversations, OutboxItem, OutboxStatus, Pla
 from bot.store.db import create_engine, current_revision, head_revision, upgrade
 from bot.store.incidents import IncidentAlert, IncidentRow, Incidents
 from bot.store.jobs import Job, Jobs, JobStatus
+from bot.store.llm_cache import CachedEntry, LLMCache
 from bot.store.plans import Plans
 from bot.store.records import (
     ExecutionRow,
     PlanNotFoundError,
     StepNotFoundError,
     StepRow,
+    StoredExplanation,
     StoredPlan,
 )
 from bot.store.steps import Steps
@@ -35,6 +37,7 @@ __all__ = [
     "AuditCheck",
     "AuditEntry",
     "AuditLog",
+    "CachedEntry",
     "Conversations",
     "ExecutionRow",
     "IncidentAlert",
@@ -43,6 +46,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "Jobs",
+    "LLMCache",
     "OutboxItem",
     "OutboxStatus",
     "PlanMessage",
@@ -52,6 +56,7 @@ __all__ = [
     "StepRow",
     "Steps",
     "Store",
+    "StoredExplanation",
     "StoredPlan",
     "create_engine",
     "current_revision",

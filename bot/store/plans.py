@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from bot.lifecycle import TRANSITIONS, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store.audit import append_entry
 from bot.store.base import Repository
-from bot.store.records import PlanNotFoundError, StoredPlan, stored_plan
+from bot.store.records import PlanNotFoundError, StoredExplanation, StoredPlan, stored_plan
 from bot.store.steps import require_plan, step_rows
 from bot.store.tables import PlanRecord, PlanServiceRecord, StepRecord
 from planners.model import Plan
@@ -196,6 +197,40 @@ class Plans(Repository):
         if not moved:
             log.debug("plan %s: move to %s refused by its current status", plan_id, to)
         return moved
+
+    def set_explanation(self, plan_id: str, explanation: StoredExplanation, *, actor: str) -> None:
+        """Store the plan's checked explanation (replacing an earlier one); audited as
+        ``plan.explained`` with the model, the outcome and how many claims were dropped. The
+        plan itself, its status and its version do not change.
+
+        Raises:
+            PlanNotFoundError: no plan has this id.
+        """
+
+        def work(conn: sa.Connection) -> None:
+            now = self._now()
+            stored = replace(explanation, at=explanation.at or now)
+            changed = conn.execute(
+                sa.update(_PLANS).where(_PLANS.c.id == plan_id).values(explanation=stored.to_json())
+            )
+            if changed.rowcount != 1:
+                raise PlanNotFoundError(plan_id)
+            details = {
+                "model": stored.model,
+                "source": stored.source,
+                "outcome": stored.outcome,
+                "dropped": len(stored.dropped),
+            }
+            append_entry(
+                conn,
+                at=now,
+                actor=actor,
+                action="plan.explained",
+                subject=plan_id,
+                details=details,
+            )
+
+        self._write(work)
 
     def _select(self, query: sa.Select[Any]) -> list[StoredPlan]:
         with self._reading() as conn:

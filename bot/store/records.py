@@ -21,6 +21,7 @@ __all__ = [
     "PlanNotFoundError",
     "StepNotFoundError",
     "StepRow",
+    "StoredExplanation",
     "StoredPlan",
     "execution_row",
     "step_row",
@@ -71,9 +72,64 @@ class StepRow:
     updated_at: datetime
 
 
+@dataclass(frozen=True, kw_only=True)
+class StoredExplanation:
+    """A plan's explanation as the graph checked it, stored when it arrived (after the post).
+
+    Attributes:
+        model: the model that was asked.
+        source: ``model`` (its checked explanation) or ``graph`` (the guard rejected it: the
+            graph's own is shown).
+        outcome: ``ok`` or ``rejected``.
+        text: Markdown, untrusted: views escape it.
+        dropped: ``(claim, reason)`` of every claim the graph dropped (the whole explanation
+            counts as one when the guard rejected it).
+        detail: why the graph's own explanation is shown, when it is.
+        at: when it was stored.
+    """
+
+    model: str
+    source: str
+    outcome: str
+    text: str
+    dropped: tuple[tuple[str, str], ...] = ()
+    detail: str = ""
+    at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The column's JSON."""
+        return {
+            "model": self.model,
+            "source": self.source,
+            "outcome": self.outcome,
+            "text": self.text,
+            "dropped": [{"claim": c, "reason": r} for c, r in self.dropped],
+            "detail": self.detail,
+            "at": self.at.isoformat() if self.at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StoredExplanation:
+        """Read the column's JSON back."""
+        at = data.get("at")
+        return cls(
+            model=str(data.get("model") or ""),
+            source=str(data.get("source") or "graph"),
+            outcome=str(data.get("outcome") or ""),
+            text=str(data.get("text") or ""),
+            dropped=tuple(
+                (str(d.get("claim", "")), str(d.get("reason", "")))
+                for d in data.get("dropped") or ()
+            ),
+            detail=str(data.get("detail") or ""),
+            at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+        )
+
+
 @dataclass(frozen=True)
 class StoredPlan:
-    """A plan as stored: the plan itself, its lifecycle and its steps' state (in plan order)."""
+    """A plan as stored: the plan itself, its lifecycle and its steps' state (in plan order),
+    and the model's checked explanation once one arrived."""
 
     id: str
     plan: Plan
@@ -84,6 +140,7 @@ class StoredPlan:
     created_at: datetime
     updated_at: datetime
     steps: tuple[StepRow, ...]
+    explanation: StoredExplanation | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +189,7 @@ def stored_plan(row: sa.Row[Any], steps: Sequence[StepRow]) -> StoredPlan:
         created_at=row.created_at,
         updated_at=row.updated_at,
         steps=tuple(steps),
+        explanation=StoredExplanation.from_json(row.explanation) if row.explanation else None,
     )
 
 

@@ -22,6 +22,7 @@ from bot.store.base import Repository, utc_now
 from bot.store.conversations import Conversations
 from bot.store.incidents import Incidents
 from bot.store.jobs import Jobs
+from bot.store.llm_cache import LLMCache
 from bot.store.plans import Plans
 from bot.store.steps import Steps
 
@@ -47,6 +48,7 @@ class Store(Repository):
         self.conversations = Conversations(engine, clock=clock)
         self.incidents = Incidents(engine, clock=clock)
         self.jobs = Jobs(engine, clock=clock)
+        self.llm_cache = LLMCache(engine, clock=clock)
 
     @classmethod
     def from_url(

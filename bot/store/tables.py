@@ -156,6 +156,8 @@ class PlanRecord(SQLModel, table=True):
     status: str
     created_at: datetime = _utc(index=True)
     updated_at: datetime = _utc()
+    explanation: dict[str, Any] | None = _json()
+    """The model's checked explanation, once it arrived (:class:`bot.store.StoredExplanation`)."""
 
 
 class PlanServiceRecord(SQLModel, table=True):
@@ -352,3 +354,21 @@ class JobRecord(SQLModel, table=True):
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
     finished_at: datetime | None = _utc(nullable=True)
+
+
+class LLMCacheRecord(SQLModel, table=True):
+    """A cached model answer (see :mod:`bot.store.llm_cache`): the SHA-256 ``key`` of what decided
+    it, the prompt's key and the model (to read the table by), the outcome, the validated answer
+    as JSON (``ok`` outcomes only) or why there is none, and when it stops being served."""
+
+    __tablename__ = "llm_cache"
+    __table_args__ = (sa.Index("ix_llm_cache_expires_at", "expires_at"),)
+
+    key: str = Field(primary_key=True)
+    prompt: str
+    model: str
+    outcome: str
+    value: str | None = Field(default=None, sa_type=sa.Text(), nullable=True)
+    detail: str = Field(sa_type=sa.Text(), nullable=False)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()

@@ -12,7 +12,7 @@ import pytest
 
 from bot.cli.main import main
 from bot.core.engine import Engine, EngineConfig
-from bot.runtime.services import CatalogHealthGate
+from bot.runtime.health import CatalogHealthGate
 from bot.store import Store
 from fakes.kubernetes import FakeKubernetes
 from fakes.metrics_app import HealthApp

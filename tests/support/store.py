@@ -61,7 +61,7 @@ TABLES_0002 = frozenset({"feedback", "outbox", "plan_messages", "slack_events"})
 """The tables migration 0002 adds (the Slack side)."""
 TABLES_0003 = frozenset({"plan_services"})
 """The tables migration 0003 adds (the lifecycle)."""
-TABLES = TABLES_0001 | TABLES_0002 | TABLES_0003 | {"jobs"}  # 0007 adds the jobs
+TABLES = TABLES_0001 | TABLES_0002 | TABLES_0003 | {"jobs", "llm_cache"}  # 0007, 0008
 """Every table at the head revision."""
 
 

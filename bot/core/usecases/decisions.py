@@ -17,7 +17,7 @@ from bot.core.recheck import ApprovalRecheck
 from bot.core.usecases.actions import plan_actions
 from bot.core.usecases.execution import Execution
 from bot.core.usecases.summaries import summarise_if_due
-from bot.lifecycle import Actions, Click, Mode, PlanKind, PlanStatus, StepStatus
+from bot.lifecycle import FINISHED, Actions, Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store, StoredPlan
 
 __all__ = ["Approval", "Decisions"]
@@ -170,7 +170,8 @@ class Decisions:
         if step is None:
             raise PlanNotFoundError(f"{plan_id}/{step_id}")
         if not plan_actions(stored).allows(click, step=step_id):
-            self._refused(plan_id, user, f"{click} {step_id}: the step has not failed")
+            why = f"this plan is {stored.status}" if stored.status in FINISHED else None
+            self._refused(plan_id, user, f"{click} {step_id}: {why or 'the step has not failed'}")
             return False
         decision = self.policy.may_approve(user, step)
         if not decision.allowed:

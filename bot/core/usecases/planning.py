@@ -33,9 +33,12 @@ from datetime import timedelta
 from bot.core.coalescer import Coalescer
 from bot.core.policy import Policy
 from bot.core.ports import Clock, Notifier, Runner
+from bot.core.usecases.deadlines import Deadlines
 from bot.core.usecases.execution import Execution
+from bot.core.usecases.explaining import Explaining
 from bot.core.usecases.grouping import place, representatives
 from bot.core.usecases.summaries import RESOLVED_ACTION, summarise_if_due
+from bot.core.usecases.watches import WatchSchedule
 from bot.lifecycle import Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import Store, StoredPlan
 from bot.store.filing import OpenIncident, Placement
@@ -69,6 +72,10 @@ class Planning:
         group_window_minutes: how long after an incident started an alert may still join it.
         update_interval_seconds: the least time between two refreshes of one incident's plan
             message while alerts keep arriving.
+        deadlines: schedules each posted plan's reminders and expiry (none when None).
+        watches: starts the health watch of each production deploy (none when None).
+        explaining: explains each posted live plan with the model, off the request (no model
+            when None).
     """
 
     store: Store
@@ -81,6 +88,9 @@ class Planning:
     runner: Runner | None = None
     group_window_minutes: float = 30.0
     update_interval_seconds: float = 10.0
+    deadlines: Deadlines | None = None
+    watches: WatchSchedule | None = None
+    explaining: Explaining | None = None
     updates: Coalescer = field(init=False)
     """The coalesced refreshes of incident plan messages, by incident id."""
     _reach: dict[str, frozenset[str]] = field(init=False, default_factory=dict, repr=False)
@@ -207,6 +217,10 @@ class Planning:
         (None for a repeat)."""
         if not self.store.incidents.record_change(change):
             return None
+        if self.watches is not None:
+            self.watches.start(change)
+        if self.deadlines is not None:
+            self.deadlines.expire_superseded(change.service)
         standby = Alert(
             fingerprint=f"standby:{change.id}",
             service=change.service,
@@ -264,6 +278,10 @@ class Planning:
         self.notifier.post_plan(plan_id, channel=channel, thread_ts=thread_ts, requester=requester)
         if self.policy.mode == Mode.AUTOPILOT:
             self._autopilot(plan_id, plan)
+        if self.deadlines is not None:
+            self.deadlines.schedule_for(plan_id, self.clock())
+        if self.explaining is not None:  # the model's explanation is edited in when it arrives
+            self.explaining.soon(plan_id)
         return plan_id
 
     def _autopilot(self, plan_id: str, plan: Plan) -> None:
@@ -367,6 +385,8 @@ class Planning:
             log.warning("plan %s had no message to hand over to its redraft %s", stored.id, plan_id)
         if self.policy.mode == Mode.AUTOPILOT:
             self._autopilot(plan_id, plan)
+        if self.deadlines is not None:  # counted from the message's first post
+            self.deadlines.schedule_for(plan_id)
         tally = self.store.incidents.tally(incident_id)
         if tally is not None and not tally.firing:  # it resolved while this was drafted
             self._closed(incident_id, last=None)

@@ -2,7 +2,8 @@
 or ``app.event`` (STYLE.md anti-pattern A2: never at request time). Each listener module gets the
 use cases it calls, nothing more; the command and button listeners also get the
 :class:`~bot.slack.limits.Gate` that counts plans and dry runs and runs the dry runs, and both
-ask :class:`~bot.core.usecases.Queries` who may read a plan before showing or previewing it."""
+ask :class:`~bot.core.usecases.Queries` who may read a plan before showing, previewing or
+explaining it (the model, when one is configured, is reached through ``Planning.explaining``)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,13 @@ def register(
         notifier=notifier,
         gate=gate,
     )
-    actions.register(app, decisions=use_cases.decisions, queries=use_cases.queries, gate=gate)
+    actions.register(
+        app,
+        decisions=use_cases.decisions,
+        queries=use_cases.queries,
+        gate=gate,
+        planning=use_cases.planning,
+    )
     events.register(
         app, planning=use_cases.planning, watch=watch, clock=clock, forget_group=forget_group
     )

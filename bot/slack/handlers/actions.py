@@ -13,7 +13,9 @@ counts against the user's allowance (:mod:`bot.slack.limits`). Its ack
 refuses it (not a reader of the plan, the allowance is spent, or the pool is full); the
 refusal, decided in the ack, travels to its lazy listener in Bolt's ``context`` (copied for the
 lazy listener after the ack has run, as acks run first on the request's thread) and is posted
-from there. The other clicks are never limited.
+from there. *Explain* (drawn only when a model is configured) is a read checked and counted the
+same way (:func:`bot.slack.handlers.commands.explain`); its answer is posted to the user from
+the explanations' pool when the model answers. The other clicks are never limited.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.core.usecases import Decisions, Queries
+from bot.core.usecases import Decisions, Planning, Queries
 from bot.slack import messages, views
-from bot.slack.handlers.commands import dry_run
+from bot.slack.handlers.commands import dry_run, explain
 from bot.slack.limits import Gate
 from bot.slack.views import replies
+from bot.slack.views.explanation import ACTION_EXPLAIN
 from bot.store import PlanNotFoundError
 
 __all__ = ["ACTION_IDS", "register"]
@@ -42,14 +45,17 @@ ACTION_IDS = (
     views.ACTION_ABORT,
     views.ACTION_FEEDBACK_RIGHT,
     views.ACTION_FEEDBACK_WRONG,
+    ACTION_EXPLAIN,
 )
 
 _REFUSED = "backout_simulation_refused"
-"""The ``context`` key under which the Simulate click's ack leaves its refusal."""
+"""The ``context`` key under which the Simulate (or Explain) click's ack leaves its refusal."""
 
 
-def register(app: App, *, decisions: Decisions, queries: Queries, gate: Gate) -> None:
-    """Listen for every Backout button."""
+def register(
+    app: App, *, decisions: Decisions, queries: Queries, gate: Gate, planning: Planning
+) -> None:
+    """Listen for every Backout button (*Explain* asks ``planning``'s model, if it has one)."""
 
     def ack_click(ack: Ack) -> None:
         ack()
@@ -83,6 +89,30 @@ def register(app: App, *, decisions: Decisions, queries: Queries, gate: Gate) ->
         if refused:
             context[_REFUSED] = refused
 
+    def ack_explain(
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+    ) -> None:
+        ack()
+        if (where := _where(body)) is None:
+            return
+        user, channel = where
+        plan_id = str(action.get("value", "")).partition(":")[0]
+        refused = explain(
+            plan_id,
+            user=user,
+            channel=channel,
+            client=client,
+            queries=queries,
+            gate=gate,
+            explaining=planning.explaining,
+        )
+        if refused:
+            context[_REFUSED] = refused
+
     def tell_refusal(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         if (refused := context.get(_REFUSED)) and (where := _where(body)):
             user, channel = where
@@ -91,6 +121,8 @@ def register(app: App, *, decisions: Decisions, queries: Queries, gate: Gate) ->
     for action_id in ACTION_IDS:
         if action_id == views.ACTION_SIMULATE:
             app.action(action_id)(ack=ack_simulate, lazy=[tell_refusal])
+        elif action_id == ACTION_EXPLAIN:
+            app.action(action_id)(ack=ack_explain, lazy=[tell_refusal])
         else:
             app.action(action_id)(ack=ack_click, lazy=[run_click])
 

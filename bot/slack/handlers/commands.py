@@ -18,11 +18,18 @@ channel's allowance (:mod:`bot.slack.limits`); one over it is answered in the re
 and nothing is drafted. A dry run is checked (:func:`dry_run`: may this user read the plan?)
 and handed by the ack to the simulations' own pool, never to a listener thread, and answered
 from there.
+
+``/rollback explain <plan>`` (:func:`explain`, also behind the *Explain* button) is a read of the
+same kind: checked like ``status``, counted (:data:`~bot.slack.limits.EXPLAIN`) and handed by the
+ack to the explanations' own pool (:class:`~bot.core.usecases.explaining.Explaining`); the
+model's checked explanation is shown to the requester when it arrives, and edited into the plan
+message. Without a model configured it says so.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,18 +38,21 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.core.usecases import Decisions, Planning, Queries
+from bot.core.usecases.explaining import Explained, Explaining
 from bot.slack import messages
 from bot.slack.handlers.parse import Command, Usage, parse_command
-from bot.slack.limits import PLAN, Gate
+from bot.slack.limits import EXPLAIN, PLAN, Gate
 from bot.slack.notifier import SlackNotifier
 from bot.slack.views import replies
+from bot.slack.views.explanation import explanation_reply, explanation_view
 from bot.store import PlanNotFoundError
 from planners.errors import UnknownServiceError
 
-__all__ = ["dry_run", "register"]
+__all__ = ["dry_run", "explain", "register"]
 
 log = logging.getLogger(__name__)
 
+_PLAN_ID = re.compile(r"^pl-[0-9a-f]{8}$")
 _NOT_THERE = frozenset({"not_in_channel", "channel_not_found"})
 """Slack's errors for a message to a channel the bot is not a member of (or cannot see)."""
 
@@ -61,7 +71,7 @@ def register(
     def limit_plans(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
         # Listener middleware: a refused plan is answered here; neither the ack nor the lazy
         # listener runs, so nothing is drafted.
-        parsed = parse_command(body.get("text", ""))
+        parsed = _parse(body.get("text", ""))
         if isinstance(parsed, Command) and parsed.verb in ("plan", "replan"):
             user, channel = body.get("user_id", ""), body.get("channel_id", "")
             if not _unknown_service(parsed, planning) and (
@@ -72,7 +82,7 @@ def register(
         return None
 
     def ack_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
-        parsed = parse_command(command.get("text", ""))
+        parsed = _parse(command.get("text", ""))
         if isinstance(parsed, Usage) and (unknown := _unknown_named(parsed, planning)):
             # "plan paiement-sérvice 🚑 …": the unknown service is the thing to fix first.
             ack(
@@ -88,6 +98,21 @@ def register(
                 response_type="ephemeral",
                 **replies.unknown_service(unknown.name, suggestions=unknown.suggestions),
             )
+        elif parsed.verb == "explain" and parsed.target:
+            user, channel = command["user_id"], command["channel_id"]
+            refused = explain(
+                parsed.target,
+                user=user,
+                channel=channel,
+                client=client,
+                queries=queries,
+                gate=gate,
+                explaining=planning.explaining,
+            )
+            ack(
+                response_type="ephemeral",
+                **(refused or {"text": replies.working(parsed.verb, parsed.target)}),
+            )
         elif parsed.verb == "simulate" and parsed.target:
             user, channel = command["user_id"], command["channel_id"]
             refused = dry_run(
@@ -101,9 +126,9 @@ def register(
             ack(response_type="ephemeral", text=replies.working(parsed.verb, parsed.target))
 
     def run_command(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        parsed = parse_command(command.get("text", ""))
-        if not isinstance(parsed, Command) or parsed.verb == "help":
-            return
+        parsed = _parse(command.get("text", ""))
+        if not isinstance(parsed, Command) or parsed.verb in ("help", "explain"):
+            return  # an explanation was handed to its pool by the ack, and answers from there
         if _unknown_service(parsed, planning):
             return
         user, channel = command["user_id"], command["channel_id"]
@@ -184,6 +209,63 @@ def dry_run(
         return refused
     queries.simulated(plan_id, user=user, channel=channel)
     return None
+
+
+def explain(
+    plan_id: str,
+    *,
+    user: str,
+    channel: str,
+    client: WebClient,
+    queries: Queries,
+    gate: Gate,
+    explaining: Explaining | None,
+) -> dict[str, Any] | None:
+    """Ask the model to explain ``plan_id`` for ``user``, asking in ``channel``
+    (``/rollback explain`` and the *Explain* button, in their acks): only when a model is
+    configured, the user may read the plan (the read or refusal is audited, as for ``status``)
+    and their allowance is not spent. The explanation is stored and edited into the plan
+    message, and shown to the user ephemerally, when it arrives.
+
+    Returns:
+        None when it was handed to the explanations' pool; else the ephemeral answer saying
+        why not.
+    """
+    if explaining is None:
+        return replies.no_model()
+    try:
+        read = queries.read(plan_id, user=user, channel=channel)
+    except PlanNotFoundError:
+        return replies.plan_not_found(plan_id)
+    if not read.allowed:
+        return replies.read_refused(plan_id, what="explain")
+    if refused := gate.refuse(EXPLAIN, user=user, channel=channel):
+        return refused
+
+    def answer(explained: Explained) -> None:
+        if explained.explanation is None:
+            reply = replies.explain_failed(plan_id, explained.outcome)
+        else:
+            reply = explanation_reply(plan_id, explanation_view(explained.explanation))
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, **reply)
+        except SlackClientError as exc:  # the plan message shows it anyway
+            log.warning("explanation of %s for %s not shown: %s", plan_id, user, exc)
+
+    explaining.soon(read.plan_id, then=answer)
+    return None
+
+
+def _parse(text: str) -> Command | Usage:
+    """:func:`parse_command`, and ``explain <plan>``."""
+    words = text.split()
+    if not words or words[0].lower() != "explain":
+        return parse_command(text)
+    if len(words) != 2:
+        return Usage(text=text, problem="explain takes a plan id")
+    if not _PLAN_ID.match(words[1]):
+        return Usage(text=text, problem="explain takes a plan id like pl-1a2b3c4d")
+    return Command(verb="explain", target=words[1])
 
 
 def _draft(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.core.usecases import Decisions, Execution, Planning, Queries
 from bot.slack.channels.alerts import AlertLookup
+from bot.slack.channels.model_parse import MessageParser
 from integrations.alerts import AlertmanagerAPI
 
 __all__ = ["UseCases", "Watch"]
@@ -29,7 +30,8 @@ class Watch:
     and environment names, the alert labels that name a service, the topology's service names,
     the bots (or apps) allowed to open incidents there (any when empty), the bot's own ids
     (its own messages never trigger anything), and how to look up the alerts of an
-    Alertmanager message that names no service (``None``: not at all)."""
+    Alertmanager message that names no service (``None``: not at all), and the model that reads
+    the messages no pattern reads (``None``: no model; such messages are ignored)."""
 
     alert_channels: frozenset[str]
     alert_senders: frozenset[str]
@@ -42,6 +44,7 @@ class Watch:
     bot_user_id: str
     bot_id: str
     alert_lookup: AlertLookup | None = None
+    parser: MessageParser | None = None
 
     @staticmethod
     def alertmanager_lookup(url: str | None) -> AlertLookup | None:

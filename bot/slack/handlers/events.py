@@ -18,7 +18,9 @@ from slack_bolt import Ack, App
 from bot.core.ports import Clock
 from bot.core.usecases import Planning
 from bot.slack.channels import alerts_from_message, change_from_message, is_own_or_edit
+from bot.slack.channels.model_parse import Expected, message_text
 from bot.slack.handlers.context import Watch
+from planners.model import Alert, Change
 
 __all__ = ["register"]
 
@@ -86,6 +88,10 @@ def _alert(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: Cl
     )
     if alerts:
         planning.alerts_posted(alerts, channel=event["channel"], ts=event["ts"])
+        return
+    alert = _model_read(event, watch=watch, clock=clock, expect="alert")
+    if isinstance(alert, Alert):
+        planning.alerts_posted([alert], channel=event["channel"], ts=event["ts"])
 
 
 def _deploy(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: Clock) -> None:
@@ -104,5 +110,40 @@ def _deploy(event: dict[str, Any], *, planning: Planning, watch: Watch, clock: C
         version_pattern=watch.version_pattern,
         now=clock(),
     )
+    if change is None:
+        read = _model_read(event, watch=watch, clock=clock, expect="change")
+        change = read if isinstance(read, Change) else None
     if change is not None:
         planning.deploy_announced(change, channel=event["channel"], ts=event["ts"])
+
+
+def _model_read(
+    event: dict[str, Any], *, watch: Watch, clock: Clock, expect: Expected
+) -> Alert | Change | None:
+    """What the model reads in a message no pattern read (never without a model); checked by
+    :class:`~bot.slack.channels.model_parse.MessageParser`, else logged and ignored."""
+    if watch.parser is None:
+        return None
+    text = message_text(event)
+    if text is None:
+        return None
+    result = watch.parser.parse(
+        text,
+        expect=expect,
+        known_services=watch.known_services,
+        version_pattern=watch.version_pattern,
+        environments=watch.environments,
+        ts=event.get("ts"),
+        now=clock(),
+    )
+    level = logging.WARNING if result.model_failed else logging.INFO
+    verdict = "read" if result.item is not None else "ignored"
+    log.log(
+        level,
+        "message %s in %s %s by the model: %s",
+        event.get("ts"),
+        event.get("channel"),
+        verdict,
+        result.reason,
+    )
+    return result.item

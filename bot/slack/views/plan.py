@@ -31,6 +31,7 @@ from bot.slack.views.blocks import (
 )
 from bot.slack.views.buttons import plan_buttons
 from bot.slack.views.escape import MAX_BLOCKS, code, escape, truncate
+from bot.slack.views.explanation import ExplanationView, explain_row, explanation_blocks
 from bot.slack.views.progress import (
     PlanView,
     StepState,
@@ -62,14 +63,20 @@ _PRIORITY: Mapping[str, int] = {
 """Which steps are shown in full first when a plan is too long to show them all."""
 
 
-def plan_message(view: PlanView) -> dict[str, Any]:
+def plan_message(
+    view: PlanView, *, explanation: ExplanationView | None = None, explain: bool = False
+) -> dict[str, Any]:
     """The plan as a Slack message: suspects, steps by stage, status, and the buttons that apply.
 
     The buttons are exactly the clicks the plan accepts
     (:func:`bot.slack.views.buttons.plan_buttons`): none for an abstained or finished plan.
+    The *Explain* button, a read rather than a click on the plan's lifecycle, is drawn in a row
+    of its own when ``explain``.
 
     Args:
         view: the plan and its state.
+        explanation: the model's checked explanation, once it arrived (escaped, no buttons).
+        explain: a model is configured: draw the *Explain* button.
 
     Returns:
         ``{"text": fallback, "blocks": [...]}`` within Slack's limits, for ``chat.postMessage``
@@ -85,6 +92,7 @@ def plan_message(view: PlanView) -> dict[str, Any]:
         section(messages.IMPACTED.format(services=names(plan.impacted))) if plan.impacted else None,
         context([_ruled_out(plan)]) if plan.excluded else None,
         _explanation(plan),
+        explanation_blocks(explanation) if explanation is not None else None,
         _needs_a_human(plan, numbers),
     )
     tail = blocks(
@@ -92,6 +100,7 @@ def plan_message(view: PlanView) -> dict[str, Any]:
         context([_notes(plan)]) if plan.notes else None,
         context(_about(view)),
         plan_buttons(view, numbers),
+        explain_row(view.plan_id) if explain else None,
     )
     steps: list[Block] = []
     if plan.steps:

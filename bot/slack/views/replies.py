@@ -28,8 +28,10 @@ __all__ = [
     "ApprovalLike",
     "aborted",
     "approval",
+    "explain_failed",
     "history",
     "internal_error",
+    "no_model",
     "not_authorized",
     "not_in_channel",
     "plan_not_found",
@@ -180,6 +182,31 @@ def rate_limited(
         wait=messages.WAIT_SECONDS.format(seconds=max(1, math.ceil(retry_after))),
     )
     return _ephemeral(text, hint=messages.RATE_LIMITED_HINT)
+
+
+def no_model() -> dict[str, Any]:
+    """``/rollback explain`` (or a stale *Explain* button) when no model is configured.
+
+    Returns:
+        An ephemeral message.
+    """
+    return _ephemeral(messages.NO_MODEL, hint=messages.NO_MODEL_HINT)
+
+
+def explain_failed(plan_id: str, outcome: str) -> dict[str, Any]:
+    """The model gave no usable answer (an error, a timeout, its breaker open): the plan stands.
+
+    Args:
+        plan_id: the plan asked about.
+        outcome: the model call's outcome (``timeout``, ``error``…).
+
+    Returns:
+        An ephemeral message.
+    """
+    text = messages.EXPLAIN_FAILED.format(
+        plan_id=code(plan_id, limit=100), outcome=short(outcome, 40)
+    )
+    return _ephemeral(text)
 
 
 def simulations_busy(plan_id: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.runtime.services import CatalogHealthGate
+from bot.runtime.health import CatalogHealthGate
 from integrations.topology import load_topology
 
 
