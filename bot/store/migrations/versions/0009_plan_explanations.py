@@ -26,6 +26,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop ``explanation`` (the stored explanations are forgotten; the plans stay)."""
-    with op.batch_alter_table("plans") as batch:
+    """Drop ``explanation`` (the stored explanations are forgotten; the plans stay).
+
+    In place where the database can (PostgreSQL; SQLite 3.35 and later): rebuilding ``plans``
+    would have SQLite refuse to drop a table its steps and messages refer to.
+    """
+    dialect = op.get_bind().dialect
+    in_place = dialect.name != "sqlite" or (dialect.server_version_info or (0,)) >= (3, 35)
+    with op.batch_alter_table("plans", recreate="never" if in_place else "auto") as batch:
         batch.drop_column("explanation")
