@@ -10,6 +10,7 @@ import yaml
 
 from bot.slack.handlers.actions import ACTION_IDS
 from bot.slack.views import buttons as plan_buttons
+from bot.slack.views import explanation as explanation_views
 from bot.slack.views import summary as summary_views
 from tests.support.paths import ROOT
 
@@ -55,7 +56,7 @@ def test_every_button_the_views_draw_has_a_handler():
     """The action ids the views put on buttons are exactly those the handlers listen for."""
     drawn = {
         value
-        for module in (plan_buttons, summary_views)
+        for module in (plan_buttons, summary_views, explanation_views)
         for name, value in vars(module).items()
         if name.startswith("ACTION_") and isinstance(value, str)
     }
