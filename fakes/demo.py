@@ -5,6 +5,12 @@ simulated cluster running the bundled Online Boutique. The script plays Slack: i
 requests to the bot's real endpoint as Slack would (deploy announcements, an Alertmanager alert,
 button clicks, the resolution) and prints the conversation as it unfolds; the transcript is also
 written to ``demo-transcript.txt``.
+
+The model's part is played by the fake OpenAI-compatible server (:mod:`fakes.openai`) under the
+name :data:`FAKE_MODEL`, which says it is not a real model: it answers at once with a careful,
+scripted explanation of the plan it is asked about
+(:func:`fakes.careful_model.careful_explanation`), and the bot checks it against the graph and
+edits it into the plan message, as it would a real model's.
 """
 
 from __future__ import annotations
@@ -16,12 +22,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bot.lifecycle import PlanKind, PlanStatus
 from fakes import signing as slack
+from fakes.careful_model import careful_explanation
+from fakes.openai import Answer, ChatRequest, FakeOpenAI, reply
 from fakes.world import ONCALL, ONCALL_2, STRANGER, BotWorld
 
-__all__ = ["main"]
+__all__ = ["FAKE_MODEL", "main"]
+
+FAKE_MODEL = "fake-model (scripted, not a real model)"
+"""The model name the demo configures: Slack labels the explanation with it."""
+
+_EXPLAINED = "Explained by the model"
+_GRAPHS_OWN = "The graph's own explanation"
 
 
 class Story:
@@ -31,6 +46,7 @@ class Story:
         self.world = world
         self.lines: list[str] = []
         self._seen = 0
+        self._explained = False
 
     def say(self, text: str) -> None:
         self._emit(f"\n▶ {text}")
@@ -39,7 +55,14 @@ class Story:
         self.world.settle(timeout=30)
         transcript = self.world.slack.transcript()
         for line in transcript[self._seen :]:
-            self._emit(f"  {_compact(line)}")
+            explanation = _explanation(line)
+            if explanation and not self._explained:  # shown once, when it is edited in
+                self._explained = True
+                head = line.split(" edited: ", 1)[0]
+                self._emit(f"  {head} edited the model's explanation into the plan message:")
+                self._emit(f"    {explanation}")
+            else:
+                self._emit(f"  {_compact(line)}")
         self._seen = len(transcript)
 
     def _emit(self, line: str) -> None:
@@ -52,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fakes.demo", description=__doc__)
     parser.add_argument("--transcript", default="demo-transcript.txt")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="backout-demo-") as tmp, BotWorld(Path(tmp)) as world:
+    with (
+        tempfile.TemporaryDirectory(prefix="backout-demo-") as tmp,
+        FakeOpenAI(model=FAKE_MODEL) as model,
+        BotWorld(Path(tmp), extra=_with_model(model)) as world,
+    ):
+        model.answer = lambda request: _answer_the_plan(world, request)
         world.services.notifier.graphs = shutil.which("dot") is not None
         story = Story(world)
         ok = _play(world, story)
@@ -112,6 +140,9 @@ def _play(world: BotWorld, story: Story) -> bool:
             and m
         )
     )
+    # The model is asked once the plan is posted; its checked explanation is then edited in.
+    world.wait_for(lambda: world.services.store.plans.get(plan_id).explanation, timeout=30)
+    world.wait_for(lambda: _edited_in(world), timeout=30)
     story.show()
 
     story.say(f"{STRANGER} (not on call) clicks Approve all")
@@ -152,6 +183,38 @@ def _play(world: BotWorld, story: Story) -> bool:
 
 
 FINISHED_OR_HALTED = (PlanStatus.DONE, PlanStatus.HALTED)
+
+
+def _with_model(model: FakeOpenAI) -> dict[str, Any]:
+    """The bot's settings for the fake model: no key, no retries (it answers at once)."""
+    return {"llm": {"model": FAKE_MODEL, "base_url": model.base_url, "max_retries": 0}}
+
+
+def _answer_the_plan(world: BotWorld, request: ChatRequest) -> Answer | None:
+    """The fake model's answer: a careful explanation of the newest live plan (the one the bot
+    is asking about; the demo drafts only one)."""
+    stored = world.services.store.plans.latest_live()
+    return reply(careful_explanation(stored.plan)) if stored is not None else None
+
+
+def _edited_in(world: BotWorld) -> bool:
+    """The plan message has been edited to show the model's (or the graph's) explanation."""
+    return any(
+        _EXPLAINED in str(call.args) or _GRAPHS_OWN in str(call.args)
+        for call in world.slack.calls_to("chat.update")
+    )
+
+
+def _explanation(line: str) -> str | None:
+    """The explanation's blocks in an edit of the plan message (title, text, note), if any."""
+    if " edited: " not in line:
+        return None
+    blocks = line.split(" edited: ", 1)[1].split(" | ")
+    for n, block in enumerate(blocks):
+        if _EXPLAINED in block or _GRAPHS_OWN in block:
+            return " | ".join(blocks[n : n + 2])
+    return None
+
 
 _STEP_STATUS = re.compile(
     r"·\s(\S+)\s(pending|queued|running|done|failed|skipped|not needed|aborted)"

@@ -19,6 +19,9 @@ too (HTTP 400), for an endpoint with no structured output at all. A wrong bearer
 OpenAI's 401 ``invalid_api_key``. Every request is recorded with its raw body and headers, so a
 test can show what reached the model (and what did not: secrets). Not verified against OpenAI:
 the exact wording of its error messages.
+
+An answer can also be computed from the request by ``answer`` (the demo's careful model, which
+explains the plan it reads at request time); scripted answers come first, ``default`` last.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import itertools
 import json
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -165,6 +169,8 @@ class FakeOpenAI(LoopbackServer):
         llama_cpp: answer ``json_schema`` requests as llama.cpp's server does (HTTP 500).
         refuse_json_object: answer ``json_object`` requests with HTTP 400.
         model: the model name it reports.
+        answer: computes the answer from the request when nothing scripted matches (``None``
+            from it falls through to ``default``).
         default: the answer when nothing scripted matches; HTTP 500 naming the gap if ``None``.
     """
 
@@ -178,10 +184,12 @@ class FakeOpenAI(LoopbackServer):
         llama_cpp: bool = False,
         refuse_json_object: bool = False,
         model: str = "fake-model",
+        answer: Callable[[ChatRequest], Answer | None] | None = None,
         default: Answer | None = None,
     ) -> None:
         super().__init__()
         self.api_key, self.model, self.default = api_key, model, default
+        self.answer = answer
         self.llama_cpp, self.refuse_json_object = llama_cpp, refuse_json_object
         self.requests: list[ChatRequest] = []
         self._script: list[tuple[str | None, Answer]] = []
@@ -250,17 +258,21 @@ class FakeOpenAI(LoopbackServer):
                 " with this model."
             )
             return _error_reply(error(400, message, type="invalid_request_error"))
-        answer = self._take(recorded.text)
+        answer = self._take(recorded)
         if answer.status != 200:
             return _error_reply(answer)
         return Reply(200, self._completion(recorded, answer), delay=answer.delay)
 
-    def _take(self, text: str) -> Answer:
+    def _take(self, request: ChatRequest) -> Answer:
+        text = request.text
         with self._lock:
             for index, (when, answer) in enumerate(self._script):
                 if when is None or when in text:
                     del self._script[index]
                     return answer
+        computed = self.answer(request) if self.answer is not None else None
+        if computed is not None:
+            return computed
         if self.default is not None:
             return self.default
         return error(500, "FakeOpenAI has no scripted answer for this request")

@@ -17,7 +17,8 @@ from tests.support.paths import ROOT
 
 def test_demo_tells_the_whole_story(tmp_path):
     """``python -m fakes.demo`` (what ``make demo`` runs) rolls back the bad deploy, refuses the
-    stranger, needs two approvers, and posts the summary; its transcript says so."""
+    stranger, needs two approvers, and posts the summary, with the fake model's checked
+    explanation edited into the plan; its transcript says so."""
     transcript = tmp_path / "transcript.txt"
     result = subprocess.run(
         [sys.executable, "-m", "fakes.demo", "--transcript", str(transcript)],
@@ -34,6 +35,9 @@ def test_demo_tells_the_whole_story(tmp_path):
     assert "Waiting for another approver" in text
     assert "✅ Step `s1`: Roll back *cartservice* to `v1.4.2` · done" in text
     assert "Post-incident summary" in text
+    # The model's part, played by the fake OpenAI-compatible server and labelled as a fake.
+    assert "Explained by the model `fake-model (scripted, not a real model)`" in text
+    assert "checked by the graph: 0 claims dropped" in text
     assert text.rstrip().splitlines()[-1].endswith("cartservice now runs v1.4.2")
 
 

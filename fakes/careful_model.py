@@ -1,0 +1,63 @@
+"""What a careful model answers about a plan: the answer the fake OpenAI server is scripted with
+in the demo and the offline evaluation's ``fake-good`` set (one copy, here, so that the installed
+demo, which has no ``benchmarks`` package, and the evaluation agree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planners.evidence import evidence_of
+from planners.model import EvidenceKind, Plan
+
+__all__ = ["careful_explanation"]
+
+
+def careful_explanation(plan: Plan) -> dict[str, Any]:
+    """What a careful model answers: the planner's suspects in its order, each citing its own
+    reasons, a grounded summary, the warnings as risks; it abstains when the planner did."""
+    evidence = evidence_of(plan)
+    reasons = {
+        s.change_id: [
+            e.id for e in evidence if e.kind == EvidenceKind.REASON and e.about == s.change_id
+        ]
+        for s in plan.suspects
+    }
+    suspects = [
+        {
+            "change_id": s.change_id,
+            "confidence": "high" if n == 0 and not plan.abstained else "low",
+            "evidence": reasons[s.change_id],
+        }
+        for n, s in enumerate(plan.suspects)
+    ]
+    if plan.abstained or not plan.suspects:
+        why = ", ".join(e.id for e in evidence if e.kind == EvidenceKind.ABSTAIN)
+        return {
+            "summary": "No recent change explains these alerts well enough "
+            f"({why or 'see the plan'}); the planner proposes no rollback.",
+            "suspects": suspects,
+            "risks": [],
+            "questions": ["Is a shared dependency of the alerting services failing?"],
+            "do_not_roll_back_if": [],
+            "abstain": True,
+            "abstain_reason": "no change in the window explains the alerts",
+        }
+    top = plan.suspects[0]
+    alerting = plan.incident.services[0] if plan.incident.services else top.service
+    risks = [
+        {"step_id": e.about, "concern": e.text, "evidence": [e.id]}
+        for e in evidence
+        if e.kind == EvidenceKind.WARNING
+    ]
+    cited = ", ".join(reasons[top.change_id][:3])
+    kind = top.kind.value.replace("_", " ")
+    return {
+        "summary": f"The {kind} of {top.service} ({top.change_id}) is the most likely cause"
+        + (f" ({cited})." if cited else "."),
+        "suspects": suspects,
+        "risks": risks,
+        "questions": [f"Did the errors on {alerting} start after {top.change_id}?"],
+        "do_not_roll_back_if": [f"the errors on {alerting} started before {top.change_id}"],
+        "abstain": False,
+        "abstain_reason": None,
+    }
