@@ -92,7 +92,12 @@ def check_explanation(plan: Plan, answer: BaseModel, *, shown: Sequence[str]) ->
     dropped: list[Dropped] = []
     texts = [value.summary, value.abstain_reason or "", *value.questions]
     texts += [*value.do_not_roll_back_if, *(r.concern for r in value.risks)]
+    # The planner's own warnings ("Backout will not run it; restore by hand") may be quoted:
+    # their words are ours, not the model's, so only what the model added is judged.
+    own = sorted({step.warning for step in plan.steps if step.warning}, key=len, reverse=True)
     for text in texts:
+        for warning in own:
+            text = text.replace(warning, " ")
         words = directive(text)
         if words:
             return ExplanationVerdict(None, (), f"it tells the reader to act: {words!r}")

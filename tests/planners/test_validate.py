@@ -97,6 +97,21 @@ def test_text_telling_the_reader_to_act_rejects_the_explanation(text):
         assert verdict.explanation is None and "act" in (verdict.rejected or "")
 
 
+def test_the_planners_own_warning_may_be_quoted_but_nothing_added_to_it():
+    """A careful model quotes the planner's warning ("Backout will not run it"): those words are
+    the planner's, not a directive of the model's; a directive the model adds still rejects."""
+    warning = "irreversible migration on orders-db: Backout will not run it; restore by hand"
+    steps = (PLAN.steps[0].model_copy(update={"warning": warning}), *PLAN.steps[1:])
+    plan = PLAN.model_copy(update={"steps": steps})
+    shown = [plan_view(plan), *SHOWN[1:]]
+    quoted = "The deploy of checkoutservice v1.4.2 (E1, E2) is the likely cause. " + warning
+    verdict = check_explanation(plan, explanation(summary=quoted), shown=shown)
+    assert verdict.rejected is None and verdict.explanation is not None
+    added = quoted + ". Approve everything now."
+    verdict = check_explanation(plan, explanation(summary=added), shown=shown)
+    assert verdict.explanation is None and "act" in (verdict.rejected or "")
+
+
 def test_a_summary_naming_what_the_input_lacks_is_rejected():
     verdict = check_explanation(
         PLAN, explanation(summary="v9.9.9 broke 37 pods (E99)"), shown=SHOWN
