@@ -26,9 +26,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,14 +38,12 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.loopback import free_port
+from tests.support.daemons import log_tail, serving
 from tests.support.prometheus import IN_CI
 
 __all__ = ["Alertmanager", "alertmanager_binary", "running_alertmanager"]
 
 _DEBIAN_BINARY = "/usr/bin/prometheus-alertmanager"
-_READY_TIMEOUT = 30.0
-_ATTEMPTS = 3
 _NULL = {"name": "null"}
 """A receiver without integrations: what Alertmanager routes to, it drops."""
 
@@ -164,7 +160,7 @@ class Alertmanager:
 
     def log(self) -> str:
         """The end of its log, for failure messages."""
-        return _tail(self.log_path)
+        return log_tail(self.log_path)
 
     def _post(
         self,
@@ -226,82 +222,27 @@ def running_alertmanager() -> Iterator[Alertmanager]:
         log_path = workdir / "alertmanager.log"
         config = workdir / "alertmanager.yml"
         config.write_text(yaml.safe_dump({"route": {"receiver": "null"}, "receivers": [_NULL]}))
-        for attempt in range(1, _ATTEMPTS + 1):
-            port = free_port()
-            process = _start(binary, config=config, workdir=workdir, port=port, log=log_path)
-            try:
-                if _wait_ready(process, port=port, log=log_path):
-                    yield Alertmanager(
-                        base_url=f"http://127.0.0.1:{port}",
-                        port=port,
-                        workdir=workdir,
-                        log_path=log_path,
-                    )
-                    return
-            finally:
-                _stop(process)
-            # It exited before it was ready, most likely because another process took the port
-            # between free_port and its bind; try another port.
-            if attempt == _ATTEMPTS:
-                pytest.fail(f"alertmanager did not become ready:\n{_tail(log_path)}", pytrace=False)
-
-
-def _start(
-    binary: str, *, config: Path, workdir: Path, port: int, log: Path
-) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.path={workdir / 'data'}",
+        argv = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={workdir / 'data'}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ]
+        with serving(
+            "alertmanager",
+            lambda port: [
+                *argv,
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--web.external-url=http://127.0.0.1:{port}",
-                "--cluster.listen-address=",
-                "--log.level=warn",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-        )
-
-
-def _wait_ready(process: subprocess.Popen[bytes], *, port: int, log: Path) -> bool:
-    """Poll ``/-/ready``; False when the process exits first. Fails the test on a timeout."""
-    deadline = time.monotonic() + _READY_TIMEOUT
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=1.0, trust_env=False) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                return False
-            try:
-                if http.get("/-/ready").status_code == 200:
-                    return True
-            except httpx.TransportError:
-                pass  # not listening yet
-            time.sleep(0.05)
-    pytest.fail(
-        f"alertmanager was not ready after {_READY_TIMEOUT:g} s:\n{_tail(log)}", pytrace=False
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+            workdir=workdir,
+            log=log_path,
+        ) as port:
+            yield Alertmanager(
+                base_url=f"http://127.0.0.1:{port}", port=port, workdir=workdir, log_path=log_path
+            )
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _tail(path: Path, *, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

@@ -20,6 +20,7 @@ the explanations' pool when the model answers. The other clicks are never limite
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -71,37 +72,36 @@ def register(
         if reply is not None:
             client.chat_postEphemeral(channel=channel, user=user, **reply)
 
-    def ack_simulate(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        context: BoltContext,
-    ) -> None:
-        ack()
-        if (where := _where(body)) is None:
-            return
-        user, channel = where
-        plan_id = str(action.get("value", "")).partition(":")[0]
-        refused = dry_run(
+    def read_ack(
+        start: Callable[[str, str, str, WebClient], dict[str, Any] | None],
+    ) -> Callable[..., None]:
+        """The ack of a button that reads a plan (*Simulate*, *Explain*): the work starts in the
+        ack, and a refusal is handed to :func:`tell_refusal` through the context."""
+
+        def ack_read(
+            ack: Ack,
+            body: dict[str, Any],
+            action: dict[str, Any],
+            client: WebClient,
+            context: BoltContext,
+        ) -> None:
+            ack()
+            if (where := _where(body)) is None:
+                return
+            user, channel = where
+            plan_id = str(action.get("value", "")).partition(":")[0]
+            if refused := start(plan_id, user, channel, client):
+                context[_REFUSED] = refused
+
+        return ack_read
+
+    ack_simulate = read_ack(
+        lambda plan_id, user, channel, client: dry_run(
             plan_id, user=user, channel=channel, client=client, queries=queries, gate=gate
         )
-        if refused:
-            context[_REFUSED] = refused
-
-    def ack_explain(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        context: BoltContext,
-    ) -> None:
-        ack()
-        if (where := _where(body)) is None:
-            return
-        user, channel = where
-        plan_id = str(action.get("value", "")).partition(":")[0]
-        refused = explain(
+    )
+    ack_explain = read_ack(
+        lambda plan_id, user, channel, client: explain(
             plan_id,
             user=user,
             channel=channel,
@@ -110,8 +110,7 @@ def register(
             gate=gate,
             explaining=planning.explaining,
         )
-        if refused:
-            context[_REFUSED] = refused
+    )
 
     def tell_refusal(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         if (refused := context.get(_REFUSED)) and (where := _where(body)):
