@@ -60,7 +60,10 @@ EXAMPLES: dict[str, dict[str, str]] = {
     },
     "answer_question": {
         "plan": _PLAN,
-        "findings": json.dumps({"path": ["frontend", "checkoutservice", "cartservice"]}),
+        "findings": json.dumps(
+            [{"id": "L1", "tool": "path", "says": "frontend uses cartservice directly"}]
+        ),
+        "lookups_left": "0",
         "history": "",
         "question": "@backout why not cartservice?",
     },
