@@ -20,8 +20,9 @@ step or change, rejects it; a ``reorder`` must stay inside its stage, keep every
 config before deploys, migrations last, one service's newer change first, consumers before
 providers); a ``drop_step`` never drops a manual, irreversible or coupled step, the top cause's
 step or the last step; a ``consider_change`` names a change in the window and before the
-start that no step rolls back yet, on a plan that does not abstain (the planner then re-plans
-with it, :mod:`planners.refine`).
+start that no step rolls back yet, on a plan that does not abstain, and, when the topology is
+given, on an alerting service or one with a dependency path (either way) to an alerting service
+(the planner then re-plans with it, :mod:`planners.refine`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pydantic import BaseModel
 
 from planners.answers import MAX_PROPOSALS, PlanExplanation, PlanRefinement, Proposal, StepRisk
 from planners.evidence import owners
+from planners.graph import distances_from
 from planners.grounding import Vocabulary, directive, ungrounded
 from planners.model import Action, Change, Plan, Step
 from planners.topology import Topology
@@ -158,7 +160,8 @@ def check_refinement(
         changes: the recorded changes the plan was drafted from, by id.
         window: how far before the start a change may be the cause.
         skew: how far after the start a change still counts.
-        topology: the service graph, for the consumers-first rule (skipped without it).
+        topology: the service graph, for the consumers-first rule and the dependency path of
+            a considered change (both skipped without it).
     """
     value = PlanRefinement.model_validate(answer.model_dump())
     vocabulary = Vocabulary(shown)
@@ -285,7 +288,7 @@ def _specific(
 ) -> str | None:
     steps = {s.id: s for s in plan.steps}
     if proposal.kind == "consider_change":
-        return _consider(plan, proposal.change or "", changes, window, skew)
+        return _consider(plan, proposal.change or "", changes, window, skew, topology)
     step = steps.get(proposal.step or "")
     if step is None:
         return f"no step {proposal.step} in the plan"
@@ -346,7 +349,12 @@ def _drop(plan: Plan, step: Step) -> str | None:
 
 
 def _consider(
-    plan: Plan, change_id: str, changes: Mapping[str, Change], window: timedelta, skew: timedelta
+    plan: Plan,
+    change_id: str,
+    changes: Mapping[str, Change],
+    window: timedelta,
+    skew: timedelta,
+    topology: Topology | None,
 ) -> str | None:
     change = changes.get(change_id)
     if change is None:
@@ -361,4 +369,24 @@ def _consider(
     rolled = [s.id for s in plan.steps if s.change_id == change_id]
     if rolled:
         return f"{change_id} is already rolled back by {rolled[0]}"
+    if topology is not None and not _related(change.service, plan.incident.services, topology):
+        alerting = plan.incident.services
+        noun = "service" if len(alerting) == 1 else "services"
+        return (
+            f"{change.service} has no dependency path to the alerting {noun} {', '.join(alerting)}"
+        )
     return None
+
+
+def _related(service: str, alerting: Sequence[str], topology: Topology) -> bool:
+    """Whether ``service`` is alerting or on a dependency path, either way, to a service that
+    is (always, when no service is alerting: there is nothing to be unrelated to)."""
+    if not alerting or service in alerting:
+        return True
+    reached = {
+        s
+        for upstream in (False, True)
+        for hops in distances_from(topology, alerting, upstream=upstream).values()
+        for s in hops
+    }
+    return service in reached

@@ -12,6 +12,12 @@ failure the endpoint gave (an error, a timeout, a refusal, an invalid answer) is
 is asked again after. A call the client skipped (``circuit_open``, ``deadline``) says nothing
 about the endpoint's answer and is not kept. The cache never stops an answer: when the database
 fails, the model is asked as if there were no cache.
+
+Each call's result goes to a :class:`CacheRecorder`, by prompt (the runtime counts them as
+``backout_llm_cache_total`` at ``/metrics``): ``hit`` (an ``ok`` answer served), ``failure_hit``
+(a stored failure served), ``miss`` (the model asked: nothing live, a row that no longer fits,
+or an answer not kept) or ``error`` (the model asked because the database could not be read,
+or its answer could not be stored).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,9 +36,11 @@ from bot.store.llm_cache import LLMCache
 from planners.llm import ModelAnswer, StructuredModel
 
 __all__ = [
+    "CACHE_RESULTS",
     "DEFAULT_FAILURE_TTL",
     "DEFAULT_TTL",
     "NOT_CACHED",
+    "CacheRecorder",
     "CachedAnswer",
     "CachingModel",
     "cache_key",
@@ -52,6 +60,17 @@ NOT_CACHED = frozenset({"circuit_open", "deadline"})
 
 _OK = "ok"
 _NONCE = "{{nonce}}"
+_HIT, _MISS, _FAILURE_HIT, _ERROR = "hit", "miss", "failure_hit", "error"
+
+CACHE_RESULTS: Final = (_HIT, _MISS, _FAILURE_HIT, _ERROR)
+"""What a call to :class:`CachingModel` can come to, as given to its :class:`CacheRecorder`."""
+
+
+class CacheRecorder(Protocol):
+    """Where :class:`CachingModel` reports each call's result (one of :data:`CACHE_RESULTS`)
+    with the prompt's key (``explain_plan.v1``); must not raise."""
+
+    def record(self, *, prompt: str, result: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +136,7 @@ class CachingModel:
         failure_ttl: how long a failure is served.
         redactor: the secrets removed from the input before it is hashed (the configured
             patterns); the built-in ones by default.
+        recorder: receives each call's result (the bot's metrics); nothing by default.
     """
 
     def __init__(
@@ -130,6 +150,7 @@ class CachingModel:
         ttl: timedelta = DEFAULT_TTL,
         failure_ttl: timedelta = DEFAULT_FAILURE_TTL,
         redactor: prompts.Redactor | None = None,
+        recorder: CacheRecorder | None = None,
     ) -> None:
         if ttl <= timedelta(0) or failure_ttl <= timedelta(0):
             raise ValueError("cache ttl and failure_ttl must be positive")
@@ -138,6 +159,7 @@ class CachingModel:
         self.model, self.host, self.temperature = model, host, temperature
         self.ttl, self.failure_ttl = ttl, failure_ttl
         self._redactor = redactor or prompts.Redactor()
+        self._recorder = recorder
 
     def __repr__(self) -> str:
         return f"CachingModel({self.inner!r}, ttl={self.ttl}, failure_ttl={self.failure_ttl})"
@@ -156,26 +178,32 @@ class CachingModel:
     def structured(self, prompt: prompts.RenderedPrompt, schema: type[M]) -> ModelAnswer[M]:
         """The cached answer for this call if one is live, else the model's (then cached)."""
         key = self.key(prompt, schema)
-        cached = self._read(key, prompt, schema)
+        cached, result = self._read(key, prompt, schema)
+        answer: ModelAnswer[M]
         if cached is not None:
-            return cached
-        answer = self.inner.structured(prompt, schema)
-        self._write(key, prompt, answer)
+            answer = cached
+        else:
+            answer = self.inner.structured(prompt, schema)
+            if not self._write(key, prompt, answer):
+                result = _ERROR
+        if self._recorder is not None:
+            self._recorder.record(prompt=prompt.key, result=result)
         return answer
 
     def _read(
         self, key: str, prompt: prompts.RenderedPrompt, schema: type[M]
-    ) -> CachedAnswer[M] | None:
+    ) -> tuple[CachedAnswer[M] | None, str]:
         try:
             entry = self._cache.get(key)
         except Exception:
             log.exception("the model cache could not be read; asking the model")
-            return None
+            return None, _ERROR
         if entry is None:
-            return None
+            return None, _MISS
         detail = f"cached {entry.created_at.isoformat()}"
         if entry.outcome != _OK:
-            return CachedAnswer(entry.outcome, None, entry.model, entry.detail or detail)
+            failure = CachedAnswer[M](entry.outcome, None, entry.model, entry.detail or detail)
+            return failure, _FAILURE_HIT
         try:
             value = schema.model_validate_json(entry.value or "")
         except ValidationError as exc:
@@ -185,16 +213,17 @@ class CachingModel:
                 schema.__name__,
                 exc.error_count(),
             )
-            return None
-        return CachedAnswer(_OK, value, entry.model, detail)
+            return None, _MISS
+        return CachedAnswer(_OK, value, entry.model, detail), _HIT
 
-    def _write(self, key: str, prompt: prompts.RenderedPrompt, answer: ModelAnswer[M]) -> None:
+    def _write(self, key: str, prompt: prompts.RenderedPrompt, answer: ModelAnswer[M]) -> bool:
+        """Keep ``answer`` if it is to be kept; False when the database would not store it."""
         outcome = str(answer.outcome)
         if outcome in NOT_CACHED:
-            return
+            return True
         if outcome == _OK:
             if answer.value is None:
-                return
+                return True
             value: str | None = answer.value.model_dump_json()
             ttl = self.ttl
         else:
@@ -211,3 +240,5 @@ class CachingModel:
             )
         except Exception:
             log.exception("the model cache could not be written; the answer is used uncached")
+            return False
+        return True

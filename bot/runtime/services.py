@@ -200,7 +200,7 @@ def build_services(
     runner = ThreadRunner()
     explanations = ThreadRunner(workers=2, name="explain")  # a slow model holds only these
     explaining = None
-    cached = _cached_model(settings, store, llm) if llm is not None else None
+    cached = _cached_model(settings, store, llm, metrics) if llm is not None else None
     if llm is not None and cached is not None:
         explaining = Explaining(
             store=store,
@@ -325,10 +325,11 @@ def slack_app(settings: Settings, services: Services) -> App:
 
 
 def _cached_model(
-    settings: Settings, store: Store, llm: OpenAIChatClient
+    settings: Settings, store: Store, llm: OpenAIChatClient, metrics: Metrics
 ) -> Callable[[StructuredModel], CachingModel]:
     """Wraps a model in the database cache of its answers (keyed on the prompt, schema, model,
-    endpoint host, temperature and redacted input; ``llm.cache_*ttl_seconds``)."""
+    endpoint host, temperature and redacted input; ``llm.cache_*ttl_seconds``), its hits and
+    misses counted in ``/metrics``."""
     config = llm.config
     redactor = prompts.Redactor(settings.llm.redact_patterns)
 
@@ -342,6 +343,7 @@ def _cached_model(
             ttl=timedelta(seconds=settings.llm.cache_ttl_seconds),
             failure_ttl=timedelta(seconds=settings.llm.cache_failure_ttl_seconds),
             redactor=redactor,
+            recorder=metrics.llm_cache,
         )
 
     return cached

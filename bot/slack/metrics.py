@@ -2,7 +2,9 @@
 
 One :class:`Metrics` per running bot (its own registry, no process-global state), so tests and
 replicas in one process do not mix counts. The outbox's size and the jobs by status are read from
-the store each time ``/metrics`` is scraped.
+the store each time ``/metrics`` is scraped. The model client's calls are counted on the same
+registry (:class:`integrations.llm.PrometheusRecorder`), and so are the model-answer cache's
+results (:class:`LLMCacheCounter`, the cache's :class:`bot.core.llm_cache.CacheRecorder`).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["Metrics"]
+__all__ = ["LLMCacheCounter", "Metrics"]
 
 
 class Metrics:
-    """Counters and histograms of the Slack requests the bot answers, the outbox's size and the
-    jobs by status."""
+    """Counters and histograms of the Slack requests the bot answers, the model-answer cache's
+    results, the outbox's size and the jobs by status."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -35,6 +37,7 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0),
             registry=self.registry,
         )
+        self.llm_cache = LLMCacheCounter(self.registry)
 
         self.outbox_pending = Gauge(
             "backout_outbox_pending",
@@ -57,6 +60,24 @@ class Metrics:
     def render(self) -> bytes:
         """Everything, in the text exposition format."""
         return generate_latest(self.registry)
+
+
+class LLMCacheCounter:
+    """``backout_llm_cache_total{prompt, result}``: the model-answer cache's calls by prompt and
+    result (``hit``, ``miss``, ``failure_hit``, ``error``; :mod:`bot.core.llm_cache`)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._counter = Counter(
+            "backout_llm_cache_total",
+            "Model answers asked of the cache, by prompt and result "
+            "(hit, miss, failure_hit: a stored failure served, error: the database failed).",
+            ["prompt", "result"],
+            registry=registry,
+        )
+
+    def record(self, *, prompt: str, result: str) -> None:
+        """Count one call's result."""
+        self._counter.labels(prompt, result).inc()
 
 
 class _JobsCollector(Collector):

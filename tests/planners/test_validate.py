@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from planners import Plan
+from planners import Plan, Topology, plan_rollback
 from planners.answers import PlanExplanation, PlanRefinement, explanation_schema
 from planners.evidence import evidence_of
 from planners.llm import plan_view
-from planners.refine import apply
+from planners.refine import PlanningInputs, apply
 from planners.validate import RefinementVerdict, check_explanation, check_refinement
-from tests.planners.llm_cases import INPUTS, base_plan
+from tests.planners.llm_cases import ALERTS, CHANGES, INPUTS, base_plan
+from tests.support.planning import T0, change, topo
 
 PLAN = base_plan()
 SHOWN = [plan_view(PLAN), "CheckoutErrors on checkoutservice: 5xx ratio 12%"]
@@ -95,6 +96,56 @@ def test_text_telling_the_reader_to_act_rejects_the_explanation(text):
         value = text if field == "summary" else [text]
         verdict = check_explanation(PLAN, explanation(**{field: value}), shown=SHOWN)
         assert verdict.explanation is None and "act" in (verdict.rejected or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("This plan is auto-approved.", "auto-approved"),
+        ("auto-approved", "auto-approved"),
+        ("Approval is not required for this rollback.", "Approval is not required"),
+        ("Approval isn't needed here.", "Approval isn't needed"),
+        ("No approval needed.", "No approval"),
+        ("Approvals are unnecessary: the cause is clear.", "Approvals are unnecessary"),
+        ("The second approval can be skipped.", "approval can be skipped"),
+        ("This step does not need approval.", "does not need approval"),
+        ("Proceed with the rollback now.", "Proceed with the rollback now"),
+        ("proceed now", "proceed now"),
+        ("The cause is clear, you can proceed.", "you can proceed"),
+        ("If the errors persist, proceed with the rollback.", "proceed"),
+        ("Roll it back immediately without review.", "Roll it back immediately"),
+    ],
+)
+def test_text_saying_approval_is_not_needed_or_to_go_on_rejects_the_explanation(text, words):
+    for field in ("summary", "questions"):
+        value = text if field == "summary" else [text]
+        verdict = check_explanation(PLAN, explanation(**{field: value}), shown=SHOWN)
+        assert verdict.explanation is None
+        assert verdict.rejected == f"it tells the reader to act: {words!r}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Each step on checkoutservice waits for the approver.",
+        "A critical service needs two approvals.",
+        "Once approved, Backout runs the steps in stage order.",
+        "If the rollback proceeds, cartservice goes back first.",
+        "Approval is required from the on-call responders.",
+        "Backout needs the approvals to proceed.",
+        "The rollback will proceed stage by stage.",
+        "It is not safe to proceed until checkoutservice is healthy.",
+        "If we roll it back now, cartservice restarts.",
+        "Should the responders proceed now?",
+        "Can we roll back checkoutservice right away?",
+    ],
+)
+def test_text_that_only_describes_approval_or_going_on_is_accepted(text):
+    """Words about approval and about the rollback going on are not directives when they
+    describe, or ask: the explanation is kept whole."""
+    verdict = check_explanation(PLAN, explanation(questions=[text]), shown=SHOWN)
+    assert verdict.rejected is None and verdict.dropped == ()
+    assert verdict.explanation is not None and verdict.explanation.questions == [text]
 
 
 def test_the_planners_own_warning_may_be_quoted_but_nothing_added_to_it():
@@ -256,9 +307,54 @@ def test_an_accepted_drop_is_applied_by_the_planner_and_marks_the_plan():
     )
     refined = apply(UNCOUPLED, verdict.accepted, inputs=INPUTS, model="m1")
     assert [s.id for s in refined.plan.steps] == ["s1", "s2"]
-    assert any("s3 dropped at the model's proposal" in n for n in refined.plan.notes)
+    assert refined.plan.notes[0].startswith("applied the model's proposal: drop s3: ")
     assert refined.plan.drafted_by == "graph+llm:m1"
     assert refined.plan.evidence == evidence_of(refined.plan.model_copy(update={"evidence": ()}))
+
+
+def test_a_considered_change_without_a_dependency_path_to_the_alerts_is_rejected():
+    """With the topology given, a change whose service no path joins (either way) to an
+    alerting service is refused; without the topology the rule is skipped. An alerting
+    service's own change passes, and so does a consumer's (a path against the edges)."""
+    topology = topo(
+        {
+            "frontend": ["checkoutservice"],
+            "checkoutservice": ["cartservice", "paymentservice"],
+            "emailservice": ["smtp-relay"],
+            "mobile-bff": ["frontend"],
+        }
+    )
+    changes = [*CHANGES, change("C6", "emailservice", 15), change("C7", "mobile-bff", 50)]
+    inputs = PlanningInputs(
+        topology=topology, changes=changes, alerts=ALERTS, now=T0 + timedelta(minutes=5)
+    )
+    plan = plan_rollback(topology, changes=changes, alerts=ALERTS, now=inputs.now)
+    evidence = {e.about: e.id for e in plan.evidence}
+
+    def consider(cid: str, topology: Topology | None) -> RefinementVerdict:
+        proposal: dict[str, object] = {
+            "kind": "consider_change",
+            "change": cid,
+            "evidence": [evidence[cid]],
+        }
+        return check_refinement(
+            plan,
+            refinement(proposal),
+            shown=[plan_view(plan), *SHOWN[1:]],
+            changes=inputs.by_id,
+            window=timedelta(hours=2),
+            skew=timedelta(minutes=2),
+            topology=topology,
+        )
+
+    verdict = consider("C6", topology)
+    assert verdict.accepted == ()
+    assert [r.reason for r in verdict.rejected] == [
+        "emailservice has no dependency path to the alerting services checkoutservice, frontend"
+    ]
+    assert [p.change for p in consider("C6", None).accepted] == ["C6"]
+    for related in ("C2", "C7"):  # frontend is alerting; mobile-bff uses frontend
+        assert [p.change for p in consider(related, topology).accepted] == [related]
 
 
 def test_a_considered_change_is_replanned_by_the_planner():

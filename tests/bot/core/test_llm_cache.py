@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 import prompts
-from bot.core.llm_cache import CachingModel, cache_key
+from bot.core.llm_cache import CACHE_RESULTS, CachingModel, cache_key
+from bot.slack.metrics import Metrics
 from bot.store import LLMCache, Store
 from tests.support.store import Clock
 
@@ -78,6 +79,7 @@ def caching(
     model: str = "gpt-test",
     host: str = "api.openai.com",
     temperature: float | None = 0.0,
+    metrics: Metrics | None = None,
 ) -> CachingModel:
     return CachingModel(
         inner,
@@ -85,7 +87,19 @@ def caching(
         model=model,
         host=host,
         temperature=temperature,
+        recorder=metrics.llm_cache if metrics else None,
     )
+
+
+def counted(metrics: Metrics) -> dict[str, float]:
+    """``backout_llm_cache_total`` of the ``parse_message.v1`` prompt, by result."""
+    values = {
+        result: metrics.registry.get_sample_value(
+            "backout_llm_cache_total", {"prompt": "parse_message.v1", "result": result}
+        )
+        for result in CACHE_RESULTS
+    }
+    return {result: value for result, value in values.items() if value}
 
 
 def test_a_second_identical_call_is_served_from_the_cache(store):
@@ -219,3 +233,47 @@ def test_a_broken_cache_never_stops_an_answer(caplog):
     assert inner.calls == 2
     assert "could not be read" in caplog.text
     assert "could not be written" in caplog.text
+
+
+def test_misses_hits_and_served_failures_are_counted_in_the_metrics(store):
+    """A first call misses and a second one hits; a stored failure served counts as
+    ``failure_hit``; the counts are in the ``/metrics`` text, by prompt and result."""
+    inner, clock, metrics = CountingModel(), Clock(), Metrics()
+    model = caching(store, inner, clock, metrics=metrics)
+    model.structured(render(), Verdict)
+    assert counted(metrics) == {"miss": 1.0}
+    model.structured(render(), Verdict)
+    assert counted(metrics) == {"miss": 1.0, "hit": 1.0}
+    inner.outcomes = ["unavailable"]
+    other = render("shipped frontend 2.0.0 to prod")
+    assert model.structured(other, Verdict).outcome == "unavailable"
+    assert model.structured(other, Verdict).outcome == "unavailable"
+    assert inner.calls == 2
+    assert counted(metrics) == {"miss": 2.0, "hit": 1.0, "failure_hit": 1.0}
+    text = metrics.render().decode()
+    assert 'backout_llm_cache_total{prompt="parse_message.v1",result="hit"} 1.0' in text
+    assert 'backout_llm_cache_total{prompt="parse_message.v1",result="miss"} 2.0' in text
+
+
+class UnwritableCache(BrokenCache):
+    def get(self, key: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("cache", [BrokenCache(), UnwritableCache()], ids=["read", "write"])
+def test_a_broken_cache_is_counted_as_errors(cache, caplog):
+    """Every call the database failed (to read, or to store the answer) counts as ``error``,
+    not as a miss."""
+    metrics = Metrics()
+    model = CachingModel(
+        CountingModel(),
+        cache=cache,
+        model="m",
+        host="h",
+        temperature=None,
+        recorder=metrics.llm_cache,
+    )
+    with caplog.at_level(logging.ERROR, logger="bot.core.llm_cache"):
+        assert model.structured(render(), Verdict).outcome == "ok"
+        assert model.structured(render(), Verdict).outcome == "ok"
+    assert counted(metrics) == {"error": 2.0}

@@ -182,6 +182,8 @@ class TestTheExplanationArrivesLater:
         assert (stored.explanation.source, stored.explanation.model) == ("model", "fake-model")
         audited = world.services.store.audit.entries(subject_prefix=plan_id)
         assert any(e.action == "plan.explained" for e in audited)
+        metrics = world.http.get("/metrics").text  # asked once, through the answer cache
+        assert 'backout_llm_cache_total{prompt="explain_plan.v1",result="miss"} 1.0' in metrics
         # The explanation carries no button: its section is text only, and the buttons are the
         # plan's own plus Explain.
         section = next(b for b in update.args["blocks"] if EXPLAINED in json.dumps(b))
