@@ -15,7 +15,7 @@ one function decides what a plan message offers and what the use cases accept.
        │
        ├──▶ rejected      (nothing ran; a responder said no)
        ├──▶ aborted       (something ran; a responder stopped the rest)
-       └──▶ expired       (nobody acted in time; set by the scheduler)
+       └──▶ expired       (nobody acted in time; set by the scheduler, or by a late click)
 """
 
 from __future__ import annotations

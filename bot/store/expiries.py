@@ -5,8 +5,12 @@ An approval deadline needs more in the same statement: the plan expires only if,
 moment, nobody has approved any of its steps and none of them is queued or running. Read first
 and move after, and an approval landing in between would be followed by an expiry, its steps
 queued on a plan that can no longer run. :class:`Expiries` puts every condition in the
-``UPDATE … WHERE`` (as :meth:`~bot.store.Incidents.supersede` does for a redraft), so of an
-approval and an expiry racing, the one that writes first wins and the other sees it.
+``UPDATE … WHERE`` (as :meth:`~bot.store.Incidents.supersede` does for a redraft), after taking
+the plan's row (:func:`~bot.store.approvals.lock_plan`), as an approval does before it records
+anything: so of an approval and an expiry racing, the one that takes the row first wins and the
+other sees what it wrote. (Without the lock, on PostgreSQL under READ COMMITTED, the expiry's
+``NOT EXISTS`` over approvals and an approval's insert could each miss the other's uncommitted
+row, and both succeed.)
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from bot.lifecycle import TRANSITIONS, PlanKind, PlanStatus, StepStatus
+from bot.store.approvals import lock_plan
 from bot.store.audit import append_entry
 from bot.store.base import Repository
-from bot.store.steps import require_plan
 from bot.store.tables import ApprovalRecord, PlanRecord, StepRecord
 
 __all__ = ["Expiries"]
@@ -52,6 +56,8 @@ class Expiries(Repository):
 
         def work(conn: sa.Connection) -> bool:
             now = self._now()
+            # First the plan's row: an approval under way finishes first, or waits for us.
+            lock_plan(conn, plan_id)  # an unknown plan raises PlanNotFoundError
             approved = sa.exists().where(
                 _APPROVALS.c.plan_id == _PLANS.c.id, _APPROVALS.c.decision == "approve"
             )
@@ -72,7 +78,6 @@ class Expiries(Repository):
                 )
             )
             if changed.rowcount != 1:
-                require_plan(conn, plan_id)
                 return False
             append_entry(
                 conn,

@@ -18,6 +18,13 @@ When a live plan is posted, :meth:`Deadlines.schedule_for` stores two jobs (due 
   :class:`~bot.core.usecases.Decisions`, since an expired plan offers nothing
   (:func:`~bot.lifecycle.available_actions`).
 
+The expiry job's row is also the record of the plan's approval window
+(:func:`approval_window`; its payload's ``expires_at``). The job may run late (the scheduler is
+slow or down) or race with a click, so the window does not wait for it: an approval arriving
+once the window has closed on a plan nobody approved is refused by the store in the same
+transaction that would record it (:meth:`~bot.store.Approvals.add`), and
+:class:`~bot.core.usecases.Decisions` then expires the plan itself (:func:`expire_late`).
+
 Each job is claimed once among every replica; its effect is idempotent (a reminder is posted
 through the outbox under its own key, an expiry is a compare-and-set), so a job run again after
 a crash changes nothing more.
@@ -46,14 +53,24 @@ from bot.store.expiries import Expiries
 from planners.model import ChangeKind, Step
 from planners.topology import Topology
 
-__all__ = ["EXPIRE", "REMIND", "Deadlines", "PlanNotPostedError", "Reminders", "named_approvers"]
+__all__ = [
+    "EXPIRE",
+    "REMIND",
+    "ApprovalWindow",
+    "Deadlines",
+    "PlanNotPostedError",
+    "Reminders",
+    "approval_window",
+    "expire_late",
+    "named_approvers",
+]
 
 log = logging.getLogger(__name__)
 
 REMIND: Final = "plan.remind"
 """The job kind of a reminder (payload: ``plan``, ``n``, ``posted_at``)."""
 EXPIRE: Final = "plan.expire"
-"""The job kind of an expiry (payload: ``plan``, ``posted_at``)."""
+"""The job kind of an expiry (payload: ``plan``, ``posted_at``, ``expires_at``)."""
 
 _WAITS = frozenset({PlanStatus.PROPOSED, PlanStatus.WAITING})
 """The statuses in which a plan waits for someone to approve its next stage."""
@@ -159,12 +176,12 @@ class Deadlines:
         stored = self.store.plans.get(plan_id)
         if stored.kind != PlanKind.LIVE or Click.APPROVE_ALL not in plan_actions(stored).clicks:
             return False
-        when = posted_at.isoformat()
+        when, closes_at = posted_at.isoformat(), posted_at + self._expire_after
         expired = self.store.jobs.schedule(
             EXPIRE,
-            key=f"{EXPIRE}:{plan_id}",
-            due_at=posted_at + self._expire_after,
-            payload={"plan": plan_id, "posted_at": when},
+            key=_expire_key(plan_id),
+            due_at=closes_at,
+            payload={"plan": plan_id, "posted_at": when, "expires_at": closes_at.isoformat()},
         )
         first = posted_at + self._remind_after
         if first < posted_at + self._expire_after:
@@ -237,7 +254,7 @@ class Deadlines:
             PlanNotFoundError: no plan has the payload's id.
         """
         plan_id = str(payload["plan"])
-        reason = f"not approved within {_minutes(self.expire_after_minutes)}"
+        reason = _expiry_reason(self.expire_after_minutes)
         if self._expiries.expire_unattended(plan_id, reason=reason):
             log.info("plan %s expired: %s", plan_id, reason)
             self.notifier.refresh_plan(plan_id)
@@ -332,6 +349,47 @@ class Deadlines:
         return timedelta(minutes=self.expire_after_minutes)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ApprovalWindow:
+    """When a posted plan could first be approved, and when its window closes (its expiry)."""
+
+    opened_at: datetime
+    closes_at: datetime
+
+    def closed(self, now: datetime) -> bool:
+        """Whether the window has closed at ``now``."""
+        return now >= self.closes_at
+
+
+def approval_window(store: Store, plan_id: str) -> ApprovalWindow | None:
+    """The plan's approval window, as its expiry job was stored (:meth:`Deadlines.schedule_for`);
+    None for a plan that has none (never posted for approval: standby, abstained, ``suggest``).
+
+    The job's payload says when the window closes; a job stored before it did is read by its
+    due time, which is the same unless a failed run was retried (then later).
+    """
+    job = store.jobs.get(_expire_key(plan_id))
+    if job is None:
+        return None
+    payload = job.payload
+    closes_at = _aware(payload.get("expires_at")) or job.due_at
+    opened_at = _aware(payload.get("posted_at")) or job.created_at
+    return ApprovalWindow(opened_at=opened_at, closes_at=closes_at)
+
+
+def expire_late(store: Store, plan_id: str, window: ApprovalWindow) -> bool:
+    """Expire a plan whose approval window has closed if nobody approved it and nothing of it is
+    under way, as its ``plan.expire`` job would (the same compare-and-set and reason), for when
+    a click arrives before the job has run.
+
+    Returns:
+        True if this call expired it.
+    """
+    minutes = (window.closes_at - window.opened_at).total_seconds() / 60
+    expiries = Expiries(store.engine, clock=store.clock)
+    return expiries.expire_unattended(plan_id, reason=_expiry_reason(minutes))
+
+
 def named_approvers(rules: PolicyConfig, topology: Topology, step: Step) -> list[str]:
     """The ids the ``policy:`` settings name as approvers of ``step``, most general first, each
     once: the global approvers, those listed for its service and for its service's team, its
@@ -358,6 +416,26 @@ def _deploy_of(stored: StoredPlan) -> str | None:
         if suspect.kind == ChangeKind.DEPLOY and suspect.service in services:
             return suspect.change_id
     return None
+
+
+def _expire_key(plan_id: str) -> str:
+    return f"{EXPIRE}:{plan_id}"
+
+
+def _aware(value: object) -> datetime | None:
+    """A timezone-aware time from a job payload's ISO string; None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _expiry_reason(minutes: float) -> str:
+    """Why a plan expired, as audited: ``not approved within 2 h``."""
+    return f"not approved within {_minutes(minutes)}"
 
 
 def _minutes(minutes: float) -> str:

@@ -5,20 +5,31 @@ A click is accepted only if :func:`plan_actions` offers it in the plan's state r
 same function the plan message draws its buttons from) and the policy lets this user make it.
 The user always comes from a signed Slack payload, never from message text. Every refusal is
 audited as ``approval.refused``.
+
+An approval also has to arrive within the plan's approval window
+(:func:`~bot.core.usecases.deadlines.approval_window`), whether or not its expiry job has run:
+the store checks the window, and that the plan is not finished, in the transaction that records
+the approval (:meth:`~bot.store.Approvals.add`), so a click racing the expiry either counts
+before the deadline or is refused. A refused late click expires the plan on the spot, as the job
+would. A plan somebody approved in time is taken up: its later approvals count, as the job does
+not expire it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from bot.core.policy import Policy
 from bot.core.ports import Notifier
 from bot.core.recheck import ApprovalRecheck
 from bot.core.usecases.actions import plan_actions
+from bot.core.usecases.deadlines import ApprovalWindow, approval_window, expire_late
 from bot.core.usecases.execution import Execution
 from bot.core.usecases.summaries import summarise_if_due
 from bot.lifecycle import FINISHED, Actions, Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store, StoredPlan
+from bot.store.approvals import ApprovalClosedError
 
 __all__ = ["Approval", "Decisions"]
 
@@ -54,14 +65,19 @@ class Decisions:
         the stage the plan offers), or of every stage when ``stage`` is None (*Approve all*).
         Steps with enough authorised approvals are queued and start running.
 
+        Nothing is approved once the plan's approval window has closed with nobody having
+        approved it, even if its expiry job has not run yet: the click is refused, saying when
+        the window closed, and the plan expires now (its message redrawn without buttons).
+
         Raises:
             PlanNotFoundError: no plan has this id.
         """
         stored = self.store.plans.get(plan_id)
         click = Click.APPROVE_ALL if stage is None else Click.APPROVE_STAGE
         actions = plan_actions(stored)
+        window = approval_window(self.store, plan_id)
         if not actions.allows(click, stage=stage):
-            reason = _why_not(stored, actions, stage)
+            reason = _why_not(stored, actions, stage, window=window, now=self.store.clock())
             self._refused(plan_id, user, reason)
             return Approval(refused=(reason,))
         rows = {r.step_id: r for r in stored.steps}
@@ -81,7 +97,15 @@ class Decisions:
             self._refused(plan_id, user, "; ".join(refused))
         new, lacking = [], {}
         if allowed:
-            new = self.store.approvals.add(plan_id, user=user, step_ids=[s.id for s in allowed])
+            try:
+                new = self.store.approvals.add(
+                    plan_id,
+                    user=user,
+                    step_ids=[s.id for s in allowed],
+                    closes_at=window.closes_at if window is not None else None,
+                )
+            except ApprovalClosedError as closed:
+                return self._closed(stored, user, closed, window)
             lacking = self._approvals.lacking(plan_id, allowed)
         ready = [s.id for s in allowed if s.id not in lacking]
         waiting = [f"{step_id}: {missing}" for step_id, missing in lacking.items()]
@@ -184,6 +208,28 @@ class Decisions:
             self.execution.start(plan_id)
         return ok
 
+    def _closed(
+        self,
+        stored: StoredPlan,
+        user: str,
+        closed: ApprovalClosedError,
+        window: ApprovalWindow | None,
+    ) -> Approval:
+        """An approval the store refused (the plan finished, or its window closed, since it was
+        read): say why, and expire a plan whose window closed unattended, as its job would."""
+        plan_id, now = stored.id, self.store.clock()
+        if closed.closed_at is not None:
+            reason = _window_closed(closed.closed_at, now=now)
+        elif closed.status == PlanStatus.EXPIRED and window is not None and window.closed(now):
+            reason = _window_closed(window.closes_at, now=now)
+        else:
+            reason = f"this plan is {closed.status}: nothing to approve"
+        self._refused(plan_id, user, reason)
+        late = closed.closed_at is not None
+        if late and window is not None and expire_late(self.store, plan_id, window):
+            self.notifier.refresh_plan(plan_id)
+        return Approval(refused=(reason,))
+
     @property
     def _approvals(self) -> ApprovalRecheck:
         return ApprovalRecheck(store=self.store, policy=self.policy)
@@ -197,10 +243,19 @@ class Decisions:
         )
 
 
-def _why_not(stored: StoredPlan, actions: Actions, stage: str | None) -> str:
+def _why_not(
+    stored: StoredPlan,
+    actions: Actions,
+    stage: str | None,
+    *,
+    window: ApprovalWindow | None,
+    now: datetime,
+) -> str:
     """Why an approve click is refused, in words for the person who clicked."""
     if stored.plan.abstained:
         return "this plan names no suspect: there is nothing to approve"
+    if stored.status == PlanStatus.EXPIRED and window is not None and window.closed(now):
+        return _window_closed(window.closes_at, now=now)
     if not actions.clicks:
         return f"this plan is {stored.status}: nothing to approve"
     if stored.mode == Mode.SUGGEST:
@@ -212,3 +267,13 @@ def _why_not(stored: StoredPlan, actions: Actions, stage: str | None) -> str:
     if actions.next_stage is None:
         return "every step is already approved or finished"
     return f"stage {stage!r} has nothing to approve now (next: {actions.next_stage})"
+
+
+def _window_closed(closed_at: datetime, *, now: datetime) -> str:
+    """An approval came after the plan's window closed: when it closed (the day too, if not
+    today), and what to do instead."""
+    closed_at, now = closed_at.astimezone(UTC), now.astimezone(UTC)
+    when = closed_at.strftime("%H:%M" if closed_at.date() == now.date() else "%Y-%m-%d %H:%M")
+    return (
+        f"this plan's approval window closed at {when} UTC; ask for a fresh one with /rollback plan"
+    )

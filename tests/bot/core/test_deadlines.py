@@ -196,9 +196,14 @@ def test_a_plan_nobody_approved_expires_after_two_hours(world, frozen):
     assert "This plan is expired" in str(update["blocks"])
 
 
+WINDOW_CLOSED = (
+    "this plan's approval window closed at 12:00 UTC; ask for a fresh one with /rollback plan"
+)
+
+
 def test_a_click_on_an_expired_plan_is_refused_and_audited(world, frozen):
-    """Approve, Approve all and Reject on the expired plan: each refused, each audited, and
-    nothing approved or queued."""
+    """Approve, Approve all and Reject on the expired plan: each refused, each audited (an
+    approval saying when the window closed), and nothing approved or queued."""
     world.deploy()
     plan_id = world.alert()
     at_minute(world, frozen, 120)
@@ -209,18 +214,95 @@ def test_a_click_on_an_expired_plan_is_refused_and_audited(world, frozen):
     rejected = world.decisions.reject(plan_id, user=APPROVER)
     retried = world.decisions.retry(plan_id, "s1", user=APPROVER)
 
-    assert stage.refused == ("this plan is expired: nothing to approve",)
+    assert stage.refused == (WINDOW_CLOSED,)
     assert every.approved == () and every.queued == ()
     assert rejected is False and retried is False
     refusals = [e.details["reason"] for e in world.audit("approval.refused", plan_id)]
     assert refusals == [
-        "this plan is expired: nothing to approve",
-        "this plan is expired: nothing to approve",
+        WINDOW_CLOSED,
+        WINDOW_CLOSED,
         f"cannot {Click.REJECT} a plan that is expired",
         "retry s1: this plan is expired",
     ]
     assert world.store.approvals.of(plan_id) == {}
     assert {row.status for row in world.store.plans.get(plan_id).steps} == {StepStatus.PENDING}
+
+
+def test_a_click_after_the_deadline_is_refused_before_the_expiry_job_has_run(world, frozen):
+    """The expiry job is due at 12:00 but has not run (the scheduler is slow or down): an
+    approval at 12:05 is refused, saying when the window closed; nothing is approved or queued,
+    and the plan expires there and then, its message redrawn without buttons. The job, when it
+    runs, changes nothing more."""
+    world.deploy()
+    plan_id = world.alert()
+    frozen.move_to(datetime.fromisoformat(START) + timedelta(minutes=125))  # no tick
+    job = world.store.jobs.get(f"plan.expire:{plan_id}")
+    assert job is not None and job.status == JobStatus.QUEUED
+
+    result = world.decisions.approve(plan_id, user=APPROVER, stage="partial")
+
+    assert result.refused == (WINDOW_CLOSED,)
+    assert result.approved == () and result.queued == ()
+    assert world.store.approvals.of(plan_id) == {}
+    assert {row.status for row in world.store.plans.get(plan_id).steps} == {StepStatus.PENDING}
+    assert world.runner.submitted == []
+    assert world.store.plans.get(plan_id).status == PlanStatus.EXPIRED
+    (refusal,) = world.audit("approval.refused", plan_id)
+    assert (refusal.actor, refusal.details["reason"]) == (APPROVER, WINDOW_CLOSED)
+    world.notifier.flush_outbox()
+    update = world.updates(plan_id)[-1]
+    assert buttons(update) == []
+    assert "Status: expired" in update["text"]
+
+    at_minute(world, frozen, 126)  # the job runs late: the plan is expired already
+    (expired,) = world.audit("plan.expired", plan_id)
+    assert expired.details["reason"] == "not approved within 2 h"
+    assert world.store.jobs.get(f"plan.expire:{plan_id}").status == JobStatus.DONE
+
+
+@pytest.mark.parametrize(("minute", "counts"), [(119.99, True), (120, False)])
+def test_the_window_closes_at_the_deadline_itself(world, frozen, minute, counts):
+    """With no tick at all: a click a moment before the deadline counts and runs the stage; a
+    click at the deadline is refused."""
+    world.deploy()
+    plan_id = world.alert()
+    frozen.move_to(datetime.fromisoformat(START) + timedelta(minutes=minute))
+
+    result = world.decisions.approve(plan_id, user=APPROVER, stage="partial")
+
+    assert (result.queued == ("s1",)) is counts
+    assert (result.refused == (WINDOW_CLOSED,)) is not counts
+    expected = PlanStatus.PROPOSED if counts else PlanStatus.EXPIRED
+    assert world.store.plans.get(plan_id).status == expected
+    at_minute(world, frozen, 121)
+    assert world.store.plans.get(plan_id).status == expected
+
+
+def test_a_plan_approved_in_time_is_not_affected_by_the_deadline(
+    tmp_path, migrated_sqlite_file, slack, frozen
+):
+    """cartservice is critical: its step needs two approvers. One approved at 11:55, so the plan
+    was taken up in time and does not expire; the second approval at 12:30 counts and runs the
+    step."""
+    config = PolicyConfig(approvers=[APPROVER, TEAM_LEAD])
+    world = bot(
+        tmp_path, migrated_sqlite_file, slack, policy=config, topo=topology(tier="critical")
+    )
+    try:
+        world.deploy()
+        plan_id = world.alert()
+        frozen.move_to(datetime.fromisoformat(START) + timedelta(minutes=115))
+        assert world.decisions.approve(plan_id, user=APPROVER, stage="partial").waiting
+        at_minute(world, frozen, 150)
+        assert world.store.plans.get(plan_id).status == PlanStatus.PROPOSED
+
+        result = world.decisions.approve(plan_id, user=TEAM_LEAD, stage="partial")
+
+        assert result.queued == ("s1",) and result.refused == ()
+        assert world.store.approvals.of(plan_id) == {"s1": {APPROVER, TEAM_LEAD}}
+        assert world.audit("plan.expired", plan_id) == []
+    finally:
+        world.close()
 
 
 def test_a_plan_waiting_after_autopilot_ran_its_contain_stage_expires(world, frozen):

@@ -9,6 +9,7 @@ import itertools
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bot.core.engine import Engine
 from bot.core.policy import Policy, PolicyConfig
 from bot.core.recheck import ApprovalRecheck
 from bot.core.usecases import Decisions, Execution, plan_actions
+from bot.core.usecases.deadlines import Deadlines
 from bot.lifecycle import Click, Mode, PlanKind, PlanStatus, StepStatus
 from bot.store import Store
 from integrations.executors.simulated import SimulatedExecutor
@@ -293,3 +295,143 @@ def test_a_step_whose_approver_left_the_group_goes_back_to_waiting(store):
     assert rows["s1"].status == StepStatus.PENDING
     assert rows["s1"].reason.startswith("approvals no longer hold")
     assert executor.executed == []
+
+
+# -- the approval window ---------------------------------------------------------------------------
+
+WINDOW_CLOSED = (
+    "this plan's approval window closed at {at} UTC; ask for a fresh one with /rollback plan"
+)
+
+
+class NoReminders:
+    """Reminders are not what these tests look at."""
+
+    def remind(self, plan_id: str, **_: object) -> bool:
+        return True
+
+
+def posted_for_approval(store: Store, plan_id: str, *, closed_minutes_ago: float) -> datetime:
+    """Schedule the plan's deadlines as if it had been posted 2 h before its window closed,
+    ``closed_minutes_ago`` minutes ago (negative: the window is still open); when it closes."""
+    topology, _ = build_topology([])
+    config = PolicyConfig(approvers=[USER])
+    policy = Policy(config, topology=topology, groups=NoGroups(), mode=Mode.APPROVE)
+    deadlines = Deadlines(
+        store=store,
+        policy=policy,
+        rules=config,
+        topology=topology,
+        notifier=RecordingNotifier(),
+        reminders=NoReminders(),
+        clock=store.clock,
+    )
+    closes_at = store.clock() - timedelta(minutes=closed_minutes_ago)
+    assert deadlines.schedule_for(plan_id, closes_at - timedelta(hours=2))
+    return closes_at
+
+
+def hh_mm(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%H:%M")
+
+
+def test_autopilot_ran_its_contain_stage_and_the_next_stage_is_approved_too_late(store):
+    """Autopilot ran the first stage without anybody's approval; the window closed a minute
+    ago, its expiry job not run yet: approving the next stage is refused, and the plan expires
+    with what autopilot ran left as it is."""
+    decided, notifier, runner = decisions(store, Mode.AUTOPILOT)
+    plan_id = stored_plan(
+        store,
+        status=PlanStatus.PROPOSED,
+        kind=PlanKind.LIVE,
+        mode=Mode.AUTOPILOT,
+        mix="all pending",
+    )
+    closes_at = posted_for_approval(store, plan_id, closed_minutes_ago=1)
+    for step_id in ("s1", "s3"):  # the stage autopilot may run
+        for before, to in itertools.pairwise([StepStatus.PENDING, *_STEP_PATHS[StepStatus.DONE]]):
+            worker = "w1" if to == StepStatus.RUNNING else None
+            assert store.steps.transition(
+                plan_id, step_id, from_statuses=[before], to=to, actor="autopilot", worker=worker
+            )
+    for moved in (PlanStatus.RUNNING, PlanStatus.WAITING):
+        assert store.plans.move(plan_id, moved, actor="w1")
+    assert plan_actions(store.plans.get(plan_id)).next_stage == "full"
+
+    result = decided.approve(plan_id, user=USER, stage="full")
+
+    assert result.refused == (WINDOW_CLOSED.format(at=hh_mm(closes_at)),)
+    assert result.approved == () and result.queued == ()
+    stored = store.plans.get(plan_id)
+    assert stored.status == PlanStatus.EXPIRED
+    assert {r.step_id: r.status for r in stored.steps} == {
+        "s1": StepStatus.DONE,
+        "s2": StepStatus.PENDING,
+        "s3": StepStatus.DONE,
+    }
+    assert store.approvals.of(plan_id) == {}
+    assert runner.submitted == [] and notifier.refreshed == [plan_id]
+
+
+def test_an_approval_within_the_window_counts(store):
+    """The window closes in a minute: the click counts, and the stage is queued."""
+    decided, _, runner = decisions(store, Mode.APPROVE)
+    plan_id = fresh_plan(store)
+    posted_for_approval(store, plan_id, closed_minutes_ago=-1)
+    result = decided.approve(plan_id, user=USER, stage="partial")
+    assert result.queued == ("s1", "s3") and result.refused == ()
+    assert runner.submitted == [plan_id]
+
+
+class ExpiryMeanwhile:
+    """The on-call group, whose lookup is slow: the plan's expiry job runs while the click waits
+    for it (the click read the plan before the job ran, and records after)."""
+
+    def __init__(self, deadlines: Deadlines, plan_id: str) -> None:
+        self.deadlines, self.plan_id, self.ran = deadlines, plan_id, False
+
+    def members(self, group_id: str) -> frozenset[str]:
+        if not self.ran:
+            self.ran = True
+            self.deadlines.expire({"plan": self.plan_id})
+        return frozenset({USER})
+
+
+def test_a_click_that_read_the_plan_before_the_expiry_job_ran_is_refused(store):
+    """The click finds the plan proposed, then the job expires it before the approval is
+    recorded: the approval is refused (by the store, in the transaction that would record it),
+    nothing is queued, and the plan expired once."""
+    topology, _ = build_topology([])
+    config = PolicyConfig(approvers=["S0ONCALL"])
+    plan_id = fresh_plan(store)
+    closes_at = posted_for_approval(store, plan_id, closed_minutes_ago=1)
+    notifier, runner = RecordingNotifier(), RecordingRunner()
+    groups = ExpiryMeanwhile(
+        Deadlines(
+            store=store,
+            policy=Policy(config, topology=topology, groups=NoGroups(), mode=Mode.APPROVE),
+            rules=config,
+            topology=topology,
+            notifier=notifier,
+            reminders=NoReminders(),
+            clock=store.clock,
+        ),
+        plan_id,
+    )
+    policy = Policy(config, topology=topology, groups=groups, mode=Mode.APPROVE)
+    engine = Engine(store=store, executors={})
+    execution = Execution(
+        store=store, engine=engine, executors={}, notifier=notifier, runner=runner
+    )
+    decided = Decisions(store=store, policy=policy, execution=execution, notifier=notifier)
+
+    result = decided.approve(plan_id, user=USER, stage="partial")
+
+    assert groups.ran
+    assert result.refused == (WINDOW_CLOSED.format(at=hh_mm(closes_at)),)
+    assert result.approved == () and result.queued == ()
+    assert store.approvals.of(plan_id) == {}
+    assert {r.status for r in store.steps.of(plan_id)} == {StepStatus.PENDING}
+    assert runner.submitted == []
+    expired = [e for e in store.audit.entries(subject_prefix=plan_id) if e.action == "plan.expired"]
+    assert len(expired) == 1 and store.plans.get(plan_id).status == PlanStatus.EXPIRED

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.lifecycle import PlanKind
+from bot.lifecycle import PlanKind, PlanStatus
 from fakes import signing as slack
 from fakes.world import ONCALL, ONCALL_2, STRANGER, BotWorld
 
@@ -289,6 +290,41 @@ class TestApprovals:
         assert world.services.store.plans.recent() == []
 
 
+def test_an_approval_after_the_plans_window_closed_is_refused(tmp_path):
+    """Plans expire a second after they are posted here: a click once that has passed (the
+    expiry job run by the scheduler before or after it) is refused, saying when the window
+    closed; nothing is approved or runs, and the expired plan message offers no Approve."""
+    with BotWorld(tmp_path, extra={"deadlines": {"expire_after_minutes": 1 / 60}}) as world:
+        record_bad_deploy(world)
+        command(world, "plan cartservice", user=ONCALL)
+        world.wait_for(lambda: plan_posted(world))
+        plan_id = live_plans(world)[0].id
+        store = world.services.store
+        job = world.wait_for(lambda: store.jobs.get(f"plan.expire:{plan_id}"))
+        message = world.wait_for(
+            lambda: (
+                (m := store.conversations.plan_message(plan_id))
+                and not m.ts.startswith("pending:")
+                and m
+            )
+        )
+        world.wait_for(lambda: store.clock() >= job.due_at)  # the window has closed
+
+        click(world, "backout_approve_stage", f"{plan_id}:partial", ONCALL, message.ts)
+
+        (said,) = world.wait_for(lambda: ephemerals(world, ONCALL))
+        closes = job.due_at.astimezone(UTC).strftime("%H:%M")
+        assert f"approval window closed at {closes} UTC" in said and "/rollback plan" in said
+        world.wait_for(lambda: store.plans.get(plan_id).status == PlanStatus.EXPIRED)
+        world.settle()
+        assert store.approvals.of(plan_id) == {}
+        assert world.executor.executed == []
+        updates = [
+            c.args for c in world.slack.calls_to("chat.update") if c.args.get("ts") == message.ts
+        ]
+        assert updates and "backout_approve" not in json.dumps(updates[-1]["blocks"])
+
+
 def test_only_the_listed_alerting_bots_open_incidents(tmp_path):
     """With ``channels.alert_senders`` set, a bot that is not listed (by bot id or app id)
     opens nothing in the alert channel; a listed one does."""
@@ -388,11 +424,20 @@ def test_a_restarted_bot_resumes_approved_steps(tmp_path):
     from fakes.plans import synthetic_plan
 
     plan = synthetic_plan(2, width=0, executor="kubernetes")
+    # s2 waits for s1: the world's health is one for all services, and reads unhealthy while
+    # cartservice still runs its bad version, so s2 verified first would fail.
+    first, second = plan.steps
     plan = plan.model_copy(
         update={
-            "steps": tuple(
-                s.model_copy(update={"service": "cartservice" if i == 0 else "currencyservice"})
-                for i, s in enumerate(plan.steps)
+            "steps": (
+                first.model_copy(update={"service": "cartservice"}),
+                second.model_copy(
+                    update={
+                        "service": "currencyservice",
+                        "after": (first.id,),
+                        "stage": first.stage,
+                    }
+                ),
             )
         }
     )

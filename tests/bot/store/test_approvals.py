@@ -1,11 +1,17 @@
-"""Approvals: a user approves a step once, however often and from however many replicas."""
+"""Approvals: a user approves a step once, however often and from however many replicas; a
+finished plan takes no decision, and a plan nobody approved takes no approval once its window
+has closed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from bot.lifecycle import FINISHED, PlanStatus
 from bot.store import StepNotFoundError
-from tests.support.store import make_plan, race
+from bot.store.approvals import ApprovalClosedError
+from tests.support.store import make_plan, path_to, race
 
 
 def test_approvals_are_recorded_per_step_and_user(store):
@@ -59,4 +65,50 @@ def test_approving_an_unknown_step_records_nothing(store):
     plan_id = store.plans.save(make_plan(2))
     with pytest.raises(StepNotFoundError, match="'s3'"):
         store.approvals.add(plan_id, user="U1", step_ids=["s1", "s3"])
+    assert store.approvals.of(plan_id) == {}
+
+
+@pytest.mark.parametrize("status", sorted(FINISHED))
+def test_a_finished_plan_takes_no_decision(store, status):
+    """Approving a step of a plan that is done, aborted, rejected or expired records nothing."""
+    plan_id = store.plans.save(make_plan(2))
+    for moved in path_to(status):
+        assert store.plans.move(plan_id, moved, actor="test")
+    before = len(store.audit.entries())
+    with pytest.raises(ApprovalClosedError) as refused:
+        store.approvals.add(plan_id, user="U1", step_ids=["s1"])
+    assert (refused.value.status, refused.value.closed_at) == (status, None)
+    assert store.approvals.of(plan_id) == {}
+    assert len(store.audit.entries()) == before
+
+
+def test_no_approval_once_the_window_closed_on_a_plan_nobody_approved(store):
+    """The window closed a second ago (by the store's clock): nothing is recorded, whether or
+    not the plan was expired yet; a window still open takes the approval."""
+    plan_id = store.plans.save(make_plan(2))
+    closed = store.clock() - timedelta(seconds=1)
+    with pytest.raises(ApprovalClosedError) as refused:
+        store.approvals.add(plan_id, user="U1", step_ids=["s1", "s2"], closes_at=closed)
+    assert (refused.value.status, refused.value.closed_at) == (PlanStatus.PROPOSED, closed)
+    assert store.approvals.of(plan_id) == {}
+
+    open_until = store.clock() + timedelta(hours=1)
+    assert store.approvals.add(plan_id, user="U1", step_ids=["s1"], closes_at=open_until) == ["s1"]
+
+
+def test_a_plan_approved_in_time_takes_later_approvals(store):
+    """Somebody approved before the window closed: the plan was taken up, and a second
+    approver's approval after the deadline counts."""
+    plan_id = store.plans.save(make_plan(2))
+    assert store.approvals.add(plan_id, user="U1", step_ids=["s1"]) == ["s1"]
+    closed = store.clock() - timedelta(minutes=5)
+    assert store.approvals.add(plan_id, user="U2", step_ids=["s1"], closes_at=closed) == ["s1"]
+    assert store.approvals.of(plan_id) == {"s1": {"U1", "U2"}}
+
+
+def test_a_naive_window_end_is_refused(store):
+    plan_id = store.plans.save(make_plan(1))
+    naive = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
+    with pytest.raises(ValueError, match="naive"):
+        store.approvals.add(plan_id, user="U1", step_ids=["s1"], closes_at=naive)
     assert store.approvals.of(plan_id) == {}

@@ -1,14 +1,19 @@
 """Expiring a plan nobody acted on: one compare-and-set on both databases that refuses a plan
-anyone approved, one with a step queued or running, a standby plan and a finished one."""
+anyone approved, one with a step queued or running, a standby plan and a finished one; and of
+an approval and the expiry racing, exactly one wins."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
 
 import pytest
 
 from bot.lifecycle import PlanKind, PlanStatus, StepStatus
 from bot.store import PlanNotFoundError, Store
+from bot.store.approvals import ApprovalClosedError
 from bot.store.expiries import Expiries
-from tests.support.store import make_plan, path_to
+from tests.support.store import make_plan, path_to, race
 
 
 def expiries(store: Store) -> Expiries:
@@ -64,3 +69,32 @@ def test_standby_finished_and_unknown_plans(store):
     assert not expiries(store).expire_unattended(done, reason="late")
     with pytest.raises(PlanNotFoundError):
         expiries(store).expire_unattended("pl-00000000", reason="late")
+
+
+def test_an_approval_and_the_expiry_racing_end_with_exactly_one_outcome(store):
+    """An approval (its window open by its own clock) and the expiry (a replica whose job came
+    due) released together, on many plans: each plan is either approved and not expired, or
+    expired with the approval refused and nothing recorded; never both, never neither."""
+    plans = [store.plans.save(make_plan(1)) for _ in range(12)]
+    open_until = store.clock() + timedelta(hours=1)
+
+    def approve(plan_id: str) -> str:
+        try:
+            store.approvals.add(plan_id, user="U1", step_ids=["s1"], closes_at=open_until)
+        except ApprovalClosedError:
+            return "refused"
+        return "approved"
+
+    def expire(plan_id: str) -> str:
+        return "expired" if expiries(store).expire_unattended(plan_id, reason="late") else "kept"
+
+    def approve_or_expire(plan_id: str, racer: int) -> str:
+        return approve(plan_id) if racer == 0 else expire(plan_id)
+
+    for plan_id in plans:
+        outcome = set(race(2, partial(approve_or_expire, plan_id)))
+        assert outcome in ({"approved", "kept"}, {"refused", "expired"}), outcome
+        expired = store.plans.get(plan_id).status == PlanStatus.EXPIRED
+        assert expired is ("expired" in outcome)
+        assert (store.approvals.of(plan_id) == {}) is expired
+    assert store.audit.verify().ok
