@@ -891,6 +891,10 @@ def _security_fix(change: Change) -> bool:
     return marked or bool(_SECURITY_ID.search(" ".join((change.summary, *map(str, labels)))))
 
 
+_APP_CHANGES = (ChangeKind.DEPLOY, ChangeKind.CONFIG)
+"""The changes whose steps a migration of a database they use waits for (rule (g))."""
+
+
 def plan_violations(
     plan: Mapping[str, Any],
     *,
@@ -930,7 +934,9 @@ def plan_violations(
     Rules can pull against each other (a coupled deploy in contain must precede a config revert
     that (h) puts first...). A stronger rule may reverse a weaker one's pair, in this order:
     (k), (g) and (b) first, then (h), then (a); a pair is reported only when the stronger rules,
-    with the pairs of its own rule that the plan keeps, do not imply the reverse.
+    with the pairs of its own rule that the plan keeps, do not imply the reverse. As the planner
+    orders them, (g) also binds an irreversible migration's manual step and the config reverts
+    of its database's users, and services on one cycle are ordered by name.
 
     ``started_at`` is the incident's true start when the caller knows it (a generated scenario
     with noise alerts); without it the start is the earliest firing alert, and a plan may report a
@@ -1042,13 +1048,17 @@ def plan_violations(
         )
 
     def uses_db(app: Mapping[str, Any], migration: Mapping[str, Any]) -> bool:
-        change = by_id.get(migration["change_id"])
-        if migration["action"] != "revert_migration" or change is None:
+        """Whether ``migration`` (reverted, or by hand when irreversible) waits for ``app``: a
+        deploy or config change of a service using its database (or of the app it is filed
+        under)."""
+        change, used = by_id.get(migration["change_id"]), by_id.get(app["change_id"])
+        if change is None or used is None or app is migration:
+            return False
+        if change.kind != ChangeKind.MIGRATION or used.kind not in _APP_CHANGES:
             return False
         db = change.database or change.service
-        return (
-            app["action"] == "rollback_deploy" and db in deps and deps.has_edge(app["service"], db)
-        )
+        filed_under = db != change.service and app["service"] == change.service
+        return filed_under or (db in deps and deps.has_edge(app["service"], db))
 
     def early_first(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
         return x["action"] in _EARLY_ACTIONS and y["action"] == "rollback_deploy"
@@ -1064,6 +1074,10 @@ def plan_violations(
             later_stage = _STAGES.get(x["stage"], 0) < _STAGES.get(y["stage"], 0)
             if coupled(x, y) or uses_db(x, y) or (later_stage and not coupled(y, x)):
                 strong.add_edge(x["id"], y["id"])
+
+    def on_one_cycle(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
+        a, b = target(x), target(y)
+        return a != b and component.get(a) == component.get(b)
 
     def consumer_first(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
         a, b = target(x), target(y)
@@ -1083,6 +1097,14 @@ def plan_violations(
     weak = medium.copy()
     weak.add_edges_from(
         (x["id"], y["id"]) for x in steps for y in steps if consumer_first(x, y) and precedes(x, y)
+    )
+    # Services on one cycle are ordered by name (the planner's note says so): a pair the plan
+    # keeps that way is as binding as a consumer-first pair.
+    weak.add_edges_from(
+        (x["id"], y["id"])
+        for x in steps
+        for y in steps
+        if on_one_cycle(x, y) and x["stage"] == y["stage"] and precedes(x, y)
     )
 
     def forced(graph: nx.DiGraph, first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
