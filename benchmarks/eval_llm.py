@@ -53,7 +53,13 @@ from fakes.openai import HOSTILE_TEXTS, Answer, FakeOpenAI
 from fakes.scenarios import Scenario, build, generate
 from integrations.llm import LLMConfig, LLMResult, OpenAIChatClient
 from planners.evidence import evidence_of
-from planners.llm import CheckedExplanation, CheckedRefinement, explain_plan, refine_plan
+from planners.llm import (
+    GUARD_REJECTED,
+    CheckedExplanation,
+    CheckedRefinement,
+    explain_plan,
+    refine_plan,
+)
 from planners.model import Alert, EvidenceKind, Plan
 from planners.planner import plan_rollback
 from planners.refine import PlanningInputs
@@ -413,7 +419,7 @@ def _score_explanation(total: Score, item: Replayed) -> None:
     checked, call, case = item.explanation, item.explain, item.case
     if checked is None or call is None:
         return
-    rejected = checked.outcome == "rejected" and call.outcome == "ok"  # not an HTTP 4xx
+    rejected = checked.outcome == GUARD_REJECTED  # the guard's, not an HTTP 4xx
     total.claims_dropped += len(checked.dropped) + rejected
     if checked.source == "model":
         total.guard_kept += 1

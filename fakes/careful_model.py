@@ -1,6 +1,8 @@
-"""What a careful model answers about a plan: the answer the fake OpenAI server is scripted with
-in the demo and the offline evaluation's ``fake-good`` set (one copy, here, so that the installed
-demo, which has no ``benchmarks`` package, and the evaluation agree)."""
+"""What a careful model answers: about a plan (the answer the fake OpenAI server is scripted with
+in the demo and the offline evaluation's ``fake-good`` set: one copy, here, so that the installed
+demo, which has no ``benchmarks`` package, and the evaluation agree), and, in the demo, to the
+other prompts: no refinement, a thread question narrated from its first finding, a summary
+narrative that retells its first facts."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from planners.evidence import evidence_of
 from planners.model import EvidenceKind, Plan
 
-__all__ = ["careful_explanation"]
+__all__ = ["careful_answer", "careful_explanation", "careful_narrative", "careful_refinement"]
 
 
 def careful_explanation(plan: Plan) -> dict[str, Any]:
@@ -61,3 +63,39 @@ def careful_explanation(plan: Plan) -> dict[str, Any]:
         "abstain": False,
         "abstain_reason": None,
     }
+
+
+def careful_refinement() -> dict[str, Any]:
+    """A careful model proposes nothing it cannot ground: no refinement."""
+    return {"proposals": []}
+
+
+def careful_answer(findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """A thread question's answer: the first finding, in the planner's words, cited; asks for
+    the plan's schedule when there is none yet."""
+    if not findings:
+        schedule = {"tool": "schedule", "services": [], "changes": []}
+        return {"lookups": [schedule], "answer": None, "cited": []}
+    first = findings[0]
+    return {"lookups": [], "answer": f"{first['says']} ({first['id']}).", "cited": [first["id"]]}
+
+
+def careful_narrative(facts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A summary's narrative in the facts' own words, each sentence citing its fact: the top
+    suspect, each step that finished, the plan's outcome and when health came back."""
+    said: list[tuple[str, str]] = []
+    for fact in facts:
+        kind, cite = fact.get("kind"), fact.get("id", "")
+        if kind == "top_suspect":
+            said.append((f"The suspect was {fact['change']} on {fact['service']}", cite))
+        elif kind == "step" and fact.get("status") not in (None, "pending"):
+            step = f"Step {fact['step']} ({fact['action']} on {fact['service']})"
+            said.append((f"{step} ended {fact['status']}", cite))
+        elif kind == "plan_outcome":
+            said.append((f"The plan ended {fact['status']}", cite))
+        elif kind == "healthy":
+            said.append((f"Health came back at {fact['at']}", cite))
+    if not said and facts:
+        said.append((f"The incident was {facts[0].get('incident', 'recorded')}", facts[0]["id"]))
+    text = " ".join(f"{words} ({cite})." for words, cite in said)
+    return {"text": text, "cited": [cite for _, cite in said]}

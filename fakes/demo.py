@@ -7,15 +7,17 @@ button clicks, the resolution) and prints the conversation as it unfolds; the tr
 written to ``demo-transcript.txt``.
 
 The model's part is played by the fake OpenAI-compatible server (:mod:`fakes.openai`) under the
-name :data:`FAKE_MODEL`, which says it is not a real model: it answers at once with a careful,
-scripted explanation of the plan it is asked about
-(:func:`fakes.careful_model.careful_explanation`), and the bot checks it against the graph and
-edits it into the plan message, as it would a real model's.
+name :data:`FAKE_MODEL`, which says it is not a real model: it answers at once with careful,
+scripted answers computed from what it is asked (:mod:`fakes.careful_model`): an explanation of
+the plan, no refinement, a responder's question in the thread answered from the graph's first
+finding, and the summary's narrative. The bot checks each against the graph and shows it, as it
+would a real model's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import sys
@@ -26,7 +28,12 @@ from typing import Any
 
 from bot.lifecycle import PlanKind, PlanStatus
 from fakes import signing as slack
-from fakes.careful_model import careful_explanation
+from fakes.careful_model import (
+    careful_answer,
+    careful_explanation,
+    careful_narrative,
+    careful_refinement,
+)
 from fakes.openai import Answer, ChatRequest, FakeOpenAI, reply
 from fakes.world import ONCALL, ONCALL_2, STRANGER, BotWorld
 
@@ -37,6 +44,8 @@ FAKE_MODEL = "fake-model (scripted, not a real model)"
 
 _EXPLAINED = "Explained by the model"
 _GRAPHS_OWN = "The graph's own explanation"
+_NARRATED = "What happened"
+_NOT_NARRATED = "narrative was rejected by the graph"
 
 
 class Story:
@@ -55,12 +64,15 @@ class Story:
         self.world.settle(timeout=30)
         transcript = self.world.slack.transcript()
         for line in transcript[self._seen :]:
-            explanation = _explanation(line)
+            explanation, narrative = _explanation(line), _narrative(line)
+            head = line.split(" edited: ", 1)[0]
             if explanation and not self._explained:  # shown once, when it is edited in
                 self._explained = True
-                head = line.split(" edited: ", 1)[0]
                 self._emit(f"  {head} edited the model's explanation into the plan message:")
                 self._emit(f"    {explanation}")
+            elif narrative:
+                self._emit(f"  {head} edited the model's narrative into the summary:")
+                self._emit(f"    {narrative}")
             else:
                 self._emit(f"  {_compact(line)}")
         self._seen = len(transcript)
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         FakeOpenAI(model=FAKE_MODEL) as model,
         BotWorld(Path(tmp), extra=_with_model(model)) as world,
     ):
-        model.answer = lambda request: _answer_the_plan(world, request)
+        model.answer = lambda request: _careful(world, request)
         world.services.notifier.graphs = shutil.which("dot") is not None
         story = Story(world)
         ok = _play(world, story)
@@ -145,6 +157,22 @@ def _play(world: BotWorld, story: Story) -> bool:
     world.wait_for(lambda: _edited_in(world), timeout=30)
     story.show()
 
+    question = "why not currencyservice?"
+    story.say(f"{ONCALL} asks the bot in the plan's thread: {question}")
+    thread = message.thread_ts or message.ts
+    bot = world.services.watch.bot_user_id
+    asked = {
+        "type": "message",
+        "channel": world.alerts_channel,
+        "user": ONCALL,
+        "text": f"<@{bot}> {question}",
+        "ts": f"{time.time():.6f}",
+        "thread_ts": thread,
+    }
+    world.post(slack.event_callback(asked, secret=world.secret))
+    world.wait_for(lambda: world.services.store.threads.recent(world.alerts_channel, thread))
+    story.show()
+
     story.say(f"{STRANGER} (not on call) clicks Approve all")
     _click(world, "backout_approve_plan", plan_id, STRANGER, message.ts)
     story.show()
@@ -176,6 +204,11 @@ def _play(world: BotWorld, story: Story) -> bool:
     world.post(slack.event_callback(resolved, secret=world.secret))
     story.show()
 
+    # The summary's narrative is asked of the model once the summary is posted, then edited in.
+    world.wait_for(lambda: world.services.store.plans.narrative(plan_id), timeout=30)
+    world.wait_for(lambda: _narrated(world), timeout=30)
+    story.show()
+
     final = world.services.store.plans.get(plan_id)
     cart = world.executor.version("cartservice")
     story.say(f"Plan {plan_id} is {final.status}; cartservice now runs {cart}")
@@ -190,11 +223,28 @@ def _with_model(model: FakeOpenAI) -> dict[str, Any]:
     return {"llm": {"model": FAKE_MODEL, "base_url": model.base_url, "max_retries": 0}}
 
 
-def _answer_the_plan(world: BotWorld, request: ChatRequest) -> Answer | None:
-    """The fake model's answer: a careful explanation of the newest live plan (the one the bot
-    is asking about; the demo drafts only one)."""
+def _careful(world: BotWorld, request: ChatRequest) -> Answer | None:
+    """The fake model's answer, by the schema the bot asks for: a careful explanation of the
+    newest live plan (the one the bot is asking about; the demo drafts only one), no refinement,
+    a question answered from its first finding, a narrative retelling the summary's facts."""
+    schema = ((request.body or {}).get("response_format") or {}).get("json_schema") or {}
+    name = schema.get("name")
+    if name == "PlanRefinement":
+        return reply(careful_refinement())
+    if name == "ThreadAnswer":
+        return reply(careful_answer(_json_after(request, "The findings:\n", "\n\nLookups left")))
+    if name == "IncidentNarrative":
+        return reply(careful_narrative(_json_after(request, "The facts:\n", "\n</untrusted-")))
     stored = world.services.store.plans.latest_live()
     return reply(careful_explanation(stored.plan)) if stored is not None else None
+
+
+def _json_after(request: ChatRequest, start: str, end: str) -> list[dict[str, Any]]:
+    """The JSON list the prompt shows between ``start`` and ``end`` (past a fence's tag)."""
+    text = request.text.split(start, 1)[-1].split(end, 1)[0]
+    text = text[text.index("[") :] if "[" in text else "[]"
+    found = json.loads(text)
+    return found if isinstance(found, list) else []
 
 
 def _edited_in(world: BotWorld) -> bool:
@@ -203,6 +253,21 @@ def _edited_in(world: BotWorld) -> bool:
         _EXPLAINED in str(call.args) or _GRAPHS_OWN in str(call.args)
         for call in world.slack.calls_to("chat.update")
     )
+
+
+def _narrated(world: BotWorld) -> bool:
+    """The summary has been edited to show the model's narrative (or that it was rejected)."""
+    return any(
+        _NARRATED in str(call.args) or _NOT_NARRATED in str(call.args)
+        for call in world.slack.calls_to("chat.update")
+    )
+
+
+def _narrative(line: str) -> str | None:
+    """The narrative's block in an edit of the summary, if any."""
+    if " edited: " not in line:
+        return None
+    return next((b for b in line.split(" | ") if _NARRATED in b or _NOT_NARRATED in b), None)
 
 
 def _explanation(line: str) -> str | None:

@@ -138,8 +138,8 @@ class BotWorld:
 
     def settle(self, *, timeout: float = 10.0) -> None:
         """Wait until the bot has nothing left to do: no handler running, no plan run going, no
-        step move waiting to be shown, no step queued or running, and nothing in the outbox
-        (fails after ``timeout``)."""
+        step move waiting to be shown, no step queued or running, nothing in the outbox and no
+        outbox flush under way (fails after ``timeout``)."""
         services = self.services
 
         def idle() -> bool:
@@ -147,6 +147,7 @@ class BotWorld:
                 services.listeners.idle
                 and services.runner.idle
                 and services.deliveries.idle
+                and not services.notifier.flushing
                 and not services.store.steps.in_status(["queued", "running"], limit=1)
                 and services.store.conversations.pending_count() == 0
             )

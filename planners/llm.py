@@ -8,8 +8,9 @@ no ``openai``, no network here; :class:`integrations.llm.OpenAIChatClient` satis
 (:func:`planners.validate.check_explanation`) and returns a :class:`CheckedExplanation`: the
 model's, with the claims the graph dropped, or the deterministic explanation
 (:mod:`planners.explain`) saying why (no model configured, its outcome, or the guard's
-rejection). :func:`refine_plan` does the same with ``refine_plan`` and applies what the guard
-accepts (:mod:`planners.refine`). Neither raises for anything a model does.
+rejection, :data:`GUARD_REJECTED`). :func:`refine_plan` does the same with ``refine_plan`` and
+applies what the guard accepts (:mod:`planners.refine`). Neither raises for anything a model
+does.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from planners.refine import PlanningInputs, apply
 from planners.validate import Dropped, Rejected, check_explanation, check_refinement
 
 __all__ = [
+    "GUARD_REJECTED",
     "CheckedExplanation",
     "CheckedRefinement",
     "ModelAnswer",
@@ -40,6 +42,10 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 T_co = TypeVar("T_co", covariant=True)
+
+GUARD_REJECTED = "guard_rejected"
+"""The outcome when the model answered and the guard refused its explanation as a whole (not
+:attr:`integrations.llm.Outcome.REJECTED`, ``rejected``: the endpoint's HTTP 4xx)."""
 
 
 class ModelAnswer(Protocol[T_co]):
@@ -68,7 +74,8 @@ class CheckedExplanation:
     Attributes:
         text: Markdown: the checked model explanation, or the graph's own.
         source: ``model`` or ``graph``.
-        outcome: ``ok``, ``no_model``, ``rejected`` or the model call's failure outcome.
+        outcome: ``ok``, ``no_model``, :data:`GUARD_REJECTED` or the model call's failure
+            outcome.
         model: the model's name, when one was asked.
         explanation: the checked answer (``source == "model"`` only).
         dropped: the claims the guard removed.
@@ -163,7 +170,7 @@ def explain_plan(
     verdict = check_explanation(plan, result.value, shown=_shown(rendered))
     if verdict.explanation is None:
         why = f"the graph rejected the model's explanation ({verdict.rejected})"
-        return _graph(plan, "rejected", why, model=result.model, dropped=verdict.dropped)
+        return _graph(plan, GUARD_REJECTED, why, model=result.model, dropped=verdict.dropped)
     return CheckedExplanation(
         text=render_explanation(verdict.explanation),
         source="model",
@@ -213,7 +220,9 @@ def refine_plan(
         skew=inputs.options.clock_skew,
         topology=inputs.topology,
     )
-    refined = apply(plan, verdict.accepted, inputs=inputs, model=result.model)
+    refined = apply(
+        plan, verdict.accepted, inputs=inputs, model=result.model, rejected=verdict.rejected
+    )
     return CheckedRefinement(
         refined.plan,
         "ok",

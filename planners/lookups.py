@@ -28,7 +28,6 @@ import networkx as nx
 
 from planners.explain import format_seconds
 from planners.model import Plan
-from planners.planner import plan_rollback
 from planners.refine import PlanningInputs
 from planners.schedule import critical_chain, parallel_groups
 
@@ -180,14 +179,8 @@ class Lookups:
         inputs = self.inputs
         left_out = set(without)
         options = replace(inputs.options, consider=inputs.options.consider - left_out)
-        again = plan_rollback(
-            inputs.topology,
-            changes=[c for c in inputs.changes if c.id not in left_out],
-            alerts=inputs.alerts,
-            now=inputs.now,
-            options=options,
-            history=inputs.history,
-        )
+        kept = [c for c in inputs.changes if c.id not in left_out]
+        again = replace(inputs, changes=kept).draft(options)
         steps = [f"{s.action.value} {s.service} ({s.change_id})" for s in again.steps]
         result: dict[str, Any] = {
             "left_out": sorted(left_out),

@@ -2,17 +2,21 @@
 
 :func:`apply` takes the proposals the guard (:mod:`planners.validate`) accepted. Each
 ``consider_change`` makes the planner re-plan from the same inputs with the change considered
-(:attr:`~planners.planner.PlanningOptions.consider`); a re-planned plan has new step ids, so the
-``reorder`` and ``drop_step`` proposals of the same answer are then set aside with that reason.
-Otherwise a ``reorder`` adds the edge "step before before" and re-sorts the stage's steps, and a
-``drop_step`` removes the step, its dependants inheriting its ``after``. Either way the critical
-path, the explanation and the evidence ids are computed again, a note records the proposal, and
-the plan is marked ``drafted_by: graph+llm:<model>``.
+(:attr:`~planners.planner.PlanningOptions.consider`, :meth:`PlanningInputs.draft`); a re-planned
+plan has new step ids, so the ``reorder`` and ``drop_step`` proposals of the same answer are
+then set aside with that reason. Otherwise a ``reorder`` adds the edge "step before before" and
+re-sorts the stage's steps, and a ``drop_step`` removes the step, its dependants inheriting its
+``after``. Either way the critical path, the explanation and the evidence ids are computed
+again, the plan is marked ``drafted_by: graph+llm:<model>``, and its notes start with one note
+per proposal: :data:`APPLIED` and what was applied with the model's reason, then
+:data:`REJECTED` and what was not with the graph's (the guard's rejections, given by the
+caller, and the proposals set aside). Those prefixes let a view show them apart
+(:func:`refinement_notes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -27,12 +31,30 @@ from planners.schedule import critical_path
 from planners.topology import Topology
 from planners.validate import Rejected
 
-__all__ = ["PlanningInputs", "Refined", "apply"]
+__all__ = [
+    "APPLIED",
+    "REJECTED",
+    "PlanningInputs",
+    "Refined",
+    "apply",
+    "describe",
+    "refinement_notes",
+]
+
+APPLIED = "applied the model's proposal: "
+"""How the note of a proposal the planner applied starts."""
+REJECTED = "rejected the model's proposal: "
+"""How the note of a proposal the graph rejected (or set aside) starts."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class PlanningInputs:
-    """What a plan was drafted from, so the planner can draft it again."""
+    """What a plan was drafted from, so the planner can draft it again.
+
+    Attributes:
+        finish: what the caller adds to every plan drafted from these inputs (the bot names
+            the incident as it stores it and lists the changes no longer live); pure.
+    """
 
     topology: Topology
     changes: Sequence[Change]
@@ -40,10 +62,23 @@ class PlanningInputs:
     now: datetime
     options: PlanningOptions = field(default_factory=PlanningOptions)
     history: Mapping[str, int] | None = None
+    finish: Callable[[Plan], Plan] | None = None
 
     @property
     def by_id(self) -> dict[str, Change]:
         return {c.id: c for c in self.changes}
+
+    def draft(self, options: PlanningOptions | None = None) -> Plan:
+        """The planner's plan from these inputs (with ``options`` instead of theirs), finished."""
+        plan = plan_rollback(
+            self.topology,
+            changes=self.changes,
+            alerts=self.alerts,
+            now=self.now,
+            options=options or self.options,
+            history=self.history,
+        )
+        return self.finish(plan) if self.finish is not None else plan
 
 
 @dataclass(frozen=True)
@@ -56,9 +91,26 @@ class Refined:
 
 
 def apply(
-    plan: Plan, accepted: Sequence[Proposal], *, inputs: PlanningInputs, model: str
+    plan: Plan,
+    accepted: Sequence[Proposal],
+    *,
+    inputs: PlanningInputs,
+    model: str,
+    rejected: Sequence[Rejected] = (),
 ) -> Refined:
-    """Apply the guard's accepted proposals; ``model`` names the model in ``drafted_by``."""
+    """Apply the guard's accepted proposals.
+
+    Args:
+        plan: the planner's plan.
+        accepted: the proposals the guard accepted, in the answer's order.
+        inputs: what ``plan`` was drafted from (a ``consider_change`` re-plans from them).
+        model: the model's name, for ``drafted_by``.
+        rejected: the proposals the guard rejected, noted on a refined plan with why.
+
+    Returns:
+        The plan unchanged when nothing was accepted; else the refined plan, what was applied
+        and what was set aside.
+    """
     if not accepted:
         return Refined(plan, (), ())
     considered = [p for p in accepted if p.kind == "consider_change" and p.change]
@@ -68,30 +120,19 @@ def apply(
             inputs.options,
             consider=inputs.options.consider | {p.change for p in considered if p.change},
         )
-        again = plan_rollback(
-            inputs.topology,
-            changes=inputs.changes,
-            alerts=inputs.alerts,
-            now=inputs.now,
-            options=options,
-            history=inputs.history,
-        )
         reason = "set aside: the plan was re-planned with " + ", ".join(
             p.change or "" for p in considered
         )
-        return Refined(
-            _mark(again, model, []), tuple(considered), tuple(Rejected(p, reason) for p in others)
-        )
+        aside = tuple(Rejected(p, reason) for p in others)
+        notes = refinement_notes(considered, (*rejected, *aside))
+        return Refined(_mark(inputs.draft(options), model, notes), tuple(considered), aside)
     steps = list(plan.steps)
-    notes = []
     for proposal in others:
         if proposal.kind == "reorder":
             steps = _reorder(steps, proposal.step or "", proposal.before or "")
-            notes.append(f"{proposal.step} runs before {proposal.before} at the model's proposal")
         else:
             steps = _drop(steps, proposal.step or "")
-            notes.append(f"{proposal.step} dropped at the model's proposal")
-        notes[-1] += f": {proposal.reason}"
+    notes = refinement_notes(others, rejected)
     seconds = critical_path(steps)
     updated = plan.model_copy(
         update={
@@ -109,9 +150,26 @@ def apply(
     return Refined(_mark(updated, model, notes), tuple(others), ())
 
 
+def describe(proposal: Proposal) -> str:
+    """A proposal in a few words: ``s2 before s1``, ``drop s3``, ``consider chg-103``."""
+    if proposal.kind == "reorder":
+        return f"{proposal.step} before {proposal.before}"
+    if proposal.kind == "drop_step":
+        return f"drop {proposal.step}"
+    return f"consider {proposal.change}"
+
+
+def refinement_notes(applied: Sequence[Proposal], rejected: Sequence[Rejected]) -> list[str]:
+    """The notes a refined plan starts with: each applied proposal with the model's reason, then
+    each rejected one with the graph's."""
+    return [f"{APPLIED}{describe(p)}: {p.reason}" for p in applied] + [
+        f"{REJECTED}{describe(r.proposal)}: {r.reason}" for r in rejected
+    ]
+
+
 def _mark(plan: Plan, model: str, notes: list[str]) -> Plan:
     marked = plan.model_copy(
-        update={"drafted_by": f"graph+llm:{model}", "notes": plan.notes + tuple(notes)}
+        update={"drafted_by": f"graph+llm:{model}", "notes": (*notes, *plan.notes)}
     )
     return with_evidence(marked)
 

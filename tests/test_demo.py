@@ -18,7 +18,8 @@ from tests.support.paths import ROOT
 def test_demo_tells_the_whole_story(tmp_path):
     """``python -m fakes.demo`` (what ``make demo`` runs) rolls back the bad deploy, refuses the
     stranger, needs two approvers, and posts the summary, with the fake model's checked
-    explanation edited into the plan; its transcript says so."""
+    explanation edited into the plan, a question in the thread answered and the summary's
+    narrative edited in; its transcript says so."""
     transcript = tmp_path / "transcript.txt"
     result = subprocess.run(
         [sys.executable, "-m", "fakes.demo", "--transcript", str(transcript)],
@@ -38,6 +39,10 @@ def test_demo_tells_the_whole_story(tmp_path):
     # The model's part, played by the fake OpenAI-compatible server and labelled as a fake.
     assert "Explained by the model `fake-model (scripted, not a real model)`" in text
     assert "checked by the graph: 0 claims dropped" in text
+    # A question in the thread, answered from the graph's lookups; the summary's narrative.
+    assert "is suspect 2 of 3" in text and "Answered by the model `fake-model" in text
+    assert "edited the model's narrative into the summary" in text
+    assert "The plan ended done" in text
     assert text.rstrip().splitlines()[-1].endswith("cartservice now runs v1.4.2")
 
 

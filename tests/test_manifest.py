@@ -100,7 +100,9 @@ class _Registrations:
 
 def registered() -> _Registrations:
     recorder = _Registrations()
-    nothing = SimpleNamespace(planning=None, decisions=None, execution=None, queries=None)
+    nothing = SimpleNamespace(
+        planning=None, decisions=None, execution=None, queries=None, answering=None
+    )
     register(
         cast(App, recorder),
         use_cases=cast(UseCases, nothing),

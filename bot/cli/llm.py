@@ -32,7 +32,13 @@ from bot.runtime.llm import OneDeadline, build_client
 from bot.runtime.settings import Settings, load_settings
 from integrations.errors import ConfigError
 from integrations.llm import CallRecord, OpenAIChatClient, RecordedCalls
-from planners.llm import CheckedExplanation, CheckedRefinement, explain_plan, refine_plan
+from planners.llm import (
+    GUARD_REJECTED,
+    CheckedExplanation,
+    CheckedRefinement,
+    explain_plan,
+    refine_plan,
+)
 from planners.model import Alert, Plan
 from planners.planner import plan_rollback
 from planners.refine import PlanningInputs
@@ -110,12 +116,9 @@ class Consulted:
 
     @property
     def _guard_rejected(self) -> bool:
-        """Whether the graph refused the whole explanation (``rejected`` is also the outcome of
-        an endpoint's 4xx; then the model's call did not end ``ok``)."""
-        answered = any(
-            c.prompt.startswith("explain_plan") and c.outcome == "ok" for c in self.calls
-        )
-        return self.explanation.outcome == "rejected" and answered
+        """Whether the graph refused the whole explanation (not an endpoint's 4xx, whose
+        outcome is ``rejected``)."""
+        return self.explanation.outcome == GUARD_REJECTED
 
     def section(self) -> dict[str, Any]:
         """The ``llm`` section of the plan's JSON."""

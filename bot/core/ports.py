@@ -9,7 +9,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["Clock", "Notifier", "Runner"]
+from planners.questions import CheckedAnswer
+
+__all__ = ["Clock", "Notifier", "Runner", "ThreadReplies"]
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware."""
@@ -29,6 +31,13 @@ class Notifier(Protocol):
 
     def post_summary(self, plan_id: str) -> None:
         """Post the post-incident summary of the plan's incident."""
+
+
+class ThreadReplies(Protocol):
+    """How the use cases answer in a thread (the Slack notifier is one)."""
+
+    def post_answer(self, *, channel: str, thread_ts: str, key: str, answer: CheckedAnswer) -> None:
+        """Post a question's answer in its thread, once per ``key``."""
 
 
 class Runner(Protocol):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from slack_bolt import App
@@ -31,8 +31,11 @@ from bot.core.ports import Clock
 from bot.core.recheck import ApprovalRecheck
 from bot.core.runner import ThreadRunner
 from bot.core.usecases import Decisions, Execution, Planning, Queries
+from bot.core.usecases.answering import Answering
 from bot.core.usecases.deadlines import Deadlines
 from bot.core.usecases.explaining import Explaining
+from bot.core.usecases.inputs import inputs_for
+from bot.core.usecases.narrating import Narrating
 from bot.core.usecases.watches import DeployWatches, WatchSchedule
 from bot.runtime.doctor import startup_problem
 from bot.runtime.health import CatalogHealthGate
@@ -209,6 +212,13 @@ def build_services(
             model=lambda: cached(OneDeadline(llm)),
             model_name=llm.config.model,
         )
+        notifier.narrating = Narrating(  # summaries' narratives, on the same pool
+            store=store,
+            notifier=notifier,
+            runner=explanations,
+            model=lambda: cached(OneDeadline(llm)),
+            model_name=llm.config.model,
+        )
     execution = Execution(
         store=store, engine=engine, executors=executors, notifier=notifier, runner=runner
     )
@@ -255,6 +265,18 @@ def build_services(
         execution=execution,
         queries=Queries(store=store, access=access),
     )
+    answering = Answering(  # questions in plan threads; the graph answers without a model
+        store=store,
+        notifier=notifier,
+        runner=explanations,
+        inputs=lambda stored: inputs_for(
+            stored, store=store, topology=topology, options=use_cases.planning.options
+        ),
+        clock=clock,
+        redactor=prompts.Redactor(settings.llm.redact_patterns),
+        model=explaining.model if explaining is not None else None,
+    )
+    use_cases = replace(use_cases, answering=answering)
     watch = Watch(
         alert_channels=frozenset(settings.channels.alerts),
         alert_senders=frozenset(settings.channels.alert_senders),

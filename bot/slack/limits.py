@@ -36,6 +36,7 @@ from bot.slack.views import replies, simulation_message
 from bot.store import PlanNotFoundError
 
 __all__ = [
+    "ASK",
     "EXPLAIN",
     "PLAN",
     "SIMULATE",
@@ -58,6 +59,10 @@ SIMULATE = "simulate"
 EXPLAIN = "explain"
 """What asking the model to explain a plan (``/rollback explain``, the *Explain* button) counts
 against: each costs a model call (tokens, money) and a thread of the explanations' pool."""
+
+ASK = "ask"
+"""What a question asked of the bot in a plan's thread counts against: each may cost model calls
+and a thread of the explanations' pool."""
 
 Scope = Literal["user", "channel"]
 
@@ -100,6 +105,7 @@ class Limits:
         plans_per_channel: plans one channel may ask for per ``period``.
         simulations_per_user: dry runs one person may ask for per ``period``.
         explanations_per_user: explanations one person may ask the model for per ``period``.
+        questions_per_user: questions one person may ask the bot in plan threads per ``period``.
         period: seconds the allowances above are counted over.
         simulation_workers: dry runs that may run at once.
         simulation_queue: dry runs that may wait for a worker; beyond that one is refused.
@@ -110,6 +116,7 @@ class Limits:
     plans_per_channel: int = 20
     simulations_per_user: int = 5
     explanations_per_user: int = 5
+    questions_per_user: int = 5
     period: float = 60.0
     simulation_workers: int = 2
     simulation_queue: int = 8
@@ -122,6 +129,7 @@ class Limits:
             Rate(kind=PLAN, scope="channel", count=self.plans_per_channel, period=self.period),
             Rate(kind=SIMULATE, scope="user", count=self.simulations_per_user, period=self.period),
             Rate(kind=EXPLAIN, scope="user", count=self.explanations_per_user, period=self.period),
+            Rate(kind=ASK, scope="user", count=self.questions_per_user, period=self.period),
         ]
 
 

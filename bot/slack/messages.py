@@ -114,6 +114,12 @@ EXPLANATION_NOTE: Final = (
     "or run anything. The steps above are the planner's._"
 )
 EXPLANATION_DROPPED: Final = "Dropped by the graph: {claims}"
+ANSWER_BY_MODEL: Final = (
+    "🤖 _Answered by the model {model} from the plan and the graph's lookups; checked by the "
+    "graph. It cannot approve or run anything._"
+)
+ANSWER_BY_GRAPH: Final = "🤖 _The graph's own answer: {why}._"
+ANSWER_CITES: Final = "Rests on {ids}."
 NEEDS_A_HUMAN: Final = (
     "⚠️ *{count} step(s) need a human* (irreversible, or no automatic rollback): {steps}"
 )
@@ -268,6 +274,7 @@ RATE_LIMITED_WHAT: Final[dict[str, str]] = {
     "plan": "plans",
     "simulate": "dry runs",
     "explain": "explanations",
+    "ask": "questions",
 }
 RATE_LIMITED_OTHER: Final = "requests"
 RATE_LIMITED_HINT: Final = (

@@ -31,6 +31,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.core.usecases.narrating import Narrating
 from bot.lifecycle import StepStatus
 from bot.slack.views import (
     PlanView,
@@ -39,9 +40,10 @@ from bot.slack.views import (
     plan_message,
     progress_reply,
 )
+from bot.slack.views.answer import Answer, answer_reply
 from bot.slack.views.explanation import explanation_view
 from bot.slack.views.graph import GraphRenderError, plan_graph_dot, render_png
-from bot.store import Store, StoredPlan
+from bot.store import Store, StoredNarrative, StoredPlan
 from bot.store.conversations import PlanMessage
 from bot.store.filing import Tally
 
@@ -110,6 +112,10 @@ class SlackNotifier:
         self.model = model
         self.worker = f"outbox-{uuid.uuid4().hex[:8]}"
         self._update_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._flushes = 0
+        self.narrating: Narrating | None = None
+        """Writes the summaries' narratives (set by the runtime when a model is configured)."""
 
     # -- the Notifier port ------------------------------------------------------------------
 
@@ -171,10 +177,18 @@ class SlackNotifier:
             self._call("chat.postMessage", args, key=key)
 
     def post_summary(self, plan_id: str) -> None:
-        """The post-incident summary in the plan's thread: posted once, then updated in place."""
+        """The post-incident summary in the plan's thread: posted once, then updated in place;
+        with the model's narrative when one is stored for its facts as they are, else asking
+        for one (off this thread)."""
+        narrating = self.narrating
+        narrative = narrating.current(plan_id) if narrating is not None else None
+        if self._draw_summary(plan_id, narrative) and narrating is not None and narrative is None:
+            narrating.soon(plan_id)
+
+    def _draw_summary(self, plan_id: str, narrative: StoredNarrative | None) -> bool:
         message = self.conversations.plan_message(plan_id)
         if message is None:
-            return
+            return False
         stored = self.store.plans.get(plan_id)
         timeline = [
             (
@@ -184,12 +198,12 @@ class SlackNotifier:
             )
             for e in self.store.audit.entries(subject_prefix=plan_id)
         ]
-        drawn = incident_summary(self.view(stored), timeline=timeline)
+        drawn = incident_summary(self.view(stored), timeline=timeline, narrative=narrative)
         if message.summary_ts:
             with self._update_lock:
                 args = {"channel": message.channel, "ts": message.summary_ts, **drawn}
                 self._call("chat.update", args, key=None)
-            return
+            return True
         thread = message.thread_ts or (None if message.ts.startswith(_PENDING) else message.ts)
         args = {"channel": message.channel, **drawn}
         if thread:
@@ -197,6 +211,12 @@ class SlackNotifier:
         result = self._call("chat.postMessage", args, key=f"summary:{plan_id}")
         if result is not None and result.get("ts"):
             self.conversations.set_summary_message(plan_id, ts=str(result["ts"]))
+        return True
+
+    def post_answer(self, *, channel: str, thread_ts: str, key: str, answer: Answer) -> None:
+        """A question's answer as a reply in its thread (no buttons)."""
+        args = {"channel": channel, "thread_ts": thread_ts, **answer_reply(answer)}
+        self._call("chat.postMessage", args, key=key)
 
     def status_message(self, plan_id: str) -> dict[str, Any]:
         """The plan as it stands, for an ephemeral ``/rollback status`` answer."""
@@ -229,8 +249,24 @@ class SlackNotifier:
             },
         )
 
+    @property
+    def flushing(self) -> bool:
+        """Whether an outbox flush is under way (a sent call's follow-up, such as showing a
+        redraft in the message just posted, may still be coming)."""
+        with self._flush_lock:
+            return self._flushes > 0
+
     def flush_outbox(self, *, limit: int = 20) -> int:
         """Send what earlier calls could not; returns how many were sent."""
+        with self._flush_lock:
+            self._flushes += 1
+        try:
+            return self._flush(limit)
+        finally:
+            with self._flush_lock:
+                self._flushes -= 1
+
+    def _flush(self, limit: int) -> int:
         sent = 0
         for item in self.conversations.claim_due(worker=self.worker, limit=limit):
             args = dict(item.args)

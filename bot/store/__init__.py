@@ -19,7 +19,7 @@ from bot.store.db import create_engine, current_revision, head_revision, upgrade
 from bot.store.incidents import IncidentAlert, IncidentRow, Incidents
 from bot.store.jobs import Job, Jobs, JobStatus
 from bot.store.llm_cache import CachedEntry, LLMCache
-from bot.store.plans import Plans
+from bot.store.plans import Plans, StoredNarrative
 from bot.store.records import (
     ExecutionRow,
     PlanNotFoundError,
@@ -30,6 +30,7 @@ from bot.store.records import (
 )
 from bot.store.steps import Steps
 from bot.store.store import Store
+from bot.store.threads import Threads, ThreadTurn
 
 __all__ = [
     "GENESIS_HASH",
@@ -57,7 +58,10 @@ __all__ = [
     "Steps",
     "Store",
     "StoredExplanation",
+    "StoredNarrative",
     "StoredPlan",
+    "ThreadTurn",
+    "Threads",
     "create_engine",
     "current_revision",
     "head_revision",

@@ -244,6 +244,20 @@ class Conversations(Repository):
             ).scalar_one_or_none()
         return plan_id
 
+    def plan_in_thread(self, channel: str, thread_ts: str) -> str | None:
+        """The newest plan shown in the thread ``thread_ts`` of ``channel`` (as its first
+        message or as a reply), or ``None``."""
+        in_thread = sa.or_(_MESSAGES.c.ts == thread_ts, _MESSAGES.c.thread_ts == thread_ts)
+        query = (
+            sa.select(_MESSAGES.c.plan_id)
+            .where(_MESSAGES.c.channel == channel, in_thread)
+            .order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.plan_id.desc())
+            .limit(1)
+        )
+        with self._reading() as conn:
+            plan_id: str | None = conn.execute(query).scalar_one_or_none()
+        return plan_id
+
     # -- outbox --------------------------------------------------------------------------------
 
     def enqueue(self, method: str, args: Mapping[str, Any], *, key: str) -> int:

@@ -25,9 +25,9 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from bot.lifecycle import PlanKind, PlanStatus, StepStatus
 from bot.store.audit import append_entry
 from bot.store.filing import AlertFiling
+from bot.store.plans import retire_untouched
 from bot.store.records import PlanNotFoundError
 from bot.store.tables import (
     AlertRecord,
@@ -303,52 +303,18 @@ class Incidents(AlertFiling):
         self._write(work)
 
     def supersede(self, plan_id: str, *, reason: str) -> bool:
-        """Retire a plan that is to be redrafted: compare-and-set it from ``proposed`` to
-        ``expired``, only while none of its steps has moved, nobody has approved any and its
-        incident is open; audited as ``plan.expired`` with ``reason``.
+        """Retire a plan that is to be redrafted (:func:`bot.store.plans.retire_untouched`:
+        untouched, and its incident stored and open).
 
         Returns:
             True if this call retired it; False if it started, was approved or its incident
             resolved meanwhile.
         """
-
-        def work(conn: sa.Connection) -> bool:
-            now = self._now()
-            moved_steps = sa.exists().where(
-                _STEPS.c.plan_id == _PLANS.c.id, _STEPS.c.status != StepStatus.PENDING.value
+        return self._write(
+            lambda conn: retire_untouched(
+                conn, plan_id, reason=reason, actor="backout", now=self._now(), needs_incident=True
             )
-            approved = sa.exists().where(_APPROVALS.c.plan_id == _PLANS.c.id)
-            incident_open = sa.exists().where(
-                _INCIDENTS.c.id == _PLANS.c.incident_id, _INCIDENTS.c.status == _OPEN
-            )
-            changed = conn.execute(
-                sa.update(_PLANS)
-                .where(
-                    _PLANS.c.id == plan_id,
-                    _PLANS.c.status == PlanStatus.PROPOSED.value,
-                    _PLANS.c.kind == PlanKind.LIVE.value,
-                    ~moved_steps,
-                    ~approved,
-                    incident_open,
-                )
-                .values(
-                    status=PlanStatus.EXPIRED.value, version=_PLANS.c.version + 1, updated_at=now
-                )
-            )
-            if changed.rowcount != 1:
-                return False
-            details = {"status": PlanStatus.EXPIRED.value, "reason": reason}
-            append_entry(
-                conn,
-                at=now,
-                actor="backout",
-                action="plan.expired",
-                subject=plan_id,
-                details=details,
-            )
-            return True
-
-        return self._write(work)
+        )
 
     def hand_over(self, old_plan: str, new_plan: str, *, incident_id: str, drafted: int) -> bool:
         """Show ``new_plan`` in the Slack message that showed ``old_plan`` (its redraft), and

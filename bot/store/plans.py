@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from bot.lifecycle import TRANSITIONS, Mode, PlanKind, PlanStatus, StepStatus
+from bot.store.approvals import lock_plan
 from bot.store.audit import append_entry
 from bot.store.base import Repository
 from bot.store.records import PlanNotFoundError, StoredExplanation, StoredPlan, stored_plan
 from bot.store.steps import require_plan, step_rows
-from bot.store.tables import PlanRecord, PlanServiceRecord, StepRecord
+from bot.store.tables import (
+    ApprovalRecord,
+    IncidentRecord,
+    PlanRecord,
+    PlanServiceRecord,
+    StepRecord,
+)
 from planners.model import Plan
 
-__all__ = ["Plans", "services_of"]
+__all__ = ["Plans", "StoredNarrative", "services_of"]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +40,61 @@ log = logging.getLogger(__name__)
 _PLANS: sa.Table = PlanRecord.__table__  # type: ignore[attr-defined]
 _STEPS: sa.Table = StepRecord.__table__  # type: ignore[attr-defined]
 _SERVICES: sa.Table = PlanServiceRecord.__table__  # type: ignore[attr-defined]
+_APPROVALS: sa.Table = ApprovalRecord.__table__  # type: ignore[attr-defined]
+_INCIDENTS: sa.Table = IncidentRecord.__table__  # type: ignore[attr-defined]
 _NEWEST = (_PLANS.c.created_at.desc(), _PLANS.c.id.desc())
+_OPEN = "open"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredNarrative:
+    """The post-incident summary's narrative as the graph checked it, stored when it arrived.
+
+    Attributes:
+        model: the model that was asked.
+        outcome: ``ok`` (``text`` is the checked narrative) or ``rejected`` (``reason`` says
+            why the guard refused it).
+        text: plain prose, untrusted: views escape it.
+        cited: the ids of the summary's facts it rests on.
+        reason: why the guard rejected it, when it did.
+        digest: the digest of the facts it was written from
+            (:func:`planners.narrative.facts_digest`): it is current only while they are.
+        at: when it was stored.
+    """
+
+    model: str
+    outcome: str
+    text: str
+    digest: str
+    cited: tuple[str, ...] = ()
+    reason: str = ""
+    at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The column's JSON."""
+        return {
+            "model": self.model,
+            "outcome": self.outcome,
+            "text": self.text,
+            "digest": self.digest,
+            "cited": list(self.cited),
+            "reason": self.reason,
+            "at": self.at.isoformat() if self.at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StoredNarrative:
+        """Read the column's JSON back."""
+        at = data.get("at")
+        return cls(
+            model=str(data.get("model") or ""),
+            outcome=str(data.get("outcome") or ""),
+            text=str(data.get("text") or ""),
+            digest=str(data.get("digest") or ""),
+            cited=tuple(str(c) for c in data.get("cited") or ()),
+            reason=str(data.get("reason") or ""),
+            at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+        )
 
 
 class Plans(Repository):
@@ -198,6 +261,19 @@ class Plans(Repository):
             log.debug("plan %s: move to %s refused by its current status", plan_id, to)
         return moved
 
+    def retire(self, plan_id: str, *, reason: str, actor: str) -> bool:
+        """Retire an untouched live plan for the plan that replaces it (its refinement): see
+        :func:`retire_untouched`; its incident, if one is stored, must be open.
+
+        Returns:
+            True if this call retired it; False if it was touched meanwhile.
+        """
+        return self._write(
+            lambda conn: retire_untouched(
+                conn, plan_id, reason=reason, actor=actor, now=self._now(), needs_incident=False
+            )
+        )
+
     def set_explanation(self, plan_id: str, explanation: StoredExplanation, *, actor: str) -> None:
         """Store the plan's checked explanation (replacing an earlier one); audited as
         ``plan.explained`` with the model, the outcome and how many claims were dropped. The
@@ -232,6 +308,38 @@ class Plans(Repository):
 
         self._write(work)
 
+    def set_narrative(self, plan_id: str, narrative: StoredNarrative, *, actor: str) -> None:
+        """Store the summary's checked narrative (replacing an earlier one); audited as
+        ``plan.narrated`` with the model, the outcome and the facts' digest. The plan, its
+        status and its version do not change.
+
+        Raises:
+            PlanNotFoundError: no plan has this id.
+        """
+
+        def work(conn: sa.Connection) -> None:
+            now = self._now()
+            stored = replace(narrative, at=narrative.at or now)
+            changed = conn.execute(
+                sa.update(_PLANS).where(_PLANS.c.id == plan_id).values(narrative=stored.to_json())
+            )
+            if changed.rowcount != 1:
+                raise PlanNotFoundError(plan_id)
+            details = {"model": stored.model, "outcome": stored.outcome, "digest": stored.digest}
+            append_entry(
+                conn, at=now, actor=actor, action="plan.narrated", subject=plan_id, details=details
+            )
+
+        self._write(work)
+
+    def narrative(self, plan_id: str) -> StoredNarrative | None:
+        """The summary's stored narrative; None when none was stored (or no plan has this id)."""
+        with self._reading() as conn:
+            value = conn.execute(
+                sa.select(_PLANS.c.narrative).where(_PLANS.c.id == plan_id)
+            ).scalar_one_or_none()
+        return StoredNarrative.from_json(value) if isinstance(value, Mapping) else None
+
     def _select(self, query: sa.Select[Any]) -> list[StoredPlan]:
         with self._reading() as conn:
             rows = conn.execute(query).all()
@@ -242,3 +350,49 @@ class Plans(Repository):
 def services_of(plan: Plan) -> set[str]:
     """The services a plan touches: those its incident names and those its steps act on."""
     return set(plan.incident.services) | {step.service for step in plan.steps}
+
+
+def retire_untouched(
+    conn: sa.Connection,
+    plan_id: str,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    needs_incident: bool,
+) -> bool:
+    """Retire a live plan for the plan that replaces it (a grouping redraft, a refinement): a
+    compare-and-set from ``proposed`` to ``expired`` while none of its steps has moved, nobody
+    has approved any and its incident is open (stored, when ``needs_incident``); audited as
+    ``plan.expired`` with ``reason``. The plan's row is locked first
+    (:func:`bot.store.approvals.lock_plan`), as an approval locks it, so an approval racing the
+    retirement either lands first (and the plan stays) or is refused.
+
+    Returns:
+        True if this call retired it; False if it was touched, or its incident closed.
+    """
+    lock_plan(conn, plan_id)
+    moved = sa.exists().where(
+        _STEPS.c.plan_id == _PLANS.c.id, _STEPS.c.status != StepStatus.PENDING.value
+    )
+    approved = sa.exists().where(_APPROVALS.c.plan_id == _PLANS.c.id)
+    incident = sa.exists().where(_INCIDENTS.c.id == _PLANS.c.incident_id)
+    closed = sa.exists().where(
+        _INCIDENTS.c.id == _PLANS.c.incident_id, _INCIDENTS.c.status != _OPEN
+    )
+    conditions = [~moved, ~approved, ~closed] + ([incident] if needs_incident else [])
+    changed = conn.execute(
+        sa.update(_PLANS)
+        .where(
+            _PLANS.c.id == plan_id,
+            _PLANS.c.status == PlanStatus.PROPOSED.value,
+            _PLANS.c.kind == PlanKind.LIVE.value,
+            *conditions,
+        )
+        .values(status=PlanStatus.EXPIRED.value, version=_PLANS.c.version + 1, updated_at=now)
+    )
+    if changed.rowcount != 1:
+        return False
+    details = {"status": PlanStatus.EXPIRED.value, "reason": reason}
+    append_entry(conn, at=now, actor=actor, action="plan.expired", subject=plan_id, details=details)
+    return True

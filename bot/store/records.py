@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.lifecycle import Mode, PlanKind, PlanStatus, StepStatus
+from planners.llm import GUARD_REJECTED
 from planners.model import Plan
 
 __all__ = [
@@ -80,7 +81,8 @@ class StoredExplanation:
         model: the model that was asked.
         source: ``model`` (its checked explanation) or ``graph`` (the guard rejected it: the
             graph's own is shown).
-        outcome: ``ok`` or ``rejected``.
+        outcome: ``ok`` or ``guard_rejected`` (:data:`planners.llm.GUARD_REJECTED`; rows
+            stored before it was named say ``rejected``, read back as ``guard_rejected``).
         text: Markdown, untrusted: views escape it.
         dropped: ``(claim, reason)`` of every claim the graph dropped (the whole explanation
             counts as one when the guard rejected it).
@@ -115,7 +117,7 @@ class StoredExplanation:
         return cls(
             model=str(data.get("model") or ""),
             source=str(data.get("source") or "graph"),
-            outcome=str(data.get("outcome") or ""),
+            outcome=_outcome(str(data.get("outcome") or "")),
             text=str(data.get("text") or ""),
             dropped=tuple(
                 (str(d.get("claim", "")), str(d.get("reason", "")))
@@ -155,6 +157,13 @@ class ExecutionRow:
     detail: str
     started_at: datetime
     finished_at: datetime
+
+
+def _outcome(stored: str) -> str:
+    """An explanation's stored outcome; ``rejected``, as the guard's refusal was first stored
+    (only an answered call is stored: never an endpoint's HTTP 4xx), reads as
+    :data:`~planners.llm.GUARD_REJECTED`."""
+    return GUARD_REJECTED if stored == "rejected" else stored
 
 
 def step_row(row: sa.Row[Any]) -> StepRow:

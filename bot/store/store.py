@@ -25,6 +25,7 @@ from bot.store.jobs import Jobs
 from bot.store.llm_cache import LLMCache
 from bot.store.plans import Plans
 from bot.store.steps import Steps
+from bot.store.threads import Threads
 
 __all__ = ["Store"]
 
@@ -49,6 +50,7 @@ class Store(Repository):
         self.incidents = Incidents(engine, clock=clock)
         self.jobs = Jobs(engine, clock=clock)
         self.llm_cache = LLMCache(engine, clock=clock)
+        self.threads = Threads(engine, clock=clock)
 
     @classmethod
     def from_url(

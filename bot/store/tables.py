@@ -158,6 +158,8 @@ class PlanRecord(SQLModel, table=True):
     updated_at: datetime = _utc()
     explanation: dict[str, Any] | None = _json()
     """The model's checked explanation, once it arrived (:class:`bot.store.StoredExplanation`)."""
+    narrative: dict[str, Any] | None = _json()
+    """The summary's checked narrative, once it arrived (:class:`bot.store.StoredNarrative`)."""
 
 
 class PlanServiceRecord(SQLModel, table=True):
@@ -372,3 +374,23 @@ class LLMCacheRecord(SQLModel, table=True):
     detail: str = Field(sa_type=sa.Text(), nullable=False)
     created_at: datetime = _utc()
     expires_at: datetime = _utc()
+
+
+class ThreadTurnRecord(SQLModel, table=True):
+    """One question asked of the bot in an incident thread and the answer posted (see
+    :mod:`bot.store.threads`): the thread's memory, capped per thread."""
+
+    __tablename__ = "thread_turns"
+    __table_args__ = (sa.Index("ix_thread_turns_thread", "channel", "thread_ts", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    thread_ts: str
+    plan_id: str
+    asked_by: str
+    question: str = Field(sa_type=sa.Text(), nullable=False)
+    answer: str = Field(sa_type=sa.Text(), nullable=False)
+    source: str
+    outcome: str
+    model: str | None = None
+    at: datetime = _utc()

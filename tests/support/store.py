@@ -61,7 +61,9 @@ TABLES_0002 = frozenset({"feedback", "outbox", "plan_messages", "slack_events"})
 """The tables migration 0002 adds (the Slack side)."""
 TABLES_0003 = frozenset({"plan_services"})
 """The tables migration 0003 adds (the lifecycle)."""
-TABLES = TABLES_0001 | TABLES_0002 | TABLES_0003 | {"jobs", "llm_cache"}  # 0007, 0008
+TABLES = (
+    TABLES_0001 | TABLES_0002 | TABLES_0003 | {"jobs", "llm_cache", "thread_turns"}
+)  # 0007, 0008, 0011
 """Every table at the head revision."""
 
 

@@ -12,6 +12,12 @@ graph's own saying so. A model that errors, times out or is skipped by its break
 plan as posted (logged). Explaining never approves, runs or changes a plan: the plan, its steps
 and its status stay as drafted.
 
+A plan just posted (a new one, or a grouping redraft in its predecessor's message) goes through
+:meth:`Explaining.posted` instead: with the ``refine`` :class:`~bot.core.usecases.Planning`
+gives it, the model is first asked for refinements (:mod:`bot.core.usecases.refining`; a
+refined plan may take the plan's place in its message), then the plan shown is explained, both
+within the plan's one deadline. A plan retired before its turn on the pool is not explained.
+
 ``/rollback explain`` and the *Explain* button take the same path (:meth:`Explaining.soon` with
 a ``then``), after the Slack edge has checked that the requester may read the plan.
 """
@@ -28,14 +34,20 @@ from pydantic import BaseModel
 import prompts
 from bot.core.ports import Notifier
 from bot.core.runner import ThreadRunner
+from bot.core.usecases.inputs import alerts_text
+from bot.lifecycle import PlanStatus
 from bot.store import Store, StoredExplanation
 from planners.llm import ModelAnswer, StructuredModel, explain_plan
 
-__all__ = ["Explained", "Explaining"]
+__all__ = ["Explained", "Explaining", "Refine"]
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+
+Refine = Callable[[str, StructuredModel], str]
+"""Refine the posted plan with the model; returns the id of the plan shown now (its refinement,
+when one took its place)."""
 
 _WHOLE = "the explanation"
 """The claim recorded when the guard rejected the model's explanation as a whole."""
@@ -49,7 +61,8 @@ class Explained:
         plan_id: the plan.
         explanation: what was stored and shown; None when the model gave no usable answer
             (the plan stays as posted).
-        outcome: ``ok``, ``rejected`` (by the guard) or the model call's failure outcome.
+        outcome: ``ok``, ``guard_rejected`` (:data:`planners.llm.GUARD_REJECTED`) or the
+            model call's failure outcome.
         detail: why there is no model explanation, when there is none.
     """
 
@@ -95,6 +108,11 @@ class Explaining:
         """Explain the plan on the pool; ``then`` (if given) is called there with the result."""
         self.runner.submit(self._explain_then, plan_id, then)
 
+    def posted(self, plan_id: str, *, refine: Refine | None = None) -> None:
+        """On the pool: refine the plan just posted (with ``refine``, if given), then explain
+        the plan shown, both within one deadline."""
+        self.runner.submit(self._posted, plan_id, refine)
+
     def explain(self, plan_id: str) -> Explained:
         """Ask the model about the plan, store what the graph accepts and refresh the message.
 
@@ -103,9 +121,21 @@ class Explaining:
         Raises:
             PlanNotFoundError: no plan has this id.
         """
+        return self._explain(plan_id, self.model())
+
+    def _posted(self, plan_id: str, refine: Refine | None) -> None:
+        if self.store.plans.get(plan_id).status == PlanStatus.EXPIRED:
+            log.info("plan %s was retired before the model was asked: not explained", plan_id)
+            return
+        model = self.model()  # one deadline for the refinement and the explanation
+        shown = refine(plan_id, model) if refine is not None else plan_id
+        self._explain(shown, model)
+
+    def _explain(self, plan_id: str, asked: StructuredModel) -> Explained:
         stored = self.store.plans.get(plan_id)
-        model = _Answered(self.model())
-        checked = explain_plan(stored.plan, model, alerts=self._alerts(stored.plan.incident.id))
+        model = _Answered(asked)
+        alerts = alerts_text(self.store, stored.plan.incident.id)
+        checked = explain_plan(stored.plan, model, alerts=alerts)
         if checked.source != "model" and not model.answered:
             log.warning(
                 "plan %s: no explanation from %s (%s): the plan stays as posted",
@@ -141,12 +171,3 @@ class Explaining:
         explained = self.explain(plan_id)
         if then is not None:
             then(explained)
-
-    def _alerts(self, incident_id: str) -> str:
-        """The incident's alerts as the prompt's untrusted ``alerts`` text, one line each."""
-        incident = self.store.incidents.incident(incident_id)
-        if incident is None:
-            return ""
-        return "\n".join(
-            f"{a.name} on {a.service or 'an unknown service'}" for a in incident.alerts
-        )

@@ -19,6 +19,11 @@ runner, off the webhook's request:
 * once the plan has started (or finished), its steps never change: the joining alerts are
   recorded and the message says how many joined after it was drafted.
 
+With a model configured, every live plan posted (and every redraft) is then refined and
+explained off the request (:meth:`Explaining.posted`): a refinement the guard accepts takes
+the untouched plan's place the same way, as a new plan in the same message
+(:mod:`bot.core.usecases.refining`).
+
 The incident resolves when none of its alerts fires any more (not at the first resolution); the
 summary follows once execution has settled (:func:`~bot.core.usecases.summaries.summarise_if_due`).
 """
@@ -37,17 +42,18 @@ from bot.core.usecases.deadlines import Deadlines
 from bot.core.usecases.execution import Execution
 from bot.core.usecases.explaining import Explaining
 from bot.core.usecases.grouping import place, representatives
+from bot.core.usecases.inputs import drafting, pinned, renamed, with_group_size
+from bot.core.usecases.refining import record_refinement, refinement_of, untouched
 from bot.core.usecases.summaries import RESOLVED_ACTION, summarise_if_due
 from bot.core.usecases.watches import WatchSchedule
-from bot.lifecycle import Mode, PlanKind, PlanStatus, StepStatus
+from bot.lifecycle import Mode, PlanKind
 from bot.store import Store, StoredPlan
 from bot.store.filing import OpenIncident, Placement
-from integrations.alerts import GROUP_SIZE_LABEL
 from planners.errors import UnknownServiceError
-from planners.evidence import with_evidence
 from planners.graph import distances_from
-from planners.model import Action, Alert, AlertStatus, Change, Excluded, Plan
-from planners.planner import PlanningOptions, plan_rollback, suggest_services
+from planners.llm import StructuredModel
+from planners.model import Alert, AlertStatus, Change, Plan
+from planners.planner import PlanningOptions, suggest_services
 from planners.topology import Topology
 
 __all__ = ["Planning"]
@@ -74,8 +80,8 @@ class Planning:
             message while alerts keep arriving.
         deadlines: schedules each posted plan's reminders and expiry (none when None).
         watches: starts the health watch of each production deploy (none when None).
-        explaining: explains each posted live plan with the model, off the request (no model
-            when None).
+        explaining: refines and explains each posted live plan with the model, off the
+            request (no model when None).
     """
 
     store: Store
@@ -136,7 +142,7 @@ class Planning:
         )
         plan = self._plan([alert], window=window)
         if to_version:
-            plan = _pinned(plan, service=service, version=to_version, requester=requester)
+            plan = pinned(plan, service=service, version=to_version, requester=requester)
         return self._publish(plan, requester=requester, channel=channel, thread_ts=None)
 
     def replan(
@@ -204,9 +210,36 @@ class Planning:
         ):
             return  # its plan is still being posted; the poster asks again if alerts joined
         plan_id = stored.id
-        if tally.joined and _untouched(stored) and not self.store.approvals.of(stored.id):
+        if tally.joined and untouched(stored, store=self.store):
             plan_id = self._redraft(incident_id, stored, joined=tally.joined) or plan_id
         self.notifier.refresh_plan(plan_id)
+
+    def refine(self, plan_id: str, model: StructuredModel) -> str:
+        """Ask ``model`` to refine a posted live plan nobody has touched; a plan the graph
+        refined takes its place in its message (it is retired, by a compare-and-set that fails
+        if anyone approved or started anything meanwhile). Runs on the explanations' pool.
+
+        Returns:
+            The id of the plan shown now: the refined one, or ``plan_id``.
+        """
+        if self.policy.mode == Mode.AUTOPILOT:
+            return plan_id  # what runs at once stays the graph's alone
+        stored = self.store.plans.get(plan_id)
+        refined = refinement_of(
+            stored, model=model, store=self.store, topology=self.topology, options=self.options
+        )
+        if refined is None:
+            return plan_id
+        shown = None
+        if refined.applied and self.store.plans.retire(
+            plan_id, reason=f"refined at the proposal of {refined.model}", actor="backout"
+        ):
+            tally = self.store.incidents.tally(stored.plan.incident.id)
+            drafted = tally.drafted if tally is not None else 0
+            shown = self._replace(stored, refined.plan, drafted=drafted, actor="backout")
+            self.notifier.refresh_plan(shown)
+        record_refinement(refined, stored=stored, store=self.store, shown=shown)
+        return shown or plan_id
 
     def deploy_announced(
         self, change: Change, *, channel: str | None = None, ts: str | None = None
@@ -247,28 +280,11 @@ class Planning:
     def _plan(self, alerts: Sequence[Alert], *, window: timedelta | None) -> Plan:
         """The planner's plan for ``alerts`` on the changes still live in the window; changes
         no longer live (rolled back, or replaced by a later deploy) are listed as excluded, with
-        the reason, instead of being suspected again."""
-        now = self.clock()
+        the reason, instead of being suspected again (:func:`~.inputs.drafting`)."""
         options = self.options if window is None else replace(self.options, window=window)
-        start = min(a.started_at for a in alerts)
-        changes = self.store.incidents.changes_between(start - options.window, now)
-        retired = self.store.incidents.retirements([c.id for c in changes])
-        plan = plan_rollback(
-            self.topology,
-            changes=[c for c in changes if c.id not in retired],
-            alerts=alerts,
-            now=now,
-            options=options,
-            history=self.store.incidents.culprit_history(),
-        )
-        if not retired:
-            return plan
-        gone = tuple(
-            Excluded(change_id=change_id, why=f"no longer live: {why}")
-            for change_id, why in sorted(retired.items())
-        )
-        excluded = tuple(sorted((*plan.excluded, *gone), key=lambda e: e.change_id))
-        return with_evidence(plan.model_copy(update={"excluded": excluded}))
+        return drafting(
+            self.store, topology=self.topology, options=options, alerts=alerts, now=self.clock()
+        ).draft()
 
     def _publish(
         self, plan: Plan, *, requester: str | None, channel: str, thread_ts: str | None
@@ -280,8 +296,8 @@ class Planning:
             self._autopilot(plan_id, plan)
         if self.deadlines is not None:
             self.deadlines.schedule_for(plan_id, self.clock())
-        if self.explaining is not None:  # the model's explanation is edited in when it arrives
-            self.explaining.soon(plan_id)
+        if self.explaining is not None:  # refined and explained by the model, off the request
+            self.explaining.posted(plan_id, refine=self.refine)
         return plan_id
 
     def _autopilot(self, plan_id: str, plan: Plan) -> None:
@@ -319,9 +335,9 @@ class Planning:
         for opened in filed.opened:
             self.updates.ran(opened.incident_id)  # its post is its first message: joins wait
             alerts = representatives(opened.alerts)
-            plan = _with_group_size(self._plan(alerts, window=None), opened.alerts)
+            plan = with_group_size(self._plan(alerts, window=None), opened.alerts)
             if plan.incident.id != opened.incident_id:
-                plan = _renamed(plan, opened.incident_id)
+                plan = renamed(plan, opened.incident_id)
             plan_id = self._publish(plan, requester=None, channel=channel, thread_ts=ts)
             self.updates.ran(opened.incident_id)
             tally = incidents.tally(opened.incident_id)
@@ -372,17 +388,26 @@ class Planning:
         alerts = self.store.incidents.representative_alerts(incident_id)
         if held is None or not alerts:
             return None
-        plan = _with_group_size(self._plan(alerts, window=None), alerts)
-        plan = _renamed(plan, incident_id)
+        plan = with_group_size(self._plan(alerts, window=None), alerts)
+        plan = renamed(plan, incident_id)
         noun = "alert" if joined == 1 else "alerts"
         reason = f"redrafted: {joined} more {noun} joined incident {incident_id}"
         if not self.store.incidents.supersede(stored.id, reason=reason):
             return None
-        plan_id = self.store.plans.save(plan, mode=stored.mode, actor="alert")
+        plan_id = self._replace(stored, plan, drafted=held.total, actor="alert")
+        if self.explaining is not None:  # refined and explained like the plan it replaces
+            self.explaining.posted(plan_id, refine=self.refine)
+        return plan_id
+
+    def _replace(self, stored: StoredPlan, plan: Plan, *, drafted: int, actor: str) -> str:
+        """Store ``plan`` in the place of ``stored`` (retired already): in its message, queued
+        in autopilot, with its deadlines; returns its id."""
+        incident_id = plan.incident.id
+        plan_id = self.store.plans.save(plan, mode=stored.mode, actor=actor)
         if not self.store.incidents.hand_over(
-            stored.id, plan_id, incident_id=incident_id, drafted=held.total
+            stored.id, plan_id, incident_id=incident_id, drafted=drafted
         ):
-            log.warning("plan %s had no message to hand over to its redraft %s", stored.id, plan_id)
+            log.warning("plan %s had no message to hand over to %s", stored.id, plan_id)
         if self.policy.mode == Mode.AUTOPILOT:
             self._autopilot(plan_id, plan)
         if self.deadlines is not None:  # counted from the message's first post
@@ -407,49 +432,3 @@ class Planning:
     @property
     def _window(self) -> timedelta:
         return timedelta(minutes=self.group_window_minutes)
-
-
-def _untouched(stored: StoredPlan) -> bool:
-    """A live plan still proposed, none of whose steps has moved."""
-    return (
-        stored.kind == PlanKind.LIVE
-        and stored.status == PlanStatus.PROPOSED
-        and all(row.status == StepStatus.PENDING for row in stored.steps)
-    )
-
-
-def _pinned(plan: Plan, *, service: str, version: str, requester: str | None) -> Plan:
-    """The plan with ``service``'s deploy rollbacks going to ``version``, saying who chose it."""
-    steps = tuple(
-        step.model_copy(
-            update={
-                "target_version": version,
-                "why": f"{step.why}; target version {version} set by {requester or 'requester'}",
-            }
-        )
-        if step.service == service and step.action == Action.ROLLBACK_DEPLOY
-        else step
-        for step in plan.steps
-    )
-    return plan.model_copy(update={"steps": steps})
-
-
-def _renamed(plan: Plan, incident_id: str) -> Plan:
-    """The plan under the id its incident is stored by (the grouping names incidents; the
-    same alerts firing again after their incident resolved get a new one)."""
-    incident = plan.incident.model_copy(update={"id": incident_id})
-    return plan.model_copy(update={"incident": incident})
-
-
-def _with_group_size(plan: Plan, alerts: Sequence[Alert]) -> Plan:
-    """The plan saying how many alerts the message stood for, when its sender said many
-    (Alertmanager's ``[FIRING:2000]`` shows only what the 2,000 alerts share)."""
-    sizes = [a.labels.get(GROUP_SIZE_LABEL, "") for a in alerts]
-    covered = max((int(size) for size in sizes if size.isdecimal()), default=1)
-    if covered <= 1:
-        return plan
-    note = (
-        f"the alert message stands for {covered:,} firing alerts; the plan is drafted from what "
-        "they share as shown in the message"
-    )
-    return plan.model_copy(update={"notes": (note, *plan.notes)})

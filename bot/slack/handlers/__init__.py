@@ -52,5 +52,11 @@ def register(
         planning=use_cases.planning,
     )
     events.register(
-        app, planning=use_cases.planning, watch=watch, clock=clock, forget_group=forget_group
+        app,
+        planning=use_cases.planning,
+        watch=watch,
+        clock=clock,
+        forget_group=forget_group,
+        answering=use_cases.answering,
+        gate=gate,
     )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.usecases import Decisions, Execution, Planning, Queries
+from bot.core.usecases.answering import Answering
 from bot.slack.channels.alerts import AlertLookup
 from bot.slack.channels.model_parse import MessageParser
 from integrations.alerts import AlertmanagerAPI
@@ -22,6 +23,8 @@ class UseCases:
     decisions: Decisions
     execution: Execution
     queries: Queries
+    answering: Answering | None = None
+    """Answers questions asked of the bot in plan threads (None: such questions are ignored)."""
 
 
 @dataclass(frozen=True, kw_only=True)

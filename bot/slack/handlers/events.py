@@ -1,6 +1,8 @@
 """Messages in watched channels: alerts from alerting bots, deploy announcements from CI bots,
-and requests for a deploy's standby plan in its thread; and changes of user groups, which end a
-removed member's approval rights at once.
+and requests for a deploy's standby plan in its thread; questions that mention the bot in the
+thread of a posted plan, in any channel (answered in the thread, :mod:`bot.core.usecases.answering`,
+counted per person); and changes of user groups, which end a removed member's approval rights at
+once.
 
 Backout's own messages and edits never trigger anything. Message text is untrusted: it is parsed
 into alerts or changes as data, and nothing in it can approve or execute.
@@ -14,12 +16,16 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
 
 from bot.core.ports import Clock
 from bot.core.usecases import Planning
+from bot.core.usecases.answering import Answering, Question
 from bot.slack.channels import alerts_from_message, change_from_message, is_own_or_edit
+from bot.slack.channels.message_text import plain_text
 from bot.slack.channels.model_parse import Expected, message_text
 from bot.slack.handlers.context import Watch
+from bot.slack.limits import ASK, Gate
 from planners.model import Alert, Change
 
 __all__ = ["register"]
@@ -36,13 +42,19 @@ def register(
     watch: Watch,
     clock: Clock,
     forget_group: Callable[[str], None],
+    answering: Answering | None = None,
+    gate: Gate | None = None,
 ) -> None:
     """Listen for channel messages, and for changes of user groups (approval rights)."""
 
-    def on_message(event: dict[str, Any]) -> None:
+    def on_message(event: dict[str, Any], client: WebClient | None = None) -> None:
         if is_own_or_edit(event, bot_user_id=watch.bot_user_id, bot_id=watch.bot_id):
             return
         channel = event.get("channel", "")
+        question = _question(event, bot_user_id=watch.bot_user_id)
+        if question and answering and answering.plan_for(channel, question.thread_ts):
+            _ask(question, answering=answering, gate=gate, client=client)
+            return
         if channel in watch.alert_channels and event.get("bot_id"):
             if _may_alert(event, watch.alert_senders):
                 _alert(event, planning=planning, watch=watch, clock=clock)
@@ -67,6 +79,42 @@ def register(
 
     app.event("message")(ack=ack_message, lazy=[on_message])
     app.event("subteam_members_changed")(ack=ack_message, lazy=[on_group_change])
+
+
+def _question(event: dict[str, Any], *, bot_user_id: str) -> Question | None:
+    """A person's new message in a thread that mentions the bot, as a question; else None."""
+    thread, ts, user = event.get("thread_ts"), event.get("ts"), event.get("user")
+    if not (bot_user_id and thread and ts and thread != ts and isinstance(user, str)):
+        return None
+    if event.get("subtype") is not None or event.get("bot_id"):
+        return None
+    raw = event.get("text")
+    if not isinstance(raw, str) or not re.search(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", raw):
+        return None
+    text = re.sub(rf"@{re.escape(bot_user_id)}\b", " ", plain_text(raw))
+    text = " ".join(text.split())
+    if not text:
+        return None
+    return Question(channel=event["channel"], thread_ts=thread, ts=ts, user=user, text=text)
+
+
+def _ask(
+    question: Question, *, answering: Answering, gate: Gate | None, client: WebClient | None
+) -> None:
+    """Answer the question, unless its asker has asked too many (then tell them, privately)."""
+    refused = gate.refuse(ASK, user=question.user, channel=question.channel) if gate else None
+    if refused is None:
+        answering.soon(question)
+        return
+    if client is None:  # Bolt always passes one
+        return
+    client.chat_postEphemeral(
+        channel=question.channel,
+        user=question.user,
+        thread_ts=question.thread_ts,
+        text=refused.get("text", ""),
+        blocks=refused.get("blocks"),
+    )
 
 
 def _may_alert(event: dict[str, Any], senders: frozenset[str]) -> bool:

@@ -9,6 +9,11 @@ dropped"); when the guard rejected the model's answer, the graph's own explanati
 saying so. The *Explain* button is a read, like
 ``/rollback status``, not a lifecycle click: it is drawn whenever a model is configured, in its
 own row, apart from the buttons :func:`bot.lifecycle.available_actions` decides.
+
+A plan the model refined (``drafted_by: graph+llm:<model>``, :mod:`planners.refine`) says so in
+:func:`refinement_blocks`: what the planner applied at the model's proposal and how many of its
+proposals the graph rejected and why, from the notes the refinement starts the plan with
+(escaped and cut like the explanation; they are not repeated among the plan's other notes).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any, Final, Protocol
 from bot.slack import messages
 from bot.slack.views.blocks import Block, actions, button, context, message, section, short
 from bot.slack.views.escape import code, escape, truncate
+from planners.model import Plan
+from planners.refine import APPLIED, REJECTED
 
 __all__ = [
     "ACTION_EXPLAIN",
@@ -28,6 +35,8 @@ __all__ = [
     "explanation_blocks",
     "explanation_reply",
     "explanation_view",
+    "other_notes",
+    "refinement_blocks",
 ]
 
 ACTION_EXPLAIN: Final = "backout_explain"
@@ -35,6 +44,16 @@ ACTION_EXPLAIN: Final = "backout_explain"
 
 _TEXT_LIMIT = 1500
 _MAX_DROPPED_SHOWN = 3
+_MAX_REFINEMENTS_SHOWN = 6
+_LLM_DRAFTER = "graph+llm:"
+
+# The lines saying what the model refined (the message's other strings: bot.slack.messages).
+_REFINED_BY_MODEL: Final = (
+    "🤖 *Refined by the model {model}* · checked by the graph: {rejected} of {proposed} "
+    "proposal(s) rejected"
+)
+_REFINEMENT_APPLIED: Final = "✅ applied: {what}"
+_REFINEMENT_REJECTED: Final = "✖️ rejected by the graph: {what}"
 
 
 class Kept(Protocol):
@@ -83,6 +102,35 @@ def explanation_blocks(explanation: ExplanationView) -> list[Block | None]:
         notes.append(messages.EXPLANATION_DROPPED.format(claims=claims))
     body = truncate(prose, limit=_TEXT_LIMIT) if prose.strip() else messages.EMPTY
     return [section(f"{title}\n{body}"), context(notes)]
+
+
+def refinement_blocks(plan: Plan) -> list[Block | None]:
+    """What the model changed in a plan it refined and what the graph rejected (with why);
+    nothing for a plan the model did not refine."""
+    if not plan.drafted_by.startswith(_LLM_DRAFTER):
+        return []
+    applied = [n.removeprefix(APPLIED) for n in plan.notes if n.startswith(APPLIED)]
+    rejected = [n.removeprefix(REJECTED) for n in plan.notes if n.startswith(REJECTED)]
+    if not applied and not rejected:
+        return []
+    title = _REFINED_BY_MODEL.format(
+        model=code(plan.drafted_by.removeprefix(_LLM_DRAFTER), limit=80),
+        rejected=len(rejected),
+        proposed=len(applied) + len(rejected),
+    )
+    lines = [_REFINEMENT_APPLIED.format(what=short(a, 200)) for a in applied]
+    lines += [_REFINEMENT_REJECTED.format(what=short(r, 200)) for r in rejected]
+    if len(lines) > _MAX_REFINEMENTS_SHOWN:
+        more = messages.AND_MORE.format(count=len(lines) - _MAX_REFINEMENTS_SHOWN + 1)
+        lines = [*lines[: _MAX_REFINEMENTS_SHOWN - 1], more]
+    return [section(title), context(["\n".join(lines)])]
+
+
+def other_notes(plan: Plan) -> list[str]:
+    """The plan's notes but those :func:`refinement_blocks` shows."""
+    if not plan.drafted_by.startswith(_LLM_DRAFTER):
+        return list(plan.notes)
+    return [n for n in plan.notes if not n.startswith((APPLIED, REJECTED))]
 
 
 def explain_row(plan_id: str) -> Block | None:

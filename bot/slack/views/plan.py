@@ -31,7 +31,13 @@ from bot.slack.views.blocks import (
 )
 from bot.slack.views.buttons import plan_buttons
 from bot.slack.views.escape import MAX_BLOCKS, code, escape, truncate
-from bot.slack.views.explanation import ExplanationView, explain_row, explanation_blocks
+from bot.slack.views.explanation import (
+    ExplanationView,
+    explain_row,
+    explanation_blocks,
+    other_notes,
+    refinement_blocks,
+)
 from bot.slack.views.progress import (
     PlanView,
     StepState,
@@ -91,13 +97,13 @@ def plan_message(
         _suspects(view),
         section(messages.IMPACTED.format(services=names(plan.impacted))) if plan.impacted else None,
         context([_ruled_out(plan)]) if plan.excluded else None,
-        _explanation(plan),
+        refinement_blocks(plan) or _explanation(plan),
         explanation_blocks(explanation) if explanation is not None else None,
         _needs_a_human(plan, numbers),
     )
     tail = blocks(
         context(_shape(plan, numbers)) if plan.steps else None,
-        context([_notes(plan)]) if plan.notes else None,
+        context([_notes(plan)]) if other_notes(plan) else None,
         context(_about(view)),
         plan_buttons(view, numbers),
         explain_row(view.plan_id) if explain else None,
@@ -338,9 +344,10 @@ def _shape(plan: Plan, numbers: Mapping[str, int]) -> list[str]:
 
 
 def _notes(plan: Plan) -> str:
-    shown = [short(n, 300) for n in plan.notes[:_MAX_NOTES]]
-    if len(plan.notes) > _MAX_NOTES:
-        shown.append(messages.NOTES_MORE.format(count=len(plan.notes) - _MAX_NOTES))
+    notes = other_notes(plan)
+    shown = [short(n, 300) for n in notes[:_MAX_NOTES]]
+    if len(notes) > _MAX_NOTES:
+        shown.append(messages.NOTES_MORE.format(count=len(notes) - _MAX_NOTES))
     return messages.NOTES_TITLE.format(notes=" · ".join(shown))
 
 

@@ -7,6 +7,13 @@ time to mitigate (first alert → healthy) and to resolve (first alert → the a
 approved, and a "was the suspect right?" control whose answer feeds the
 suspect scoring's history. :mod:`bot.core.usecases.summaries` decides when it is shown; nothing
 here calls Slack.
+
+When a model is configured, the summary gains its narrative once one is stored for the
+summary's current facts (:mod:`bot.core.usecases.narrating`): "What happened", labelled with the
+model and "checked by the graph", under the outcome. The model's text is untrusted like an
+alert's: escaped (no mention, broadcast or link survives), cut to fit, in a section with no
+button. A narrative the guard rejected is not shown; one line says that it was rejected and
+why, so a reader knows the model was asked and the graph said no.
 """
 
 from __future__ import annotations
@@ -14,16 +21,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from bot.core.usecases.summaries import RESOLVED_ACTION
 from bot.lifecycle import StepStatus
 from bot.slack import messages
 from bot.slack.views.blocks import (
+    Block,
     actions,
     at,
     blocks,
     button,
+    context,
     divider,
     header,
     message,
@@ -32,7 +41,7 @@ from bot.slack.views.blocks import (
     section,
     short,
 )
-from bot.slack.views.escape import code
+from bot.slack.views.escape import code, escape, truncate
 from bot.slack.views.progress import (
     PlanView,
     action_words,
@@ -43,7 +52,7 @@ from bot.slack.views.progress import (
 )
 from planners.explain import format_seconds
 
-__all__ = ["ACTION_FEEDBACK_RIGHT", "ACTION_FEEDBACK_WRONG", "incident_summary"]
+__all__ = ["ACTION_FEEDBACK_RIGHT", "ACTION_FEEDBACK_WRONG", "Narrative", "incident_summary"]
 
 ACTION_FEEDBACK_RIGHT: Final = "backout_feedback_right"
 """The suspect was the cause; value ``plan_id``."""
@@ -60,17 +69,38 @@ _MAX_RAN = 25
 _MAX_TIMELINE_SECTIONS = 6
 # A Slack user (U…) or enterprise user (W…) id: only such an approver is shown as a mention.
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+_NARRATIVE_TITLE = "*What happened* _(written by {model}, checked by the graph)_"
+_NARRATIVE_REJECTED = "The model's narrative was rejected by the graph: {reason}"
+_NARRATIVE_LIMIT = 1500
+
+
+class Narrative(Protocol):
+    """A stored summary narrative, as :class:`bot.store.StoredNarrative` holds it."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
 
 
 def incident_summary(
-    plan_view: PlanView, timeline: Sequence[tuple[datetime, str, str]]
+    plan_view: PlanView,
+    timeline: Sequence[tuple[datetime, str, str]],
+    *,
+    narrative: Narrative | None = None,
 ) -> dict[str, Any]:
-    """The post-incident summary: outcome, duration, approvers, what ran, timeline, feedback.
+    """The post-incident summary: outcome, duration, approvers, the model's narrative, what
+    ran, timeline, feedback.
 
     Args:
         plan_view: the plan and its final state.
         timeline: audit entries ``(when, actor, what)`` in any order; shown oldest first, the
             first and last fifteen when there are more.
+        narrative: the model's narrative of the summary's current facts, if one is stored.
 
     Returns:
         ``{"text", "blocks"}`` within Slack's limits, with the buttons
@@ -98,6 +128,7 @@ def incident_summary(
                 ]
             )
         ),
+        _narrative(narrative),
         [section(text) for text in pack(_ran(plan_view))],
         [section(text) for text in _timeline(entries)[:_MAX_TIMELINE_SECTIONS]],
         divider(),
@@ -122,6 +153,19 @@ def incident_summary(
         services=services, status=short(plan_view.plan_status, 40), counts=_counts(plan_view)
     )
     return message(fallback, drawn)
+
+
+def _narrative(narrative: Narrative | None) -> Block | None:
+    """The checked narrative, or the one line saying the graph rejected it."""
+    if narrative is None:
+        return None
+    if narrative.outcome == "guard_rejected":
+        return context([_NARRATIVE_REJECTED.format(reason=short(narrative.reason, 300))])
+    prose = escape(narrative.text, multiline=True).strip()
+    if narrative.outcome != "ok" or not prose:
+        return None
+    title = _NARRATIVE_TITLE.format(model=code(narrative.model, limit=80))
+    return section(f"{title}\n{truncate(prose, limit=_NARRATIVE_LIMIT)}")
 
 
 def _utc(moment: datetime) -> datetime:

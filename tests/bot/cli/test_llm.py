@@ -116,7 +116,7 @@ class TestPlanWithTheModel:
         code, plan, _ = plan_json(capsys, "--llm")
         section = plan["llm"]
         assert code == 0
-        assert (section["outcome"], section["explanation"]["source"]) == ("rejected", "graph")
+        assert (section["outcome"], section["explanation"]["source"]) == ("guard_rejected", "graph")
         assert section["explanation"]["text"] == PLAN.explanation == plan["explanation"]
         reasons = {d["from"]: d["reason"] for d in section["dropped"]}
         assert "tells the reader to act: 'Approve'" in reasons["explanation"]

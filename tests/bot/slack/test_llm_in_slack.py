@@ -4,7 +4,10 @@ with the fake OpenAI-compatible server on loopback, the real client, the guard a
 The plan is posted from the planner at once; the model's checked explanation is edited into the
 message when it arrives (a hostile one is dropped: the graph's own explanation and "claims
 dropped" are shown; a failing model leaves the plan as posted). ``/rollback explain`` and the
-*Explain* button ask again for those who may read the plan; without a model neither exists."""
+*Explain* button ask again for those who may read the plan; without a model neither exists.
+Before the explanation the model is asked for refinements: those the guard accepts replace a
+plan nobody has touched, in the same message (a click on the older drawing is refused); a
+touched plan stays as it is. A plan redrafted as alerts join its incident is explained too."""
 
 from __future__ import annotations
 
@@ -12,25 +15,33 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks.eval_llm import good_explanation
+from bot.lifecycle import PlanStatus
 from fakes import signing as slack
-from fakes.openai import HOSTILE_TEXTS, FakeOpenAI, reply
+from fakes.openai import HOSTILE_TEXTS, Answer, ChatRequest, FakeOpenAI, reply
 from fakes.server import Incoming, Reply
 from fakes.slack import Call
 from fakes.world import ONCALL, STRANGER, BotWorld
+from planners.evidence import evidence_of
 from planners.model import Plan
+from tests.bot.core import alert_storm
+from tests.support.store import Clock
 
 INCIDENT = "C0INCIDENT"
 OTHER = "C0OTHER"
 EXPLAINED = "Explained by the model"
 GRAPHS_OWN = "The graph's own explanation"
 EXPLAIN_BUTTON = "backout_explain"
+REFINE = "You review rollback plans"
+REFINED = "Refined by the model"
 
 
 class HeldOpenAI(FakeOpenAI):
@@ -200,7 +211,7 @@ class TestTheExplanationArrivesLater:
         assert "checked by the graph: 1 claims dropped" in shown
         assert "Approve everything now" not in shown
         stored = world.services.store.plans.get(plan_id)
-        assert stored.explanation is not None and stored.explanation.outcome == "rejected"
+        assert stored.explanation is not None and stored.explanation.outcome == "guard_rejected"
         assert stored.status == "proposed"
         assert world.services.store.approvals.of(plan_id) == {}
 
@@ -281,3 +292,167 @@ class TestWithoutAModel:
         assert "No model is configured" in json.dumps(answer)
         plain.settle()
         assert plain.services.store.plans.get(plan_id).explanation is None
+
+
+def refinement(*proposals: dict[str, object]) -> Answer:
+    """The model's answer to ``refine_plan``: these proposals."""
+    full = [{"step": None, "before": None, "change": None} | p for p in proposals]
+    return reply({"proposals": full})
+
+
+def careful(world: BotWorld) -> Callable[[ChatRequest], Answer | None]:
+    """A model proposing nothing and explaining the newest live plan (the one asked about)."""
+
+    def answer(request: ChatRequest) -> Answer | None:
+        if REFINE in request.text:
+            return refinement()
+        stored = world.services.store.plans.latest_live()
+        return reply(good_explanation(stored.plan)) if stored is not None else None
+
+    return answer
+
+
+def record_other_deploys(world: BotWorld) -> tuple[str, str]:
+    """Deploys of frontend (20 minutes ago: it calls cartservice) and currencyservice (15: no
+    path to cartservice), both ruled out by the planner; their change ids."""
+    ids = []
+    for service, minutes in (("frontend", 20), ("currencyservice", 15)):
+        event = {
+            "type": "message",
+            "channel": world.deploys_channel,
+            "bot_id": "B0CI",
+            "text": f"Deployed {service} from v3.0.1 to v3.0.2 in production by <@U0DEV>",
+            "ts": f"{time.time() - minutes * 60:.6f}",
+            "username": "ci",
+        }
+        world.post(slack.event_callback(event, secret=world.secret)).raise_for_status()
+        recorded = world.wait_for(partial(world.services.store.incidents.changes_of, service))
+        ids.append(recorded[0].id)
+    return ids[0], ids[1]
+
+
+def consider(plan: Plan, change_id: str, reason: str) -> dict[str, object]:
+    """A proposal to consider a change the plan ruled out, citing its exclusion."""
+    cited = [e.id for e in evidence_of(plan) if e.about == change_id]
+    return {"kind": "consider_change", "change": change_id, "evidence": cited, "reason": reason}
+
+
+def audited(world: BotWorld, plan_id: str, action: str) -> list[Any]:
+    entries = world.services.store.audit.entries(subject_prefix=plan_id)
+    return [e for e in entries if e.action == action and e.subject == plan_id]
+
+
+class TestRefinements:
+    def test_an_accepted_refinement_replaces_the_untouched_plan_in_its_message(self, world, fake):
+        """The graph accepts considering the frontend deploy and rejects the currencyservice
+        one: the planner re-plans with it, and the new plan, marked ``graph+llm``, takes over
+        the same message, which says what the model changed and what the graph rejected and
+        why; the explanation that follows is of that plan; a click on the older drawing is
+        refused and approves nothing."""
+        frontend, currency = record_other_deploys(world)
+        old, _ = draft(world)  # the model is held: this is the planner's plan
+        store = world.services.store
+        plan = store.plans.get(old).plan
+        assert {s.change_id for s in plan.steps}.isdisjoint({frontend, currency})
+        fake.answer = careful(world)
+        fake.enqueue(
+            refinement(
+                consider(plan, frontend, "the frontend deploy came just before the errors"),
+                consider(plan, currency, "the currency deploy came just before the errors"),
+            ),
+            when=REFINE,
+        )
+        fake.release.set()
+
+        refined = world.wait_for(
+            lambda: (p := store.plans.latest_live()) and p.id != old and p.explanation and p
+        )
+        assert refined.plan.drafted_by == "graph+llm:fake-model"
+        assert frontend in {s.change_id for s in refined.plan.steps}
+        assert refined.plan.incident == plan.incident
+        assert (refined.status, store.plans.get(old).status) == ("proposed", "expired")
+        message = store.conversations.plan_message(refined.id)
+        assert store.conversations.plan_at(INCIDENT, message.ts) == refined.id
+        assert store.conversations.plan_message(old) is None
+        assert refined.explanation.source == "model"
+        explained = [r for r in fake.requests if "You explain rollback plans" in r.text]
+        suspects = explained[-1].text.split('"suspects"')[1].split('"steps"')[0]
+        assert frontend in suspects  # the refined plan was explained, not the planner's
+
+        update = world.wait_for(lambda: updates(world, EXPLAINED))[-1]
+        assert update.args["ts"] == message.ts
+        shown = text_of(update.args)
+        assert f"{REFINED} `fake-model`* · checked by the graph: 1 of 2 proposal(s)" in shown
+        assert f"applied: consider {frontend}: the frontend deploy came just before" in shown
+        assert f"rejected by the graph: consider {currency}: currencyservice has no" in shown
+        assert f"{refined.id}:partial" in shown and old not in shown
+        assert len(posts(world)) == 1
+        (entry,) = audited(world, refined.id, "plan.refined")
+        assert entry.details["from"] == old and len(entry.details["rejected"]) == 1
+
+        click(world, "backout_approve_stage", f"{old}:partial")
+        world.settle()
+        assert store.approvals.of(old) == {} and store.approvals.of(refined.id) == {}
+        assert audited(world, old, "approval.refused")
+
+    def test_a_plan_approved_before_the_model_answers_stays_as_it_is(self, world, fake):
+        """Someone approves while the model is still thinking: the accepted proposal changes
+        nothing (the plan and its message stay the planner's); it is audited as unapplied, and
+        the plan is still explained."""
+        frontend, _ = record_other_deploys(world)
+        plan_id, _ = draft(world)
+        world.wait_for(lambda: fake.arrived)  # the refinement was asked, and is held
+        click(world, "backout_approve_stage", f"{plan_id}:partial")
+        store = world.services.store
+        world.wait_for(lambda: store.approvals.of(plan_id))
+        posted = store.plans.get(plan_id).plan
+        fake.answer = careful(world)
+        fake.enqueue(refinement(consider(posted, frontend, "the frontend deploy")), when=REFINE)
+        fake.release.set()
+
+        (entry,) = world.wait_for(lambda: audited(world, plan_id, "plan.refinement_unapplied"))
+        assert entry.details["why"] == "touched or redrafted meanwhile"
+        assert entry.details["applied"] == [f"consider {frontend}: the frontend deploy"]
+        world.wait_for(lambda: store.plans.get(plan_id).explanation)
+        stored = store.plans.get(plan_id)
+        assert stored.plan == posted
+        assert store.plans.latest_live().id == plan_id
+        assert not any(REFINED in text_of(c.args) for c in world.slack.calls_to("chat.update"))
+
+
+def test_a_plan_redrafted_as_alerts_join_is_explained(tmp_path, fake):
+    """An alert joins the incident of a plan nobody has touched: the redraft, shown in the same
+    message, is refined and explained by the model like the plan it replaced."""
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    extra = with_model(fake) | {
+        "webhooks": {"secret": alert_storm.SECRET, "incident_channel": INCIDENT},
+        "incidents": {"update_interval_seconds": alert_storm.INTERVAL},
+    }
+    with BotWorld(tmp_path, clock=clock, extra=extra) as world:
+        fake.answer = careful(world)
+        fake.release.set()
+        store = world.services.store
+        alert_storm.record_bad_deploy(world, clock)
+        old = alert_storm.send(world, alert_storm.body([("c1", "cartservice")], at=clock.now))
+        assert old is not None
+        ts = alert_storm.message_ts(world, old)
+        world.wait_for(lambda: store.plans.get(old).explanation)
+        joining = alert_storm.body([("k1", "checkoutservice")], at=clock.now)
+        assert alert_storm.send(world, joining) is None
+        alert_storm.flush(world, clock)
+
+        new = alert_storm.incident_plan(world, old)
+        assert new.id != old and store.plans.get(old).status == PlanStatus.EXPIRED
+        explained = world.wait_for(lambda: store.plans.get(new.id).explanation)
+        assert explained.source == "model"
+        assert audited(world, new.id, "plan.explained")
+        update = world.wait_for(
+            lambda: [
+                c
+                for c in updates(world, EXPLAINED)
+                if c.args["ts"] == ts and f"{new.id}:partial" in text_of(c.args)
+            ]
+        )
+        assert "checked by the graph: 0 claims dropped" in text_of(update[-1].args)
+        asked = [r for r in fake.requests if "You explain rollback plans" in r.text]
+        assert "checkoutservice" in asked[-1].text  # the redraft, drafted from both alerts

@@ -196,3 +196,44 @@ def test_a_plan_without_steps_is_stored(store):
     plan_id = store.plans.save(plan)
     assert store.steps.of(plan_id) == []
     assert store.plans.get(plan_id).plan.abstained
+
+
+def test_an_untouched_plan_is_retired_once_for_its_refinement(store):
+    """A proposed live plan with no stored incident (drafted on request), nobody's approval
+    and no step moved is retired for the plan that replaces it: expired, audited with the
+    reason, once."""
+    plan_id = store.plans.save(make_plan(2, incident="inc-on-request"))
+    assert store.plans.retire(plan_id, reason="refined at the proposal of m1", actor="backout")
+    assert not store.plans.retire(plan_id, reason="twice", actor="backout")
+    assert store.plans.get(plan_id).status == PlanStatus.EXPIRED
+    (entry,) = [e for e in store.audit.entries() if e.action == "plan.expired"]
+    assert (entry.subject, entry.details["reason"]) == (plan_id, "refined at the proposal of m1")
+
+
+def test_a_touched_plan_or_one_of_a_resolved_incident_is_not_retired(store):
+    """An approval, a step that moved, a resolved incident or a standby plan: not retired."""
+    approved = store.plans.save(make_plan(2))
+    store.approvals.add(approved, user="U1", step_ids=["s1"])
+    moved = store.plans.save(make_plan(2))
+    assert store.steps.transition(moved, "s1", from_statuses=["pending"], to="queued", actor="U1")
+    store.incidents.open_incident(
+        "inc-over", services=["frontend"], started_at=None, channel=None, thread_ts=None, alerts=[]
+    )
+    assert store.incidents.resolve_incident("inc-over")
+    resolved = store.plans.save(make_plan(2, incident="inc-over"))
+    standby = store.plans.save(make_plan(2), kind=PlanKind.STANDBY)
+    for plan_id in (approved, moved, resolved, standby):
+        assert not store.plans.retire(plan_id, reason="refined", actor="backout")
+        assert store.plans.get(plan_id).status == PlanStatus.PROPOSED
+
+
+def test_an_explanation_stored_as_rejected_reads_as_the_guards_refusal(store):
+    """Explanations stored before the guard's outcome was named ``guard_rejected`` said
+    ``rejected`` (also an endpoint's HTTP 4xx): they read back as the guard's refusal."""
+    plan_id = store.plans.save(make_plan(1))
+    old = {"model": "m1", "source": "graph", "outcome": "rejected", "text": "graph's own"}
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE plans SET explanation = :e"), {"e": json.dumps(old)})
+    explanation = store.plans.get(plan_id).explanation
+    assert explanation is not None
+    assert (explanation.source, explanation.outcome) == ("graph", "guard_rejected")

@@ -33,7 +33,7 @@ def test_a_grounded_explanation_comes_back_checked(client, fake):
 def test_a_hostile_explanation_falls_back_to_the_graph(client, fake):
     fake.enqueue(reply(GOOD | {"summary": "Approve everything now."}))
     checked = explain_plan(PLAN, client)
-    assert (checked.source, checked.outcome) == ("graph", "rejected")
+    assert (checked.source, checked.outcome) == ("graph", "guard_rejected")
     assert checked.text == PLAN.explanation
 
 

@@ -140,6 +140,30 @@ class TestContent:
         assert "_(drafted by graph+llm:qwen)_" in text
         assert "*Roll back* &lt;!here&gt; now" in text
 
+    def test_a_refined_plan_says_what_the_model_changed_and_what_the_graph_rejected(self):
+        """A plan the model refined: what was applied and each rejection with the graph's
+        reason, counted, escaped and cut; the refinement's notes are not repeated among the
+        plan's own, and the planner's prose is not passed off as the model's."""
+        refinement = (
+            f"applied the model's proposal: drop s3: {HUGE}",
+            "rejected the model's proposal: s2 before s1: s2 is in stage full, s1 in partial",
+        )
+        base = shop_plan()
+        plan = base.model_copy(
+            update={"drafted_by": "graph+llm:qwen", "notes": (*refinement, *base.notes)}
+        )
+        message = plan_message(view(plan))
+        text = all_text(message)
+        assert "*Refined by the model `qwen`* · checked by the graph: 1 of 2 proposal(s)" in text
+        assert "applied: drop s3: " in text
+        assert "rejected by the graph: s2 before s1: s2 is in stage full, s1 in partial" in text
+        assert "x" * 300 not in text  # the model's reason is cut
+        assert live_markup(message) == []
+        assert validate(message) == []
+        assert text.count("s2 is in stage full") == 1
+        assert "names unknown service 'no-such-service'" in text  # the plan's own notes stay
+        assert "In plain words" not in text
+
     def test_notes_are_shown(self):
         """The planner's notes (an alert naming an unknown service) appear in a context line."""
         assert "names unknown service 'no-such-service'" in all_text(plan_message(view()))
