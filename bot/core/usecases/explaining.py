@@ -13,10 +13,12 @@ plan as posted (logged). Explaining never approves, runs or changes a plan: the 
 and its status stay as drafted.
 
 A plan just posted (a new one, or a grouping redraft in its predecessor's message) goes through
-:meth:`Explaining.posted` instead: with the ``refine`` :class:`~bot.core.usecases.Planning`
-gives it, the model is first asked for refinements (:mod:`bot.core.usecases.refining`; a
-refined plan may take the plan's place in its message), then the plan shown is explained, both
-within the plan's one deadline. A plan retired before its turn on the pool is not explained.
+:meth:`Explaining.posted` instead: it is explained first (what responders read, as soon as the
+model answers), then, with the ``refine`` :class:`~bot.core.usecases.Planning` gives it, the
+model is asked for refinements (:mod:`bot.core.usecases.refining`); a refined plan that takes
+the plan's place in its message is explained in turn. Each plan has its own deadline, so a slow
+refinement never costs the explanation its time. A plan retired before its turn on the pool is
+not explained.
 
 ``/rollback explain`` and the *Explain* button take the same path (:meth:`Explaining.soon` with
 a ``then``), after the Slack edge has checked that the requester may read the plan.
@@ -109,8 +111,8 @@ class Explaining:
         self.runner.submit(self._explain_then, plan_id, then)
 
     def posted(self, plan_id: str, *, refine: Refine | None = None) -> None:
-        """On the pool: refine the plan just posted (with ``refine``, if given), then explain
-        the plan shown, both within one deadline."""
+        """On the pool: explain the plan just posted, then refine it (with ``refine``, if
+        given) and explain the refined plan if it took the plan's place."""
         self.runner.submit(self._posted, plan_id, refine)
 
     def explain(self, plan_id: str) -> Explained:
@@ -127,9 +129,12 @@ class Explaining:
         if self.store.plans.get(plan_id).status == PlanStatus.EXPIRED:
             log.info("plan %s was retired before the model was asked: not explained", plan_id)
             return
-        model = self.model()  # one deadline for the refinement and the explanation
-        shown = refine(plan_id, model) if refine is not None else plan_id
-        self._explain(shown, model)
+        self._explain(plan_id, self.model())  # what responders read first, as soon as it can
+        if refine is None:
+            return
+        shown = refine(plan_id, self.model())
+        if shown != plan_id:  # the refined plan took the message: explain it in turn
+            self._explain(shown, self.model())
 
     def _explain(self, plan_id: str, asked: StructuredModel) -> Explained:
         stored = self.store.plans.get(plan_id)

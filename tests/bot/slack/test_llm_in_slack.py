@@ -45,17 +45,21 @@ REFINED = "Refined by the model"
 
 
 class HeldOpenAI(FakeOpenAI):
-    """The fake OpenAI server, holding every chat request until :attr:`release` is set; it
-    notes when each request arrived and when its answer was made (``time.time()``)."""
+    """The fake OpenAI server, holding every chat request (or, with :attr:`hold_only`, those
+    whose body holds that text) until :attr:`release` is set; it notes when each held request
+    arrived and when its answer was made (``time.time()``)."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.release = threading.Event()
+        self.hold_only: str | None = None
         self.arrived: list[float] = []
         self.answered: list[float] = []
 
     def _respond(self, request: Incoming) -> Reply:
         chat = request.path.endswith("/chat/completions")
+        if chat and self.hold_only is not None:
+            chat = self.hold_only in request.raw.decode("utf-8", "replace")
         if chat:
             self.arrived.append(time.time())
             self.release.wait(timeout=30)
@@ -235,6 +239,7 @@ class TestExplainOnDemand:
         plan_id, _ = draft(world)
         answer_with(fake, world, plan_id)
         world.wait_for(lambda: updates(world, EXPLAINED))
+        world.wait_for(lambda: any(REFINE in r.text for r in fake.requests))  # asked after
         asked = len(fake.requests)
         answer = command(world, f"explain {plan_id}", user=STRANGER, channel=OTHER)
         assert "can't explain plan" in json.dumps(answer)
@@ -400,13 +405,14 @@ class TestRefinements:
         nothing (the plan and its message stay the planner's); it is audited as unapplied, and
         the plan is still explained."""
         frontend, _ = record_other_deploys(world)
+        fake.hold_only = REFINE  # the explanation comes first; the refinement is held
+        fake.answer = careful(world)
         plan_id, _ = draft(world)
         world.wait_for(lambda: fake.arrived)  # the refinement was asked, and is held
         click(world, "backout_approve_stage", f"{plan_id}:partial")
         store = world.services.store
         world.wait_for(lambda: store.approvals.of(plan_id))
         posted = store.plans.get(plan_id).plan
-        fake.answer = careful(world)
         fake.enqueue(refinement(consider(posted, frontend, "the frontend deploy")), when=REFINE)
         fake.release.set()
 
