@@ -1,8 +1,9 @@
 """The scheduler: APScheduler (in memory) is only the ticker. Every few seconds it sends what the
 outbox holds, runs the due jobs (:mod:`bot.runtime.jobs`) and resumes plans with queued or
 orphaned steps; hourly it prunes, a bounded number per run, Slack event ids (and request
-signatures) older than a day, well past Slack's retries and its five-minute replay window, and
-outbox rows sent and jobs finished a week ago; every five minutes it logs the audit chain's head
+signatures) older than a day, well past Slack's retries and its five-minute replay window,
+webhook delivery ids older than two weeks (:data:`bot.store.handled.DELIVERY_RETENTION`),
+and outbox rows sent and jobs finished a week ago; every five minutes it logs the audit chain's head
 when it moved. The work itself is claimed in the database, so several replicas can tick at once
 without doing anything twice.
 """
@@ -94,10 +95,11 @@ class AuditHeadPublisher:
 
 def prune(store: Store, *, limit: int = 5000) -> dict[str, int]:
     """Delete what no longer serves, each kind bounded per run: Slack event ids older than a
-    day (past Slack's retries and its five-minute replay window), outbox rows sent and jobs done
+    day (past Slack's retries and its five-minute replay window; webhook delivery ids are kept
+    longer, see :meth:`bot.store.Handled.forget_events`), outbox rows sent and jobs done
     (or cancelled) more than a week ago. Returns how many of each were deleted."""
     return {
-        "events": store.conversations.forget_events(older_than=timedelta(days=1), limit=limit),
+        "events": store.handled.forget_events(older_than=timedelta(days=1), limit=limit),
         "outbox": store.conversations.prune_outbox(older_than=timedelta(days=7), limit=limit),
         "jobs": store.jobs.prune(older_than=timedelta(days=7), limit=limit),
         "llm_cache": store.llm_cache.prune(limit=limit),  # expired model answers

@@ -335,7 +335,7 @@ def slack_app(settings: Settings, services: Services) -> App:
     return build_app(
         client=services.client,
         signing_secret=_signing_secret(settings),
-        conversations=services.store.conversations,
+        handled=services.store.handled,
         use_cases=services.use_cases,
         notifier=services.notifier,
         watch=services.watch,

@@ -24,7 +24,7 @@ from bot.slack.handlers import UseCases, Watch, register
 from bot.slack.limits import Gate, Limits
 from bot.slack.notifier import SlackNotifier
 from bot.slack.workspace import Workspace, only_this_workspace
-from bot.store import Conversations
+from bot.store import Handled
 
 __all__ = ["build_app"]
 
@@ -35,7 +35,7 @@ def build_app(
     *,
     client: WebClient,
     signing_secret: str,
-    conversations: Conversations,
+    handled: Handled,
     use_cases: UseCases,
     notifier: SlackNotifier,
     watch: Watch,
@@ -50,7 +50,7 @@ def build_app(
     Args:
         client: the Slack Web API client.
         signing_secret: the app's signing secret; every request is verified with it.
-        conversations: remembers handled event ids (Slack's retries are dropped).
+        handled: remembers handled event ids (Slack's retries are dropped).
         use_cases: what the listeners call.
         notifier: renders a plan's status for ``/rollback status``.
         watch: the channels the bot reads, and how.
@@ -75,7 +75,7 @@ def build_app(
         listener_executor=listeners,
     )
     app.use(only_this_workspace(workspace))  # first: nothing of another workspace is recorded
-    app.use(_drop_retries(conversations))
+    app.use(_drop_retries(handled))
     register(
         app,
         use_cases=use_cases,
@@ -100,12 +100,12 @@ def build_app(
     return app
 
 
-def _drop_retries(conversations: Conversations) -> Callable[..., BoltResponse | None]:
+def _drop_retries(handled: Handled) -> Callable[..., BoltResponse | None]:
     """Slack re-sends an event it thinks we missed; the first delivery wins, on any replica."""
 
     def middleware(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not conversations.claim_event(str(event_id)):
+        if event_id and not handled.claim_event(str(event_id)):
             log.info("event %s already handled: dropping the retry", event_id)
             return BoltResponse(status=200, body="")
         return next()

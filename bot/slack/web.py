@@ -115,7 +115,7 @@ def build_web(
             retry = "x-slack-retry-num" in headers and kind == "event_callback"
             signature = request.headers.get("x-slack-signature", "")
             if not retry and not await run_in_threadpool(
-                store.conversations.claim_event, f"sig:{signature}"
+                store.handled.claim_event, f"sig:{signature}"
             ):
                 response = PlainTextResponse("replayed request", status_code=401)
                 return response

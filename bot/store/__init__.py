@@ -16,6 +16,7 @@ from bot.store.approvals import Approvals
 from bot.store.audit import GENESIS_HASH, AuditCheck, AuditEntry, AuditLog
 from bot.store.conversations import Conversations, OutboxItem, OutboxStatus, PlanMessage
 from bot.store.db import create_engine, current_revision, head_revision, upgrade
+from bot.store.handled import Handled
 from bot.store.incidents import IncidentAlert, IncidentRow, Incidents
 from bot.store.jobs import Job, Jobs, JobStatus
 from bot.store.llm_cache import CachedEntry, LLMCache
@@ -41,6 +42,7 @@ __all__ = [
     "CachedEntry",
     "Conversations",
     "ExecutionRow",
+    "Handled",
     "IncidentAlert",
     "IncidentRow",
     "Incidents",

@@ -1,10 +1,9 @@
-"""The Slack side of the store: handled event ids, plan messages and the outbox of Slack calls.
+"""The Slack side of the store: plan messages and the outbox of Slack calls.
 
 Every replica behind the load balancer gets Slack's deliveries (DESIGN.md, "Several replicas"), so
-what the Slack handlers must agree on lives here, in the database:
+what the Slack handlers must agree on lives here, in the database (which event ids were handled
+is :mod:`bot.store.handled`):
 
-* :meth:`Conversations.claim_event` lets exactly one replica handle an event, however often Slack
-  retries it and whichever replica each retry lands on (the event id is the primary key).
 * :meth:`Conversations.set_plan_message` remembers which message shows which plan, so a click on
   any replica finds its plan by ``(channel, ts)``.
 * The outbox holds Slack calls that must not be lost. :meth:`Conversations.enqueue` stores a call
@@ -31,15 +30,13 @@ import sqlalchemy as sa
 from bot.store.audit import canonical_details
 from bot.store.base import Repository
 from bot.store.records import PlanNotFoundError
-from bot.store.tables import OutboxRecord, PlanMessageRecord, PlanRecord, SlackEventRecord
+from bot.store.tables import OutboxRecord, PlanMessageRecord, PlanRecord
 
 __all__ = ["Conversations", "OutboxItem", "OutboxStatus", "PlanMessage"]
 
 log = logging.getLogger(__name__)
 
-
 # sqlmodel sets ``__table__`` when it creates a table class; mypy cannot see it.
-_EVENTS: sa.Table = SlackEventRecord.__table__  # type: ignore[attr-defined]
 _MESSAGES: sa.Table = PlanMessageRecord.__table__  # type: ignore[attr-defined]
 _OUTBOX: sa.Table = OutboxRecord.__table__  # type: ignore[attr-defined]
 _PLANS: sa.Table = PlanRecord.__table__  # type: ignore[attr-defined]
@@ -91,7 +88,7 @@ class OutboxItem:
 
 
 class Conversations(Repository):
-    """Slack event de-duplication, plan messages and the outbox, shared by every replica.
+    """Plan messages and the outbox, shared by every replica.
 
     Thread-safe: each call runs in its own connection and transaction.
 
@@ -100,49 +97,6 @@ class Conversations(Repository):
             migrated to the newest schema.
         clock: returns the current time, timezone-aware.
     """
-
-    # -- events --------------------------------------------------------------------------------
-
-    def claim_event(self, event_id: str) -> bool:
-        """Claim the Slack event ``event_id`` for handling.
-
-        Returns:
-            True the first time the id is claimed, False ever after: of any number of threads,
-            processes or replicas claiming it at once, one gets True (the primary key decides).
-        """
-
-        def work(conn: sa.Connection) -> None:
-            conn.execute(sa.insert(_EVENTS).values(event_id=event_id, received_at=self._now()))
-
-        try:
-            self._write(work)
-        except sa.exc.IntegrityError:
-            log.debug("Slack event %s already handled", event_id)
-            return False
-        return True
-
-    def forget_events(self, *, older_than: timedelta, limit: int = 5000) -> int:
-        """Delete up to ``limit`` event ids claimed more than ``older_than`` ago (Slack retries
-        within minutes), oldest first: one run stays short however many piled up.
-
-        Returns:
-            How many were deleted.
-        """
-
-        def work(conn: sa.Connection) -> int:
-            cutoff = self._now() - older_than
-            oldest = (
-                sa.select(_EVENTS.c.event_id)
-                .where(_EVENTS.c.received_at < cutoff)
-                .order_by(_EVENTS.c.received_at)
-                .limit(limit)
-            )
-            ids = conn.execute(oldest).scalars().all()
-            if not ids:
-                return 0
-            return conn.execute(sa.delete(_EVENTS).where(_EVENTS.c.event_id.in_(ids))).rowcount
-
-        return self._write(work)
 
     def prune_outbox(self, *, older_than: timedelta, limit: int = 5000) -> int:
         """Delete up to ``limit`` outbox rows sent more than ``older_than`` ago, oldest first

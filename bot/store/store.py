@@ -20,6 +20,7 @@ from bot.store.approvals import Approvals
 from bot.store.audit import AuditLog
 from bot.store.base import Repository, utc_now
 from bot.store.conversations import Conversations
+from bot.store.handled import Handled
 from bot.store.incidents import Incidents
 from bot.store.jobs import Jobs
 from bot.store.llm_cache import LLMCache
@@ -47,6 +48,7 @@ class Store(Repository):
         self.approvals = Approvals(engine, clock=clock)
         self.audit = AuditLog(engine, clock=clock)
         self.conversations = Conversations(engine, clock=clock)
+        self.handled = Handled(engine, clock=clock)
         self.incidents = Incidents(engine, clock=clock)
         self.jobs = Jobs(engine, clock=clock)
         self.llm_cache = LLMCache(engine, clock=clock)

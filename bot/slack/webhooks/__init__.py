@@ -12,10 +12,12 @@ The inbound edge next to ``/slack/events`` (:mod:`bot.slack.web` mounts these ro
   which records it once across senders and keeps a standby plan.
 
 Each sender authenticates as it can (:mod:`.auth`): PagerDuty and GitHub sign the body, the
-others present the shared secret. One pipeline serves every route (:mod:`.endpoint`): 404 while
-its settings are missing, 413 over the size limit, 401 unauthenticated, 400 with a reason for a
-body it cannot take (:mod:`.bodies`), 503 with a logged reference when handling fails; never a
-500. :func:`webhook_routes` (:mod:`.routes`) builds them all.
+others present the shared secret. PagerDuty and GitHub sign no timestamp, so each of their
+deliveries is handled once by its id, on every replica (:mod:`.deliveries`). One pipeline serves
+every route (:mod:`.endpoint`): 404 while its settings are missing, 413 over the size limit, 401
+unauthenticated, 400 with a reason for a body it cannot take (:mod:`.bodies`), 503 with a logged
+reference when handling fails; never a 500. :func:`webhook_routes` (:mod:`.routes`) builds them
+all.
 """
 
 from __future__ import annotations

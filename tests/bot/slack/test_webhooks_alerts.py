@@ -9,7 +9,8 @@ import copy
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,26 +54,38 @@ def live_plans(world: BotWorld) -> list[Any]:
     return [p for p in world.services.store.plans.recent() if p.kind == PlanKind.LIVE]
 
 
+def running_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads a minute after ``start`` now, and runs."""
+    offset = start + timedelta(minutes=1) - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
+
+
 def posted_in_incident_channel(world: BotWorld, plan_id: str) -> bool:
     message = world.services.store.conversations.plan_message(plan_id)
     return message is not None and (message.channel, message.thread_ts) == (INCIDENT, None)
 
 
-def test_pagerduty_s_signed_fixture_opens_an_incident_in_the_channel(world):
-    """The fixture's exact bytes with its documented signature: one firing alert on
-    checkoutservice, whose plan is posted in the incident channel."""
+def test_pagerduty_s_signed_fixture_opens_an_incident_in_the_channel(tmp_path):
+    """The fixture's exact bytes with its documented signature, a minute after its event: one
+    firing alert on checkoutservice, whose plan is posted in the incident channel."""
     body = (FIXTURES / "alerts" / "pagerduty_v3.json").read_bytes()
-    response = world.http.post(
-        "/webhooks/pagerduty",
-        content=body,
-        headers={"Content-Type": "application/json", "X-PagerDuty-Signature": PD_FIXTURE_SIGNATURE},
-    )
-    assert response.status_code == 200
-    assert response.json()["alerts"] == 1
-    (plan,) = live_plans(world)
-    assert plan.id == response.json()["plan"]
-    assert plan.plan.incident.services == ("checkoutservice",)
-    assert posted_in_incident_channel(world, plan.id)
+    occurred = datetime.fromisoformat(json.loads(body)["event"]["occurred_at"])
+    webhooks = {"secret": SECRET, "incident_channel": INCIDENT, "pagerduty_secret": PD_SECRET}
+    with BotWorld(tmp_path, extra={"webhooks": webhooks}, clock=running_from(occurred)) as world:
+        response = world.http.post(
+            "/webhooks/pagerduty",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-PagerDuty-Signature": PD_FIXTURE_SIGNATURE,
+            },
+        )
+        assert response.status_code == 200
+        assert response.json()["alerts"] == 1
+        (plan,) = live_plans(world)
+        assert plan.id == response.json()["plan"]
+        assert plan.plan.incident.services == ("checkoutservice",)
+        assert posted_in_incident_channel(world, plan.id)
 
 
 @pytest.mark.parametrize(
@@ -138,8 +151,10 @@ def datadog_recovered_default_keys() -> dict[str, Any]:
 
 
 def pagerduty_event(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fixture's event as ``event_type`` about ``data``, occurring now."""
     body = fixture("pagerduty_v3")
-    body["event"].update(event_type=event_type, data=data)
+    occurred_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    body["event"].update(event_type=event_type, data=data, occurred_at=occurred_at)
     return body
 
 

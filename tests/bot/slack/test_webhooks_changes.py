@@ -10,6 +10,7 @@ import copy
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ def world(tmp_path: Path) -> Iterator[BotWorld]:
 
 
 def github(world: BotWorld, body: bytes = GH_FIXTURE, event: str = "deployment_status") -> Any:
-    """Deliver ``body`` as GitHub does: signed, the event named in its header."""
+    """Deliver ``body`` as GitHub does: signed, the event named in its header, a new delivery
+    GUID each time."""
     signature = "sha256=" + hmac.new(GH_SECRET.encode(), body, hashlib.sha256).hexdigest()
     return world.http.post(
         "/webhooks/github",
@@ -48,7 +50,7 @@ def github(world: BotWorld, body: bytes = GH_FIXTURE, event: str = "deployment_s
         headers={
             "Content-Type": "application/json",
             "X-GitHub-Event": event,
-            "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
             "X-Hub-Signature-256": signature,
         },
     )

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -170,9 +171,12 @@ def test_a_forged_proof_is_401(world, route, body, headers):
 
 def test_pagerduty_s_rotation_header_passes_when_any_signature_matches(tmp_path):
     """During a secret rotation PagerDuty lists several signatures: one matching is enough."""
+    event = json.loads(PD_FIXTURE)
+    event["event"]["occurred_at"] = datetime.now(UTC).isoformat()
+    body = json.dumps(event).encode()
     with BotWorld(tmp_path, extra={"webhooks": WEBHOOKS}) as fresh:
-        rotating = f"v1={hmac_hex('old-secret', PD_FIXTURE)},{PD_FIXTURE_SIGNATURE}"
-        response = post(fresh, "pagerduty", PD_FIXTURE, **{"X-PagerDuty-Signature": rotating})
+        rotating = f"v1={hmac_hex('old-secret', body)},v1={hmac_hex(PD_SECRET, body)}"
+        response = post(fresh, "pagerduty", body, **{"X-PagerDuty-Signature": rotating})
         assert response.status_code == 200
         assert response.json()["alerts"] == 1
 

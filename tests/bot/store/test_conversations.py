@@ -1,4 +1,4 @@
-"""Conversations: Slack events handled once, plan messages found again, outbox calls never lost."""
+"""Conversations: plan messages found again, outbox calls never lost."""
 
 from __future__ import annotations
 
@@ -25,50 +25,6 @@ from tests.support.store import START, TABLES_0001, TABLES_0002, Clock, make_pla
 def clocked(store: Store, clock: Clock) -> Conversations:
     """Conversations on the store's database, reading the time from ``clock``."""
     return Conversations(store.engine, clock=clock)
-
-
-# -- events -------------------------------------------------------------------------------------
-
-
-def test_an_event_is_claimed_the_first_time_only(store):
-    """The first claim of an event id wins; a retry of the same id and later claims lose."""
-    talk = store.conversations
-    assert talk.claim_event("Ev001") is True
-    assert talk.claim_event("Ev001") is False
-    assert talk.claim_event("Ev002") is True
-
-
-def test_racing_claims_of_one_event_give_one_winner(store):
-    """Eight threads claiming one event id at the same instant: exactly one gets True."""
-    talk = store.conversations
-    results = race(8, lambda _: talk.claim_event("Ev-race"))
-    assert sorted(results) == [False] * 7 + [True]
-
-
-def test_old_event_ids_are_forgotten(store):
-    """Forgetting deletes only ids older than the cut-off; a forgotten id can be claimed again."""
-    clock = Clock()
-    talk = clocked(store, clock)
-    assert talk.claim_event("Ev-old")
-    clock.advance(3600)
-    assert talk.claim_event("Ev-new")
-    assert talk.forget_events(older_than=timedelta(minutes=30)) == 1
-    assert talk.claim_event("Ev-old") is True
-    assert talk.claim_event("Ev-new") is False
-
-
-def test_forgetting_is_bounded_per_run_and_oldest_first(store):
-    """Issue 12 item 8: a pile of old ids is pruned a bounded number at a time, oldest first."""
-    clock = Clock()
-    talk = clocked(store, clock)
-    for n in range(5):
-        assert talk.claim_event(f"Ev-{n}")
-        clock.advance(60)
-    clock.advance(3600)
-    assert talk.forget_events(older_than=timedelta(minutes=30), limit=2) == 2
-    assert talk.claim_event("Ev-0") and talk.claim_event("Ev-1")  # the oldest went first
-    assert not talk.claim_event("Ev-2")
-    assert talk.forget_events(older_than=timedelta(minutes=30), limit=10) == 3
 
 
 # -- plan messages ------------------------------------------------------------------------------
