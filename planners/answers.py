@@ -31,6 +31,7 @@ __all__ = [
     "StepRisk",
     "SuspectClaim",
     "explanation_schema",
+    "id_literal",
     "refinement_schema",
 ]
 
@@ -100,17 +101,17 @@ def explanation_schema(
 ) -> type[PlanExplanation]:
     """:class:`PlanExplanation` with its ids restricted to the plan's (named ``PlanExplanation``,
     the prompt's declared output)."""
-    cited: Any = list[_literal(evidence)]  # type: ignore[misc]
+    cited: Any = list[id_literal(evidence)]  # type: ignore[misc]
     claim = create_model(
         "SuspectClaim",
         __base__=SuspectClaim,
-        change_id=(_literal(suspects), ...),
+        change_id=(id_literal(suspects), ...),
         evidence=(cited, ...),
     )
     risk = create_model(
         "StepRisk",
         __base__=StepRisk,
-        step_id=(_literal(steps), ...),
+        step_id=(id_literal(steps), ...),
         evidence=(cited, ...),
     )
     return create_model(
@@ -126,14 +127,14 @@ def refinement_schema(
 ) -> type[PlanRefinement]:
     """:class:`PlanRefinement` with its ids restricted to the plan's steps and evidence and the
     window's changes (named ``PlanRefinement``)."""
-    step = _literal(steps)
-    cited: Any = list[_literal(evidence)]  # type: ignore[misc]
+    step = id_literal(steps)
+    cited: Any = list[id_literal(evidence)]  # type: ignore[misc]
     proposal = create_model(
         "Proposal",
         __base__=Proposal,
         step=(step | None, ...),
         before=(step | None, ...),
-        change=(_literal(changes) | None, ...),
+        change=(id_literal(changes) | None, ...),
         evidence=(cited, ...),
     )
     return create_model(
@@ -143,6 +144,8 @@ def refinement_schema(
     )
 
 
-def _literal(ids: Sequence[str]) -> Any:
+def id_literal(ids: Sequence[str]) -> Any:
+    """A ``Literal`` of ``ids`` (each once, in order), or of :data:`NO_ID` when there are none:
+    the type of an id field restricted to the ids that exist."""
     values = tuple(dict.fromkeys(ids)) or (NO_ID,)
     return Literal[values]

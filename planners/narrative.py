@@ -26,11 +26,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 import prompts
+from planners.answers import id_literal
 from planners.explain import format_seconds
 from planners.grounding import Vocabulary, directive, ungrounded
 from planners.llm import StructuredModel
@@ -254,7 +255,7 @@ def facts_digest(facts: Sequence[Fact]) -> str:
 def narrative_schema(ids: Sequence[str]) -> type[IncidentNarrative]:
     """:class:`IncidentNarrative` with ``cited`` restricted to ``ids`` (named
     ``IncidentNarrative``, the prompt's declared output)."""
-    cited: Any = list[_literal(ids)]  # type: ignore[misc]
+    cited: Any = list[id_literal(ids)]  # type: ignore[misc]
     return create_model("IncidentNarrative", __base__=IncidentNarrative, cited=(cited, ...))
 
 
@@ -347,10 +348,6 @@ def _healthy(
     if start is None or "failed" in statuses or "done" not in statuses or not healthy:
         return None
     return max(healthy)
-
-
-def _literal(ids: Sequence[str]) -> Any:
-    return Literal[tuple(dict.fromkeys(ids)) or ("none",)]
 
 
 def _flag(value: Any) -> bool | None:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import prompts
+from planners.answers import id_literal
 from planners.evidence import evidence_of
 from planners.grounding import Vocabulary, directive, ungrounded
 from planners.llm import StructuredModel, plan_view
@@ -47,8 +48,6 @@ MAX_LOOKUPS = 3
 
 MAX_ANSWER_CHARS = 1500
 """A longer answer is rejected: the prompt asks for five sentences."""
-
-_NONE = "none"
 
 
 class _Answer(BaseModel):
@@ -107,9 +106,9 @@ def thread_answer_schema(
     *, services: Sequence[str], changes: Sequence[str], cited: Sequence[str]
 ) -> type[ThreadAnswer]:
     """:class:`ThreadAnswer` with its ids restricted to what exists (named ``ThreadAnswer``)."""
-    named: Any = list[_literal(services)]  # type: ignore[misc]
-    changed: Any = list[_literal(changes)]  # type: ignore[misc]
-    ids: Any = list[_literal(cited)]  # type: ignore[misc]
+    named: Any = list[id_literal(services)]  # type: ignore[misc]
+    changed: Any = list[id_literal(changes)]  # type: ignore[misc]
+    ids: Any = list[id_literal(cited)]  # type: ignore[misc]
     lookup = create_model("Lookup", __base__=Lookup, services=(named, ...), changes=(changed, ...))
     return create_model(
         "ThreadAnswer", __base__=ThreadAnswer, lookups=(list[lookup], ...), cited=(ids, ...)
@@ -222,8 +221,3 @@ def graph_answer(
 
 def _history(turns: Sequence[Turn]) -> str:
     return "\n\n".join(f"Q: {t.question}\nA: {t.answer}" for t in turns) or "(none)"
-
-
-def _literal(ids: Sequence[str]) -> Any:
-    values = tuple(dict.fromkeys(ids)) or (_NONE,)
-    return Literal[values]

@@ -282,31 +282,20 @@ class Plans(Repository):
         Raises:
             PlanNotFoundError: no plan has this id.
         """
-
-        def work(conn: sa.Connection) -> None:
-            now = self._now()
-            stored = replace(explanation, at=explanation.at or now)
-            changed = conn.execute(
-                sa.update(_PLANS).where(_PLANS.c.id == plan_id).values(explanation=stored.to_json())
-            )
-            if changed.rowcount != 1:
-                raise PlanNotFoundError(plan_id)
-            details = {
-                "model": stored.model,
-                "source": stored.source,
-                "outcome": stored.outcome,
-                "dropped": len(stored.dropped),
-            }
-            append_entry(
-                conn,
-                at=now,
-                actor=actor,
-                action="plan.explained",
-                subject=plan_id,
-                details=details,
-            )
-
-        self._write(work)
+        stored = replace(explanation, at=explanation.at or self._now())
+        details = {
+            "model": stored.model,
+            "source": stored.source,
+            "outcome": stored.outcome,
+            "dropped": len(stored.dropped),
+        }
+        self._annotate(
+            plan_id,
+            explanation=stored.to_json(),
+            action="plan.explained",
+            details=details,
+            actor=actor,
+        )
 
     def set_narrative(self, plan_id: str, narrative: StoredNarrative, *, actor: str) -> None:
         """Store the summary's checked narrative (replacing an earlier one); audited as
@@ -316,18 +305,27 @@ class Plans(Repository):
         Raises:
             PlanNotFoundError: no plan has this id.
         """
+        stored = replace(narrative, at=narrative.at or self._now())
+        details = {"model": stored.model, "outcome": stored.outcome, "digest": stored.digest}
+        self._annotate(
+            plan_id,
+            narrative=stored.to_json(),
+            action="plan.narrated",
+            details=details,
+            actor=actor,
+        )
+
+    def _annotate(
+        self, plan_id: str, *, action: str, details: dict[str, Any], actor: str, **column: Any
+    ) -> None:
+        """Set what the model wrote about the plan (one JSON column) and audit it."""
 
         def work(conn: sa.Connection) -> None:
-            now = self._now()
-            stored = replace(narrative, at=narrative.at or now)
-            changed = conn.execute(
-                sa.update(_PLANS).where(_PLANS.c.id == plan_id).values(narrative=stored.to_json())
-            )
+            changed = conn.execute(sa.update(_PLANS).where(_PLANS.c.id == plan_id).values(**column))
             if changed.rowcount != 1:
                 raise PlanNotFoundError(plan_id)
-            details = {"model": stored.model, "outcome": stored.outcome, "digest": stored.digest}
             append_entry(
-                conn, at=now, actor=actor, action="plan.narrated", subject=plan_id, details=details
+                conn, at=self._now(), actor=actor, action=action, subject=plan_id, details=details
             )
 
         self._write(work)

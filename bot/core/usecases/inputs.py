@@ -20,6 +20,7 @@ from functools import partial
 
 from bot.core.usecases.grouping import representatives
 from bot.store import Store, StoredPlan
+from bot.store.incidents import IncidentAlert
 from integrations.alerts import GROUP_SIZE_LABEL
 from planners.evidence import with_evidence
 from planners.model import Action, Alert, AlertStatus, Excluded, Plan
@@ -29,6 +30,7 @@ from planners.topology import Topology
 
 __all__ = [
     "NO_LONGER_LIVE",
+    "alert_of",
     "alerts_text",
     "drafting",
     "inputs_for",
@@ -176,17 +178,7 @@ def _alerts_of(store: Store, plan: Plan) -> list[Alert]:
             )
             for service in plan.incident.services
         ]
-    alerts = [
-        Alert(
-            fingerprint=a.fingerprint,
-            service=a.service,
-            name=a.name,
-            status=AlertStatus(a.status),
-            started_at=a.started_at,
-            source=a.source,
-        )
-        for a in incident.alerts
-    ]
+    alerts = [alert_of(a) for a in incident.alerts]
     then = [a for a in alerts if a.started_at <= plan.generated_at] or alerts
     firing = [a for a in then if a.status == AlertStatus.FIRING]
     if not firing:
@@ -223,3 +215,15 @@ def _as_drafted(plan: Plan, *, original: Plan, retired: Mapping[str, str]) -> Pl
     for service, (version, who) in sorted(pins.items()):
         plan = pinned(plan, service=service, version=version, requester=who)
     return with_evidence(plan)
+
+
+def alert_of(row: IncidentAlert) -> Alert:
+    """A stored alert of an incident as the planner takes it."""
+    return Alert(
+        fingerprint=row.fingerprint,
+        service=row.service,
+        name=row.name,
+        status=AlertStatus(row.status),
+        started_at=row.started_at,
+        source=row.source,
+    )

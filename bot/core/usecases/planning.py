@@ -42,7 +42,7 @@ from bot.core.usecases.deadlines import Deadlines
 from bot.core.usecases.execution import Execution
 from bot.core.usecases.explaining import Explaining
 from bot.core.usecases.grouping import place, representatives
-from bot.core.usecases.inputs import drafting, pinned, renamed, with_group_size
+from bot.core.usecases.inputs import alert_of, drafting, pinned, renamed, with_group_size
 from bot.core.usecases.refining import record_refinement, refinement_of, untouched
 from bot.core.usecases.summaries import RESOLVED_ACTION, summarise_if_due
 from bot.core.usecases.watches import WatchSchedule
@@ -155,17 +155,7 @@ class Planning:
         incident = self.store.incidents.incident(incident_id)
         if incident is None:
             return None
-        alerts = [
-            Alert(
-                fingerprint=a.fingerprint,
-                service=a.service,
-                name=a.name,
-                status=AlertStatus(a.status),
-                started_at=a.started_at,
-                source=a.source,
-            )
-            for a in incident.alerts
-        ]
+        alerts = [alert_of(a) for a in incident.alerts]
         firing = [a for a in alerts if a.status == AlertStatus.FIRING] or alerts
         thread = incident.thread_ts if incident.channel == channel else None
         plan = self._plan(firing, window=window)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.core.usecases.inputs import alert_of
 from bot.lifecycle import PlanKind
 from bot.store import Store
-from bot.store.incidents import IncidentAlert
-from planners.model import Alert, AlertStatus
 from planners.replay import Case
 
 __all__ = ["recorded_cases"]
@@ -38,7 +37,7 @@ def recorded_cases(store: Store, *, window: timedelta, limit: int = 1000) -> lis
         incident = store.incidents.incident(plan.incident.id)
         if incident is None or not incident.alerts:
             continue
-        alerts = tuple(_alert(a) for a in incident.alerts)
+        alerts = tuple(alert_of(a) for a in incident.alerts)
         start = min(a.started_at for a in alerts)
         changes = store.incidents.changes_between(start - window, plan.generated_at)
         recorded = () if plan.abstained else tuple(s.change_id for s in plan.suspects)
@@ -56,14 +55,3 @@ def recorded_cases(store: Store, *, window: timedelta, limit: int = 1000) -> lis
             )
         )
     return sorted(cases, key=lambda case: case.drafted_at)
-
-
-def _alert(row: IncidentAlert) -> Alert:
-    return Alert(
-        fingerprint=row.fingerprint,
-        service=row.service,
-        name=row.name,
-        status=AlertStatus(row.status),
-        started_at=row.started_at,
-        source=row.source,
-    )
