@@ -4,8 +4,9 @@ plan in Slack when the model takes 30 s to answer, and when the explanation was 
 Run from the repository root as ``python -m benchmarks.llm_slack``. The bot is a whole
 :class:`fakes.world.BotWorld` (the fake Slack, the bot's real HTTP server, SQLite in a temporary
 folder) whose ``llm:`` points at the fake OpenAI-compatible server on loopback, answering every
-request :data:`MODEL_SECONDS` after it arrived (with a careful, schema-valid explanation of the
-plan asked about, so the guard accepts it). The model's per-call timeout and deadline are raised
+request :data:`MODEL_SECONDS` after it arrived (with a careful, schema-valid answer,
+:func:`fakes.careful_model.careful_reply`: the plan asked about explained, no refinement, the
+summary retold, so the guard accepts each). The model's per-call timeout and deadline are raised
 above that (``llm.timeout_seconds: 40``, ``llm.deadline_seconds: 60``): with the defaults (20 s,
 30 s) a 30-s model times out and the plan simply stays as posted. After a bad cartservice deploy
 is announced, Alertmanager-style messages arrive in the alerts channel one after another (each
@@ -30,11 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.eval_llm import good_explanation
 from benchmarks.planning import machine
 from benchmarks.slack import alert_event, record_bad_deploy
 from fakes import signing as slack
-from fakes.openai import FakeOpenAI, reply
+from fakes.careful_model import careful_reply
+from fakes.openai import Answer, ChatRequest, FakeOpenAI, reply
 from fakes.server import Incoming, Reply
 from fakes.world import BotWorld
 
@@ -77,11 +78,21 @@ def run(alerts: int = ALERTS) -> list[dict[str, Any]]:
             "deadline_seconds": 60,
         }
         with BotWorld(Path(folder), extra={"llm": llm}) as world:
+            model.answer = lambda request: _careful(world, request)
             record_bad_deploy(world)
             rows = [_alert(world, model, number) for number in range(alerts)]
             for row in rows:
                 row["explained_s"] = _landed(world, row)
             return rows
+
+
+def _careful(world: BotWorld, request: ChatRequest) -> Answer | None:
+    """A careful answer to each request, chosen when the model's 30 s are up: the plan asked
+    about (found by its incident id) explained, no refinement, the summary retold."""
+    plans = world.services.store.plans.recent()
+    plan = next((p.plan for p in plans if p.plan.incident.id in request.text), None)
+    answer = careful_reply(request, plan)
+    return reply(answer) if answer is not None else None
 
 
 def _posts(world: BotWorld) -> list[Any]:
@@ -110,8 +121,6 @@ def _alert(world: BotWorld, model: SlowModel, number: int) -> dict[str, Any]:
         return message if message and not message.ts.startswith("pending:") else None
 
     message = world.wait_for(recorded)
-    # The model answers when its 30 s are up; what it answers is scripted now, for this plan.
-    model.enqueue(reply(good_explanation(stored.plan)), when=stored.plan.incident.id)
     _resolve(world, number)
     return {
         "alert": number + 1,

@@ -6,12 +6,20 @@ narrative that retells its first facts."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from fakes.openai import ChatRequest
 from planners.evidence import evidence_of
 from planners.model import EvidenceKind, Plan
 
-__all__ = ["careful_answer", "careful_explanation", "careful_narrative", "careful_refinement"]
+__all__ = [
+    "careful_answer",
+    "careful_explanation",
+    "careful_narrative",
+    "careful_refinement",
+    "careful_reply",
+]
 
 
 def careful_explanation(plan: Plan) -> dict[str, Any]:
@@ -99,3 +107,26 @@ def careful_narrative(facts: list[dict[str, Any]]) -> dict[str, Any]:
         said.append((f"The incident was {facts[0].get('incident', 'recorded')}", facts[0]["id"]))
     text = " ".join(f"{words} ({cite})." for words, cite in said)
     return {"text": text, "cited": [cite for _, cite in said]}
+
+
+def careful_reply(request: ChatRequest, plan: Plan | None) -> dict[str, Any] | None:
+    """What a careful model answers to one of the bot's requests, by the schema it asks for:
+    ``plan`` explained (the plan asked about; None: no answer), no refinement, a thread question
+    answered from its first finding, the summary's facts retold."""
+    schema = ((request.body or {}).get("response_format") or {}).get("json_schema") or {}
+    name = schema.get("name")
+    if name == "PlanRefinement":
+        return careful_refinement()
+    if name == "ThreadAnswer":
+        return careful_answer(_json_after(request, "The findings:\n", "\n\nLookups left"))
+    if name == "IncidentNarrative":
+        return careful_narrative(_json_after(request, "The facts:\n", "\n</untrusted-"))
+    return careful_explanation(plan) if plan is not None else None
+
+
+def _json_after(request: ChatRequest, start: str, end: str) -> list[dict[str, Any]]:
+    """The JSON list the prompt shows between ``start`` and ``end`` (past a fence's tag)."""
+    text = request.text.split(start, 1)[-1].split(end, 1)[0]
+    text = text[text.index("[") :] if "[" in text else "[]"
+    found = json.loads(text)
+    return found if isinstance(found, list) else []

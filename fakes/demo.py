@@ -17,7 +17,6 @@ would a real model's.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys
@@ -28,12 +27,7 @@ from typing import Any
 
 from bot.lifecycle import PlanKind, PlanStatus
 from fakes import signing as slack
-from fakes.careful_model import (
-    careful_answer,
-    careful_explanation,
-    careful_narrative,
-    careful_refinement,
-)
+from fakes.careful_model import careful_reply
 from fakes.openai import Answer, ChatRequest, FakeOpenAI, reply
 from fakes.world import ONCALL, ONCALL_2, STRANGER, BotWorld
 
@@ -224,27 +218,11 @@ def _with_model(model: FakeOpenAI) -> dict[str, Any]:
 
 
 def _careful(world: BotWorld, request: ChatRequest) -> Answer | None:
-    """The fake model's answer, by the schema the bot asks for: a careful explanation of the
-    newest live plan (the one the bot is asking about; the demo drafts only one), no refinement,
-    a question answered from its first finding, a narrative retelling the summary's facts."""
-    schema = ((request.body or {}).get("response_format") or {}).get("json_schema") or {}
-    name = schema.get("name")
-    if name == "PlanRefinement":
-        return reply(careful_refinement())
-    if name == "ThreadAnswer":
-        return reply(careful_answer(_json_after(request, "The findings:\n", "\n\nLookups left")))
-    if name == "IncidentNarrative":
-        return reply(careful_narrative(_json_after(request, "The facts:\n", "\n</untrusted-")))
+    """The fake model's careful answer to what the bot asks (the plan asked about is the newest
+    live one: the demo drafts only one)."""
     stored = world.services.store.plans.latest_live()
-    return reply(careful_explanation(stored.plan)) if stored is not None else None
-
-
-def _json_after(request: ChatRequest, start: str, end: str) -> list[dict[str, Any]]:
-    """The JSON list the prompt shows between ``start`` and ``end`` (past a fence's tag)."""
-    text = request.text.split(start, 1)[-1].split(end, 1)[0]
-    text = text[text.index("[") :] if "[" in text else "[]"
-    found = json.loads(text)
-    return found if isinstance(found, list) else []
+    answer = careful_reply(request, stored.plan if stored is not None else None)
+    return reply(answer) if answer is not None else None
 
 
 def _edited_in(world: BotWorld) -> bool:

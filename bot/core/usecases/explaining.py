@@ -15,9 +15,10 @@ and its status stay as drafted.
 A plan just posted (a new one, or a grouping redraft in its predecessor's message) goes through
 :meth:`Explaining.posted` instead: it is explained first (what responders read, as soon as the
 model answers), then, with the ``refine`` :class:`~bot.core.usecases.Planning` gives it, the
-model is asked for refinements (:mod:`bot.core.usecases.refining`); a refined plan that takes
-the plan's place in its message is explained in turn. Each plan has its own deadline, so a slow
-refinement never costs the explanation its time. A plan retired before its turn on the pool is
+model is asked for refinements (:mod:`bot.core.usecases.refining`), queued behind the
+explanations already waiting for the pool; a refined plan that takes the plan's place in its
+message is explained in turn. Each plan has its own deadline, so a slow refinement never costs
+the explanation its time. A plan retired before its turn on the pool is
 not explained.
 
 ``/rollback explain`` and the *Explain* button take the same path (:meth:`Explaining.soon` with
@@ -130,8 +131,10 @@ class Explaining:
             log.info("plan %s was retired before the model was asked: not explained", plan_id)
             return
         self._explain(plan_id, self.model())  # what responders read first, as soon as it can
-        if refine is None:
-            return
+        if refine is not None:  # behind the explanations already waiting for the pool
+            self.runner.submit(self._refine, plan_id, refine)
+
+    def _refine(self, plan_id: str, refine: Refine) -> None:
         shown = refine(plan_id, self.model())
         if shown != plan_id:  # the refined plan took the message: explain it in turn
             self._explain(shown, self.model())
