@@ -118,7 +118,9 @@ class Services:
     jobs: JobRunner
     readings: CatalogReadings
     explanations: ThreadRunner | None = None
-    """The pool the model's explanations wait on."""
+    """The pool the model's explanations (then refinements and thread answers) wait on."""
+    narratives: ThreadRunner | None = None
+    """The pool the summaries' narratives wait on (never ahead of an explanation)."""
     llm: OpenAIChatClient | None = None
     """The configured model's client (None without a model)."""
     metrics: Metrics = field(default_factory=Metrics)
@@ -129,8 +131,9 @@ class Services:
         self.runner.shutdown()
         self.deliveries.close()  # after the engine: its last moves are shown too
         self.readings.close()
-        if self.explanations is not None:  # a model call in flight is not waited for
-            self.explanations.shutdown(wait=False, cancel_futures=True)
+        for pool in (self.explanations, self.narratives):  # a model call is not waited for
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
         if self.llm is not None:
             self.llm.close()
         self.store.close()
@@ -202,6 +205,7 @@ def build_services(
     )
     runner = ThreadRunner()
     explanations = ThreadRunner(workers=2, name="explain")  # a slow model holds only these
+    narratives = ThreadRunner(workers=1, name="narrate")  # behind no explanation
     explaining = None
     cached = _cached_model(settings, store, llm, metrics) if llm is not None else None
     if llm is not None and cached is not None:
@@ -212,10 +216,10 @@ def build_services(
             model=lambda: cached(OneDeadline(llm)),
             model_name=llm.config.model,
         )
-        notifier.narrating = Narrating(  # summaries' narratives, on the same pool
+        notifier.narrating = Narrating(  # summaries' narratives, on their own pool
             store=store,
             notifier=notifier,
-            runner=explanations,
+            runner=narratives,
             model=lambda: cached(OneDeadline(llm)),
             model_name=llm.config.model,
         )
@@ -322,6 +326,7 @@ def build_services(
         readings=readings,
         metrics=metrics,
         explanations=explanations,
+        narratives=narratives,
         llm=llm,
     )
 

@@ -384,7 +384,10 @@ class TestRefinements:
         suspects = explained[-1].text.split('"suspects"')[1].split('"steps"')[0]
         assert frontend in suspects  # the refined plan was explained, not the planner's
 
-        update = world.wait_for(lambda: updates(world, EXPLAINED))[-1]
+        # The planner's plan is explained first; the refined plan's explanation comes after.
+        update = world.wait_for(
+            lambda: [u for u in updates(world, EXPLAINED) if REFINED in text_of(u.args)]
+        )[-1]
         assert update.args["ts"] == message.ts
         shown = text_of(update.args)
         assert f"{REFINED} `fake-model`* · checked by the graph: 1 of 2 proposal(s)" in shown

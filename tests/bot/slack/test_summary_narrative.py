@@ -101,9 +101,8 @@ def narrative_requests(fake: FakeOpenAI) -> list[Any]:
 
 def settled(world: BotWorld) -> None:
     world.settle()
-    pool = world.services.explanations
-    assert pool is not None
-    world.wait_for(lambda: pool.idle)
+    pools = [world.services.explanations, world.services.narratives]
+    world.wait_for(lambda: all(pool is not None and pool.idle for pool in pools))
 
 
 def test_the_summary_gains_the_checked_narrative_and_keeps_it_current(world, fake):
