@@ -138,7 +138,6 @@ def answer_question(
     plan = lookups.plan
     evidence = [e.id for e in evidence_of(plan)]
     template = prompts.load("answer_question", 1)
-    model_name: str | None = None
     for left in (MAX_LOOKUPS, 0):
         known = evidence + [f.id for f in findings]
         schema = thread_answer_schema(
@@ -153,10 +152,9 @@ def answer_question(
         }
         rendered = template.render(values, nonce=nonce)
         result = model.structured(rendered, schema)
-        model_name = result.model
         if result.value is None or str(result.outcome) != "ok":
             why = result.detail or "no usable answer"
-            return graph_answer(findings, str(result.outcome), why, model=model_name)
+            return graph_answer(findings, str(result.outcome), why, model=result.model)
         asked = [(q.tool, tuple(q.services or q.changes)) for q in result.value.lookups]
         if left and asked:
             calls = list(dict.fromkeys(asked))[:MAX_LOOKUPS]
@@ -166,16 +164,16 @@ def answer_question(
         problem = check_answer(result.value, known=known, shown=shown)
         if problem:
             why = f"the graph rejected the model's answer ({problem})"
-            return graph_answer(findings, "guard_rejected", why, model=model_name)
+            return graph_answer(findings, "guard_rejected", why, model=result.model)
         return CheckedAnswer(
             text=(result.value.answer or "").strip(),
             source="model",
             outcome="ok",
-            model=model_name,
+            model=result.model,
             findings=tuple(findings),
             cited=tuple(dict.fromkeys(result.value.cited)),
         )
-    return graph_answer(findings, "invalid", "no answer after the lookups", model=model_name)
+    raise AssertionError("unreachable: the last round returns")  # pragma: no cover
 
 
 def check_answer(answer: BaseModel, *, known: Sequence[str], shown: Sequence[str]) -> str | None:

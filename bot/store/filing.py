@@ -55,6 +55,7 @@ __all__ = [
     "Place",
     "Placement",
     "Tally",
+    "alert_row",
 ]
 
 # sqlmodel sets ``__table__`` when it creates a table class; mypy cannot see it.
@@ -154,7 +155,7 @@ class AlertFiling(Changes):
                             .values(services=list(placement.services))
                         )
                     joined[incident_id] = None
-                rows += [_alert_row(incident_id, alert) for alert in placement.alerts]
+                rows += [alert_row(incident_id, alert) for alert in placement.alerts]
             if rows:
                 conn.execute(sa.insert(_ALERTS), rows)
             return Filed(opened=tuple(opened), joined=tuple(joined))
@@ -425,7 +426,8 @@ def _still_firing(conn: sa.Connection, incident_ids: Sequence[str]) -> set[str]:
     return firing
 
 
-def _alert_row(incident_id: str, alert: Alert) -> dict[str, Any]:
+def alert_row(incident_id: str, alert: Alert) -> dict[str, Any]:
+    """The ``alerts`` row of ``alert`` filed under ``incident_id``."""
     return {
         "incident_id": incident_id,
         "source": alert.source,

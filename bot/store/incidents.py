@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from bot.store.audit import append_entry
-from bot.store.filing import AlertFiling
+from bot.store.filing import AlertFiling, alert_row
 from bot.store.plans import retire_untouched
 from bot.store.records import PlanNotFoundError
 from bot.store.tables import (
@@ -152,22 +152,7 @@ class Incidents(AlertFiling):
             }
             new = [alert for key, alert in unique.items() if key not in known]
             if new:
-                conn.execute(
-                    sa.insert(_ALERTS),
-                    [
-                        {
-                            "incident_id": incident_id,
-                            "source": alert.source,
-                            "fingerprint": alert.fingerprint,
-                            "service": alert.service,
-                            "name": alert.name,
-                            "status": alert.status.value,
-                            "started_at": alert.started_at,
-                            "payload": alert.model_dump(mode="json"),
-                        }
-                        for alert in new
-                    ],
-                )
+                conn.execute(sa.insert(_ALERTS), [alert_row(incident_id, alert) for alert in new])
             return not exists
 
         return self._insert_racing(work)
